@@ -1,0 +1,87 @@
+//! Backend errors.
+
+use std::path::PathBuf;
+
+/// Errors of creating, writing or finishing a backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The output exists and `overwrite` is false.
+    #[error("{path}: the output already exists (set overwrite to replace it)")]
+    Exists {
+        /// The existing output.
+        path: PathBuf,
+    },
+    /// `overwrite` was asked for, but the existing path is not a dataset this backend
+    /// wrote, so it is left alone.
+    #[error("{path}: refusing to overwrite: {reason}")]
+    RefuseOverwrite {
+        /// The existing path.
+        path: PathBuf,
+        /// Why it does not look like our dataset.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The backend cannot write this schema; refused before anything was written.
+    #[error("the {backend} backend cannot write this acquisition: {reason}")]
+    Unsupported {
+        /// Backend name.
+        backend: &'static str,
+        /// What it cannot do.
+        reason: String,
+    },
+    /// The backend is not built into this program or not implemented yet.
+    #[error("the {backend} backend is not available: {reason}")]
+    NotAvailable {
+        /// Backend name.
+        backend: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The format library reported an error.
+    #[error("{backend}: {source}")]
+    Format {
+        /// Backend name.
+        backend: &'static str,
+        /// The library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Metadata could not be serialized (e.g. frame metadata holding NaN keys).
+    #[error("metadata: {0}")]
+    Metadata(#[from] serde_json::Error),
+    /// The backend was already finalized.
+    #[error("the backend was already finalized")]
+    Finalized,
+}
+
+impl BackendError {
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Whether this is the disk running out of space (or quota).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => {
+                matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The contract between the stream and the storage backends.
+//!
+//! A backend receives frames already routed: a position index and a storage-order
+//! [`StorageIndex`]. It never sees acquisition order (this crate does not depend on the
+//! router). It writes as frames arrive, makes what it has written durable at
+//! [`Backend::flush`], and applies the project's one partial-acquisition rule at
+//! [`Backend::finalize`].
+//!
+//! **Invariant:** every backend refuses at creation what it cannot write (a
+//! [`BackendError::Unsupported`]), so a stream never produces a half-written dataset
+//! for a case the backend does not handle; and every backend's output, after `flush` or
+//! `finalize`, is readable by the ordinary readers.
+//!
+//! ```
+//! use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress, Summary};
+//! use ome_writers_schema::{PositionIndex, StorageIndex};
+//!
+//! /// A backend that only counts frames.
+//! struct Counter(u64);
+//!
+//! impl Backend for Counter {
+//!     fn write(&mut self, _: PositionIndex, _: &StorageIndex, _: &[u8], _: Option<&FrameMetadata>)
+//!         -> Result<(), BackendError> { self.0 += 1; Ok(()) }
+//!     fn flush(&mut self) -> Result<(), BackendError> { Ok(()) }
+//!     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
+//!         Ok(Summary { frames_written: self.0, ..Summary::default() })
+//!     }
+//! }
+//! let mut c = Counter(0);
+//! c.write(PositionIndex(0), &StorageIndex::default(), &[0; 4], None)?;
+//! assert_eq!(c.finalize(&Progress::default())?.frames_written, 1);
+//! # Ok::<(), BackendError>(())
+//! ```
+
+mod error;
+mod fsutil;
+
+use std::path::PathBuf;
+
+use ome_writers_schema::{PositionIndex, StorageIndex};
+
+pub use error::BackendError;
+pub use fsutil::{DatasetKind, prepare_output, sync_dir, write_atomic};
+
+/// Per-frame metadata: any JSON object (`delta_t`, `exposure_time`, stage positions, ...).
+pub type FrameMetadata = serde_json::Map<String, serde_json::Value>;
+
+/// What the stream knows when it finishes, for the partial-acquisition rule.
+///
+/// The rule: the growth axis ([`Schema::growth_axis`](ome_writers_schema::Schema::growth_axis))
+/// keeps `growth_extent` elements (highest index reached + 1); every other axis is
+/// complete; planes never written inside that shape read as the fill value (0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Frames handed to the backend.
+    pub frames_written: u64,
+    /// Frames skipped (never written; fill value).
+    pub frames_skipped: u64,
+    /// Frames reached: written + skipped.
+    pub frames_reached: u64,
+    /// Extent of the growth axis after trimming.
+    pub growth_extent: u64,
+    /// Whether every declared frame was reached (always false when unbounded).
+    pub complete: bool,
+}
+
+/// What a finished backend reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Files or directories written, one per image or the dataset root.
+    pub paths: Vec<PathBuf>,
+    /// Frames written.
+    pub frames_written: u64,
+    /// Pixel bytes received.
+    pub bytes_received: u64,
+    /// Final storage-order shape of each position's array (Y, X included).
+    pub shape: Vec<u64>,
+}
+
+/// A storage backend: the format-specific writer behind a stream.
+///
+/// Calls arrive on one writer thread, in acquisition order. `frame` holds exactly one
+/// frame of the schema's dtype, row-major, native byte order (the stream checks its
+/// length before it gets here).
+pub trait Backend: Send {
+    /// Write one frame at `(position, index)`.
+    fn write(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: &[u8],
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError>;
+
+    /// A durability point: after it returns, every frame written so far reads back
+    /// with valid metadata after a crash.
+    fn flush(&mut self) -> Result<(), BackendError>;
+
+    /// Apply the partial-acquisition rule, write the final metadata and make it all
+    /// durable. Called once; later calls may return an error.
+    fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError>;
+}

@@ -16,12 +16,16 @@ EXPECT.json (written by the Rust tests):
      "xml_files": ["/abs/x.companion.ome"],   # optional extra OME-XML files
      "root": "/abs/x"}             # optional label for the ok/FAIL line
 
-Each file's series 0 is read with tifffile and compared with the pattern
-described in _common.py.  `axes`/`shape` may name every axis (e.g. "TCZYX"
-with size-1 dims) or only some: axes tifffile reports that are absent from
-`axes` must have size 1.  With `xml_valid`, the OME-XML in the first page's
-ImageDescription (and every `xml_files` entry) must validate against the OME
-2016-06 XSD shipped with ome-types (lxml).
+Each file is read with tifffile and compared with the pattern described in
+_common.py.  For a single-file OME-TIFF that is series 0; for multi-file sets
+it is the first OME Image whose TiffData is stored in *that* file, and a
+`BinaryOnly` description is resolved through its MetadataFile (companion
+.ome file or master OME-TIFF), which is then XSD-validated as well.
+`axes`/`shape` may name every axis (e.g. "TCZYX" with size-1 dims) or only
+some: axes tifffile reports that are absent from `axes` must have size 1.
+With `xml_valid`, the OME-XML in the first page's ImageDescription (and every
+`xml_files` entry) must validate against the OME 2016-06 XSD shipped with
+ome-types (lxml).
 """
 
 from __future__ import annotations

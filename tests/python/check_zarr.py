@@ -49,7 +49,7 @@ STRICT = False
 
 def group_attrs(root: Path, group: str) -> dict:
     """`attributes` of `<root>/<group>/zarr.json`, read as plain JSON."""
-    path = root / group / "zarr.json" if group else root / "zarr.json"
+    path = root / group / "zarr.json"
     try:
         meta = json.loads(path.read_text())
     except FileNotFoundError:

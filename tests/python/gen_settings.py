@@ -30,11 +30,11 @@ from ome_writers import (
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "data" / "python_settings"
 
 
-def y_x(size_y: int = 64, size_x: int = 96, **kw: object) -> list[Dimension]:
+def y_x(size_y: int = 64, size_x: int = 96) -> list[Dimension]:
     """The two in-frame dimensions (no explicit type: inferred from the unit)."""
     return [
-        Dimension(name="y", count=size_y, unit="um", scale=0.325, **kw),
-        Dimension(name="x", count=size_x, unit="um", scale=0.325, **kw),
+        Dimension(name="y", count=size_y, unit="um", scale=0.325),
+        Dimension(name="x", count=size_x, unit="um", scale=0.325),
     ]
 
 

@@ -1,0 +1,101 @@
+//! Stream errors.
+
+use ome_writers_backend::BackendError;
+use ome_writers_schema::{DType, SchemaError, StorageIndex};
+
+/// Errors of creating a stream, appending frames and finishing it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The settings are invalid.
+    #[error("invalid settings: {0}")]
+    Schema(#[from] SchemaError),
+    /// The backend could not be created (existing output, unsupported case, I/O).
+    #[error("cannot create the output: {0}")]
+    Create(#[source] BackendError),
+    /// The frame's pixel type is not the schema's.
+    #[error("frame dtype: expected {expected}, got {got}")]
+    FrameDtype {
+        /// The schema's dtype.
+        expected: DType,
+        /// The frame's.
+        got: DType,
+    },
+    /// The frame does not have the schema's size.
+    #[error("frame shape: expected {expected_shape:?} ({expected} {unit}), got {got} {unit}")]
+    FrameShape {
+        /// `[height, width]` of the schema.
+        expected_shape: [u64; 2],
+        /// Expected pixels or bytes.
+        expected: usize,
+        /// What was given.
+        got: usize,
+        /// `"pixels"` or `"bytes"`.
+        unit: &'static str,
+    },
+    /// More frames than the schema declares; nothing of this frame was written.
+    #[error("too many frames: frame {frame} is past the end of the acquisition ({total} frames)")]
+    TooManyFrames {
+        /// The refused frame's number.
+        frame: u64,
+        /// Frames declared.
+        total: u64,
+    },
+    /// `try_append` found the queue full; the frame was not taken.
+    #[error("the frame queue is full")]
+    QueueFull,
+    /// The backend failed writing a frame.
+    #[error("writing frame at position {position}, index {index}: {source}")]
+    Write {
+        /// Position of the failed frame.
+        position: usize,
+        /// Its storage index.
+        index: StorageIndex,
+        /// The backend's error.
+        #[source]
+        source: BackendError,
+    },
+    /// The backend failed at a durability point.
+    #[error("flushing: {0}")]
+    Flush(#[source] BackendError),
+    /// The backend failed to finalize.
+    #[error("finalizing: {0}")]
+    Finalize(#[source] BackendError),
+    /// The writer thread panicked (a bug in a backend); what it had written was
+    /// finalized if possible.
+    #[error("the writer thread panicked: {message}")]
+    WriterPanicked {
+        /// The panic message.
+        message: String,
+    },
+    /// A frame's metadata is not a JSON object.
+    #[error("frame metadata must be a JSON object, got {got}")]
+    Metadata {
+        /// What was given.
+        got: String,
+    },
+}
+
+impl StreamError {
+    /// Whether the underlying cause is a full disk.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Create(e) | Self::Flush(e) | Self::Finalize(e) | Self::Write { source: e, .. } => {
+                e.is_disk_full()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<ome_writers_router::RouteError> for StreamError {
+    fn from(e: ome_writers_router::RouteError) -> Self {
+        match e {
+            ome_writers_router::RouteError::PastEnd { frame, total } => {
+                Self::TooManyFrames { frame, total }
+            }
+            // Future router errors are all "no such frame".
+            _ => Self::TooManyFrames { frame: 0, total: 0 },
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Stream microscope camera frames into OME-Zarr 0.5 and OME-TIFF.
+//!
+//! Declare the acquisition once ([`Schema`], usually from the same settings JSON the
+//! Python ome-writers reads), then append frames in acquisition order. The camera thread
+//! only copies each frame into a pooled buffer and hands it through a bounded channel
+//! to a writer thread; it waits on the disk only when the queue (bounded in bytes) is
+//! full.
+//!
+//! **Invariant:** the frame shape, dtype and count are checked before a frame is
+//! queued, so a bad frame is refused with an error and never reaches the dataset; a
+//! stream that is dropped, or whose writer fails, still finalizes what it wrote.
+//!
+//! ```
+//! use ome_writers::{create_stream, Schema};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let root = dir.path().join("run.ome.zarr");
+//! let schema = Schema::from_json(&format!(r#"{{
+//!     "root_path": {root:?}, "dtype": "uint16",
+//!     "dimensions": [{{"name": "t", "count": 3}}, {{"name": "c", "count": 2}},
+//!                    {{"name": "y", "count": 64}}, {{"name": "x", "count": 64}}]
+//! }}"#))?;
+//! let mut stream = create_stream(&schema)?;
+//! let frame = vec![7u16; 64 * 64];
+//! for _ in 0..6 {
+//!     stream.append(&frame)?;
+//! }
+//! let summary = stream.finish()?;
+//! assert_eq!(summary.frames_written, 6);
+//! assert_eq!(summary.shape, vec![3, 2, 64, 64]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Crate features
+//! - `zarr` (default): the OME-Zarr 0.5 backend.
+//! - `tiff` (default): the OME-TIFF backend.
+
+mod error;
+mod stream;
+
+pub use error::StreamError;
+pub use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress};
+pub use ome_writers_schema::{
+    AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,
+};
+pub use stream::{
+    Stream, StreamOptions, StreamSummary, create_backend, create_stream, create_stream_with,
+    create_stream_with_backend,
+};

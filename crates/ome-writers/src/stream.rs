@@ -1,0 +1,545 @@
+//! The stream: frame checks on the caller's thread, a bounded byte budget of pooled
+//! buffers, and one writer thread that owns the backend.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress, Summary};
+use ome_writers_router::FrameRouter;
+use ome_writers_schema::{BackendKind, FrameNumber, Pixel, PositionIndex, Schema, StorageIndex};
+
+use crate::StreamError;
+
+/// Tuning of a stream (not part of the schema: the same dataset can be written with
+/// other options).
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Most bytes of frames queued between the caller and the writer thread
+    /// (default 256 MiB). At least one frame is always allowed.
+    pub queue_bytes: usize,
+    /// A durability point every this many frames (default 1000; 0 disables).
+    pub flush_every_frames: u64,
+    /// A durability point at least this often while frames arrive (default 10 s).
+    pub flush_every: Option<Duration>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            queue_bytes: 256 << 20,
+            flush_every_frames: 1000,
+            flush_every: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// What a finished stream reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSummary {
+    /// Where the data went.
+    pub paths: Vec<PathBuf>,
+    /// Frames written.
+    pub frames_written: u64,
+    /// Frames skipped.
+    pub frames_skipped: u64,
+    /// Pixel bytes written.
+    pub bytes: u64,
+    /// Seconds from stream creation to the end of finish.
+    pub seconds: f64,
+    /// Final storage-order shape of each position's array.
+    pub shape: Vec<u64>,
+    /// Whether every declared frame was reached.
+    pub complete: bool,
+}
+
+enum Msg {
+    Frame {
+        position: PositionIndex,
+        index: StorageIndex,
+        buf: Vec<u8>,
+        metadata: Option<FrameMetadata>,
+    },
+    Finish(Progress),
+}
+
+type ErrorSlot = Arc<Mutex<Option<StreamError>>>;
+
+/// An acquisition being written. Append frames in acquisition order, then
+/// [`finish`](Stream::finish). Dropping it finalizes what was written (errors are
+/// printed to stderr, never panicked on).
+pub struct Stream {
+    schema: Schema,
+    router: FrameRouter,
+    tx: Option<Sender<Msg>>,
+    free: Receiver<Vec<u8>>,
+    allocated: usize,
+    max_buffers: usize,
+    frame_bytes: usize,
+    error: ErrorSlot,
+    reported: bool,
+    worker: Option<JoinHandle<Option<Summary>>>,
+    written: u64,
+    skipped: u64,
+    started: Instant,
+}
+
+/// Create the backend a schema selects. The choice comes only from
+/// [`Schema::backend`], which validation fixed.
+pub fn create_backend(schema: &Schema) -> Result<Box<dyn Backend>, StreamError> {
+    match schema.backend() {
+        #[cfg(feature = "zarr")]
+        BackendKind::Zarr => Ok(Box::new(
+            ome_writers_zarr::ZarrBackend::create(schema).map_err(StreamError::Create)?,
+        )),
+        #[cfg(feature = "tiff")]
+        BackendKind::Tiff => Ok(Box::new(
+            ome_writers_tiff::TiffBackend::create(schema).map_err(StreamError::Create)?,
+        )),
+        BackendKind::OmeroLocal => Err(StreamError::Create(BackendError::NotAvailable {
+            backend: "omero_local",
+            reason: "the omero_local backend is not implemented yet; nothing was written \
+                     (and no path under the OMERO address was created)"
+                .to_owned(),
+        })),
+        #[allow(unreachable_patterns)]
+        other => Err(StreamError::Create(BackendError::NotAvailable {
+            backend: match other {
+                BackendKind::Zarr => "zarr",
+                BackendKind::Tiff => "tiff",
+                BackendKind::OmeroLocal => "omero_local",
+            },
+            reason: "this build was compiled without that backend's feature".to_owned(),
+        })),
+    }
+}
+
+/// Create a stream with default options.
+pub fn create_stream(schema: &Schema) -> Result<Stream, StreamError> {
+    create_stream_with(schema, &StreamOptions::default())
+}
+
+/// Create a stream with explicit options.
+pub fn create_stream_with(schema: &Schema, options: &StreamOptions) -> Result<Stream, StreamError> {
+    let backend = create_backend(schema)?;
+    Ok(create_stream_with_backend(schema, backend, options))
+}
+
+/// Create a stream over a backend of your own (or a test double).
+pub fn create_stream_with_backend(
+    schema: &Schema,
+    backend: Box<dyn Backend>,
+    options: &StreamOptions,
+) -> Stream {
+    let frame_bytes = schema.frame_bytes().max(1);
+    let max_buffers = (options.queue_bytes / frame_bytes).max(1);
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(max_buffers + 1);
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(max_buffers);
+    let error: ErrorSlot = Arc::new(Mutex::new(None));
+    let worker_error = error.clone();
+    let opts = options.clone();
+    let worker = std::thread::Builder::new()
+        .name("ome-writers".to_owned())
+        .spawn(move || writer_loop(backend, &rx, &free_tx, &worker_error, &opts))
+        .ok();
+    if worker.is_none() {
+        set_error(
+            &error,
+            StreamError::WriterPanicked {
+                message: "could not start the writer thread".to_owned(),
+            },
+        );
+    }
+    Stream {
+        schema: schema.clone(),
+        router: FrameRouter::new(schema),
+        tx: Some(tx),
+        free: free_rx,
+        allocated: 0,
+        max_buffers,
+        frame_bytes: schema.frame_bytes(),
+        error,
+        reported: false,
+        worker,
+        written: 0,
+        skipped: 0,
+        started: Instant::now(),
+    }
+}
+
+fn set_error(slot: &ErrorSlot, e: StreamError) {
+    let mut g = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if g.is_none() {
+        *g = Some(e);
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+fn writer_loop(
+    mut backend: Box<dyn Backend>,
+    rx: &Receiver<Msg>,
+    free: &Sender<Vec<u8>>,
+    error: &ErrorSlot,
+    opts: &StreamOptions,
+) -> Option<Summary> {
+    let mut failed = false;
+    let mut since_flush = 0u64;
+    let mut last_flush = Instant::now();
+    let mut progress = None;
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Frame {
+                position,
+                index,
+                buf,
+                metadata,
+            } => {
+                if !failed {
+                    let r = catch_unwind(AssertUnwindSafe(|| {
+                        backend.write(position, &index, &buf, metadata.as_ref())
+                    }));
+                    match r {
+                        Ok(Ok(())) => {}
+                        Ok(Err(source)) => {
+                            failed = true;
+                            set_error(
+                                error,
+                                StreamError::Write {
+                                    position: position.0,
+                                    index,
+                                    source,
+                                },
+                            );
+                        }
+                        Err(p) => {
+                            failed = true;
+                            set_error(
+                                error,
+                                StreamError::WriterPanicked {
+                                    message: panic_message(p.as_ref()),
+                                },
+                            );
+                        }
+                    }
+                    since_flush += 1;
+                    let due = (opts.flush_every_frames > 0 && since_flush >= opts.flush_every_frames)
+                        || opts.flush_every.is_some_and(|d| last_flush.elapsed() >= d);
+                    if !failed && due {
+                        match catch_unwind(AssertUnwindSafe(|| backend.flush())) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                failed = true;
+                                set_error(error, StreamError::Flush(e));
+                            }
+                            Err(p) => {
+                                failed = true;
+                                set_error(
+                                    error,
+                                    StreamError::WriterPanicked {
+                                        message: panic_message(p.as_ref()),
+                                    },
+                                );
+                            }
+                        }
+                        since_flush = 0;
+                        last_flush = Instant::now();
+                    }
+                }
+                // Return the buffer; if the stream is gone, just drop it.
+                let _ = free.try_send(buf);
+            }
+            Msg::Finish(p) => {
+                progress = Some(p);
+                break;
+            }
+        }
+    }
+    // Finalize even after a failure or a vanished stream, so that what was written
+    // stays readable. Without a Finish message the stream was dropped mid-way: the
+    // caller's Drop always sends one, so this is the fallback for a lost sender.
+    let progress = progress.unwrap_or_default();
+    match catch_unwind(AssertUnwindSafe(|| backend.finalize(&progress))) {
+        Ok(Ok(summary)) => Some(summary),
+        Ok(Err(e)) => {
+            set_error(error, StreamError::Finalize(e));
+            None
+        }
+        Err(p) => {
+            set_error(
+                error,
+                StreamError::WriterPanicked {
+                    message: panic_message(p.as_ref()),
+                },
+            );
+            None
+        }
+    }
+}
+
+impl Stream {
+    /// The schema being written.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Frames written so far (skipped frames excluded).
+    pub fn frames_written(&self) -> u64 {
+        self.written
+    }
+
+    fn check_error(&mut self) -> Result<(), StreamError> {
+        if self.reported {
+            return Ok(());
+        }
+        let taken = self
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match taken {
+            Some(e) => {
+                self.reported = true;
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn route_next(&self) -> Result<ome_writers_router::Route, StreamError> {
+        let n = self.router.frames_reached();
+        self.router
+            .route(FrameNumber(n))
+            .map_err(StreamError::from)
+    }
+
+    fn take_buffer(&mut self, block: bool) -> Result<Option<Vec<u8>>, StreamError> {
+        match self.free.try_recv() {
+            Ok(b) => return Ok(Some(b)),
+            Err(TryRecvError::Disconnected | TryRecvError::Empty) => {}
+        }
+        if self.allocated < self.max_buffers {
+            self.allocated += 1;
+            return Ok(Some(vec![0u8; self.frame_bytes]));
+        }
+        if !block {
+            return Ok(None);
+        }
+        match self.free.recv() {
+            Ok(b) => Ok(Some(b)),
+            Err(_) => {
+                // The writer thread is gone: report its error.
+                self.check_error()?;
+                Err(StreamError::WriterPanicked {
+                    message: "the writer thread stopped".to_owned(),
+                })
+            }
+        }
+    }
+
+    fn send(
+        &mut self,
+        bytes: &[u8],
+        metadata: Option<FrameMetadata>,
+        block: bool,
+    ) -> Result<(), StreamError> {
+        self.check_error()?;
+        if self.reported {
+            // The writer already failed and said so; refuse further frames rather than
+            // queue frames that will never be written.
+            return Err(StreamError::WriterPanicked {
+                message: "the writer failed earlier; no further frames are accepted".to_owned(),
+            });
+        }
+        let route = self.route_next()?;
+        let Some(mut buf) = self.take_buffer(block)? else {
+            return Err(StreamError::QueueFull);
+        };
+        buf.copy_from_slice(bytes);
+        let msg = Msg::Frame {
+            position: route.position,
+            index: route.index,
+            buf,
+            metadata,
+        };
+        let sent = self.tx.as_ref().map(|tx| tx.send(msg));
+        if !matches!(sent, Some(Ok(()))) {
+            self.check_error()?;
+            return Err(StreamError::WriterPanicked {
+                message: "the writer thread stopped".to_owned(),
+            });
+        }
+        // Cannot fail: route_next just answered for this frame number.
+        let _ = self.router.skip_frames(1);
+        self.written += 1;
+        Ok(())
+    }
+
+    fn check_pixels<T: Pixel>(&self, len: usize) -> Result<(), StreamError> {
+        if T::DTYPE != self.schema.dtype() {
+            return Err(StreamError::FrameDtype {
+                expected: self.schema.dtype(),
+                got: T::DTYPE,
+            });
+        }
+        if len != self.schema.frame_len() {
+            return Err(StreamError::FrameShape {
+                expected_shape: self.schema.frame_shape(),
+                expected: self.schema.frame_len(),
+                got: len,
+                unit: "pixels",
+            });
+        }
+        Ok(())
+    }
+
+    /// Append the next frame (row-major, `height * width` pixels of the schema's type).
+    /// Blocks only while the queue is full.
+    pub fn append<T: Pixel>(&mut self, frame: &[T]) -> Result<(), StreamError> {
+        self.check_pixels::<T>(frame.len())?;
+        self.send(bytemuck::cast_slice(frame), None, true)
+    }
+
+    /// Append the next frame with its metadata (a JSON object: `delta_t`,
+    /// `exposure_time`, `position_x`, ... or anything else).
+    pub fn append_with_metadata<T: Pixel>(
+        &mut self,
+        frame: &[T],
+        metadata: serde_json::Value,
+    ) -> Result<(), StreamError> {
+        self.check_pixels::<T>(frame.len())?;
+        let serde_json::Value::Object(map) = metadata else {
+            return Err(StreamError::Metadata {
+                got: metadata.to_string(),
+            });
+        };
+        self.send(bytemuck::cast_slice(frame), Some(map), true)
+    }
+
+    /// Append a 2D array view (any memory layout) of shape `(height, width)`.
+    pub fn append_array<T: Pixel>(&mut self, frame: ndarray::ArrayView2<'_, T>) -> Result<(), StreamError> {
+        let (h, w) = frame.dim();
+        let [eh, ew] = self.schema.frame_shape();
+        if (h as u64, w as u64) != (eh, ew) {
+            return Err(StreamError::FrameShape {
+                expected_shape: [eh, ew],
+                expected: self.schema.frame_len(),
+                got: h * w,
+                unit: "pixels",
+            });
+        }
+        if let Some(slice) = frame.as_slice() {
+            return self.append(slice);
+        }
+        let owned: Vec<T> = frame.iter().copied().collect();
+        self.append(&owned)
+    }
+
+    /// Like [`append`](Self::append) but never blocks: when the queue is full it returns
+    /// [`StreamError::QueueFull`] and the frame is not taken (the caller still owns it).
+    pub fn try_append<T: Pixel>(&mut self, frame: &[T]) -> Result<(), StreamError> {
+        self.check_pixels::<T>(frame.len())?;
+        self.send(bytemuck::cast_slice(frame), None, false)
+    }
+
+    /// Append one frame given as raw bytes: row-major, native (little-endian) byte
+    /// order, exactly one frame of the schema's dtype.
+    pub fn append_bytes(
+        &mut self,
+        frame: &[u8],
+        metadata: Option<FrameMetadata>,
+    ) -> Result<(), StreamError> {
+        if frame.len() != self.frame_bytes {
+            return Err(StreamError::FrameShape {
+                expected_shape: self.schema.frame_shape(),
+                expected: self.frame_bytes,
+                got: frame.len(),
+                unit: "bytes",
+            });
+        }
+        self.send(frame, metadata, true)
+    }
+
+    /// Advance by `frames` frames without data; they read back as the fill value (0).
+    pub fn skip(&mut self, frames: u64) -> Result<(), StreamError> {
+        self.check_error()?;
+        self.router
+            .skip_frames(frames)
+            .map_err(StreamError::from)?;
+        self.skipped += frames;
+        Ok(())
+    }
+
+    fn progress(&self) -> Progress {
+        let reached = self.router.frames_reached();
+        Progress {
+            frames_written: self.written,
+            frames_skipped: self.skipped,
+            frames_reached: reached,
+            growth_extent: self.router.extent_reached(reached),
+            complete: self.router.total() == Some(reached),
+        }
+    }
+
+    fn shutdown(&mut self) -> Option<Summary> {
+        let progress = self.progress();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Finish(progress));
+        }
+        let worker = self.worker.take()?;
+        match worker.join() {
+            Ok(summary) => summary,
+            Err(p) => {
+                set_error(
+                    &self.error,
+                    StreamError::WriterPanicked {
+                        message: panic_message(p.as_ref()),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Finish the acquisition: write the final metadata (applying the
+    /// partial-acquisition rule if it stopped early), make it durable, and report.
+    /// Returns the first error the writer met, if any (after finalizing all the same).
+    pub fn finish(mut self) -> Result<StreamSummary, StreamError> {
+        let progress = self.progress();
+        let summary = self.shutdown();
+        self.check_error()?;
+        let summary = summary.ok_or_else(|| StreamError::WriterPanicked {
+            message: "the writer thread ended without a summary".to_owned(),
+        })?;
+        Ok(StreamSummary {
+            paths: summary.paths,
+            frames_written: self.written,
+            frames_skipped: self.skipped,
+            bytes: summary.bytes_received,
+            seconds: self.started.elapsed().as_secs_f64(),
+            shape: summary.shape,
+            complete: progress.complete,
+        })
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.shutdown();
+            if let Ok(mut g) = self.error.lock()
+                && let Some(e) = g.take()
+            {
+                eprintln!("ome-writers: stream dropped without finish(): {e}");
+            }
+        }
+    }
+}

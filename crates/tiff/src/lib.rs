@@ -1,0 +1,1 @@
+//! OME-TIFF backend (placeholder).

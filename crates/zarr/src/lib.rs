@@ -1,0 +1,696 @@
+//! The OME-Zarr 0.5 backend, on zarrs.
+//!
+//! Frames are copied into in-memory buffers of one *write unit* each (a shard when the
+//! schema is sharded, else a chunk). A unit is encoded and stored exactly once, when its
+//! last plane arrives; at finish, units left incomplete (an early stop, skipped frames)
+//! are stored with their missing planes at the fill value. Buffers are pooled and reused.
+//!
+//! **Invariant:** the backend never reads from its store (the store it writes to cannot
+//! read), so there is no read-modify-write of a chunk or shard; every `zarr.json` is
+//! replaced atomically, and only after the chunks it describes are durable.
+//!
+//! Layouts (REFERENCE.md section 3): one position is a single image at the root; several
+//! positions use the bioformats2raw layout (one image group per position, named after
+//! it); a plate writes `row/column/field` image groups under plate and well groups.
+//!
+//! ```
+//! use ome_writers_backend::{Backend, Progress};
+//! use ome_writers_schema::{PositionIndex, Schema, StorageIndex};
+//! use ome_writers_zarr::ZarrBackend;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let root = dir.path().join("a.ome.zarr");
+//! let schema = Schema::from_json(&format!(r#"{{"root_path": {:?}, "dtype": "uint8",
+//!     "dimensions": [{{"name": "t", "count": 2}}, {{"name": "y", "count": 2}},
+//!                    {{"name": "x", "count": 3}}]}}"#, root))?;
+//! let mut zarr = ZarrBackend::create(&schema)?;
+//! for t in 0..2 {
+//!     let idx = StorageIndex::new(&[t]).unwrap();
+//!     zarr.write(PositionIndex(0), &idx, &[t as u8; 6], None)?;
+//! }
+//! let summary = zarr.finalize(&Progress { frames_written: 2, frames_reached: 2,
+//!     growth_extent: 2, complete: true, ..Progress::default() })?;
+//! assert_eq!(summary.shape, vec![2, 2, 3]);
+//! assert!(root.join("0/zarr.json").exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod ngff;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ome_writers_backend::{
+    Backend, BackendError, DatasetKind, FrameMetadata, Progress, Summary, prepare_output,
+};
+use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
+use zarrs::array::codec::{BloscCodec, ZstdCodec};
+use zarrs::array::{Array, ArrayBuilder, ArrayBytes, data_type};
+use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
+use zarrs::storage::{StoreKey, WritableStorageTraits};
+
+pub use store::DirStore;
+
+use crate::ngff::{
+    Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
+    SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
+};
+
+const BACKEND: &str = "zarr";
+/// Most array axes: 4 index axes + Y + X.
+const MAX_AXES: usize = 6;
+type UnitKey = [u64; MAX_AXES];
+
+/// A store the zarr backend can write to: write-only zarrs storage plus a durability
+/// hook.
+pub trait ZarrStore: WritableStorageTraits + Send + Sync {
+    /// Make everything written so far durable.
+    fn sync(&self) -> Result<(), BackendError>;
+    /// The first I/O error seen, with its path, if the store keeps one.
+    fn take_error(&self) -> Option<BackendError> {
+        None
+    }
+}
+
+impl ZarrStore for DirStore {
+    fn sync(&self) -> Result<(), BackendError> {
+        DirStore::sync(self)
+    }
+    fn take_error(&self) -> Option<BackendError> {
+        DirStore::take_error(self)
+    }
+}
+
+/// One unit buffer being filled.
+struct Unit {
+    data: Vec<u8>,
+    /// Which planes (index-axis offsets inside the unit, row-major) have been written.
+    planes: Vec<bool>,
+    filled: u64,
+}
+
+struct Image {
+    /// Group path inside the store, `""` for the root.
+    group: String,
+    meta: ImageMeta,
+    array: Array<dyn ZarrStore>,
+    open: HashMap<UnitKey, Unit>,
+    /// Highest growth-axis index written, plus one.
+    growth_reached: u64,
+    /// Current array shape along the growth axis (as last written to metadata).
+    frames_written: u64,
+    frame_metadata: Vec<serde_json::Value>,
+    dirty: bool,
+}
+
+/// The OME-Zarr writer for one stream.
+pub struct ZarrBackend {
+    schema: Schema,
+    store: Arc<dyn ZarrStore>,
+    images: Vec<Image>,
+    /// Write-unit shape, storage order, Y/X included.
+    unit: Vec<u64>,
+    /// Declared array shape (growth axis: `None` when unbounded).
+    declared: Vec<Option<u64>>,
+    growth: Option<usize>,
+    /// Planes per unit (product of the index-axis unit lengths).
+    planes_per_unit: usize,
+    unit_bytes: usize,
+    pool: Vec<Vec<u8>>,
+    settings_json: serde_json::Value,
+    bytes_received: u64,
+    finalized: bool,
+}
+
+impl ZarrBackend {
+    /// Create the dataset at the schema's output path (refusing an existing one unless
+    /// `overwrite`), with every group and array and their metadata written.
+    pub fn create(schema: &Schema) -> Result<Self, BackendError> {
+        let Target::Disk { path } = schema.target() else {
+            return Err(BackendError::Unsupported {
+                backend: BACKEND,
+                reason: "the target is an OMERO address, not a path on disk".to_owned(),
+            });
+        };
+        Self::check(schema)?;
+        prepare_output(path, DatasetKind::ZarrDirectory, schema.overwrite())?;
+        Self::create_in(schema, Arc::new(DirStore::new(path.clone())))
+    }
+
+    /// Refuse, before anything is written, what this backend cannot write.
+    pub fn check(schema: &Schema) -> Result<(), BackendError> {
+        let unsupported = |reason: String| BackendError::Unsupported {
+            backend: BACKEND,
+            reason,
+        };
+        if !matches!(
+            schema.compression(),
+            Compression::None | Compression::Zstd | Compression::BloscZstd | Compression::BloscLz4
+        ) {
+            return Err(unsupported(format!(
+                "compression {:?} is not a zarr codec",
+                schema.compression().as_str()
+            )));
+        }
+        let names = image_groups(schema);
+        let mut seen = std::collections::HashSet::new();
+        for (p, name) in names.iter().enumerate() {
+            if !seen.insert(name.as_str()) {
+                return Err(unsupported(format!(
+                    "positions {p} and an earlier one both map to the image group {name:?}; \
+                     give them distinct names (or grid_row/grid_column)"
+                )));
+            }
+            let bad = name.split('/').any(|part| {
+                part.is_empty() || part == "." || part == ".." || part.starts_with("__")
+            }) || name.contains('\\');
+            if !name.is_empty() && (bad || (schema.plate().is_none() && name == "OME")) {
+                return Err(unsupported(format!(
+                    "position name {name:?} cannot be a zarr group name"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Create the dataset in any [`ZarrStore`] (tests use an in-memory store wrapped in
+    /// zarrs' performance-metrics adapter to prove the backend never reads).
+    pub fn create_in(schema: &Schema, store: Arc<dyn ZarrStore>) -> Result<Self, BackendError> {
+        Self::check(schema)?;
+        let unit = schema
+            .shard_shape()
+            .unwrap_or_else(|| schema.chunk_shape());
+        let growth = schema.growth_axis();
+        let declared: Vec<Option<u64>> = schema.array_dims().map(|d| d.count()).collect();
+        let n_index = unit.len() - 2;
+        let planes_per_unit: u64 = unit[..n_index].iter().product();
+        let unit_elems: u64 = unit.iter().product();
+        let settings_json = serde_json::to_value(schema.settings())?;
+        let groups = image_groups(schema);
+        let mut images = Vec::with_capacity(groups.len());
+        for (p, group) in groups.into_iter().enumerate() {
+            let name = schema.positions().get(p).map(|pos| pos.name.clone());
+            let meta = ngff::image_meta(schema, name);
+            let array = build_array(schema, store.clone(), &group)?;
+            images.push(Image {
+                group,
+                meta,
+                array,
+                open: HashMap::new(),
+                growth_reached: 0,
+                frames_written: 0,
+                frame_metadata: Vec::new(),
+                dirty: true,
+            });
+        }
+        let mut backend = Self {
+            schema: schema.clone(),
+            store,
+            images,
+            unit,
+            declared,
+            growth,
+            planes_per_unit: planes_per_unit as usize,
+            unit_bytes: (unit_elems as usize) * schema.dtype().size(),
+            pool: Vec::new(),
+            settings_json,
+            bytes_received: 0,
+            finalized: false,
+        };
+        backend.write_hierarchy()?;
+        backend.write_metadata("acquiring")?;
+        Ok(backend)
+    }
+
+    fn store_err(&self, e: impl std::error::Error + Send + Sync + 'static) -> BackendError {
+        self.store.take_error().unwrap_or_else(|| BackendError::Format {
+            backend: BACKEND,
+            source: Box::new(e),
+        })
+    }
+
+    fn put_json(&self, key: &str, value: &impl serde::Serialize) -> Result<(), BackendError> {
+        let bytes = serde_json::to_vec_pretty(value)?;
+        let key = StoreKey::new(key).map_err(|e| BackendError::Format {
+            backend: BACKEND,
+            source: Box::new(e),
+        })?;
+        self.store
+            .set(&key, bytes.into())
+            .map_err(|e| self.store_err(e))
+    }
+
+    /// Root, series, plate and well groups (everything but the image groups).
+    fn write_hierarchy(&self) -> Result<(), BackendError> {
+        let version = ngff::NGFF_VERSION;
+        if let Some(plate) = self.schema.plate() {
+            let mut wells: Vec<(String, String)> = Vec::new();
+            let mut fields: HashMap<(String, String), Vec<String>> = HashMap::new();
+            for (pos, group) in self.schema.positions().iter().zip(&self.images) {
+                let key = (
+                    pos.plate_row.clone().unwrap_or_default(),
+                    pos.plate_column.clone().unwrap_or_default(),
+                );
+                let field = group.group.rsplit('/').next().unwrap_or_default().to_owned();
+                if !fields.contains_key(&key) {
+                    wells.push(key.clone());
+                }
+                fields.entry(key).or_default().push(field);
+            }
+            let def = PlateDef {
+                name: plate.name.clone(),
+                rows: plate
+                    .row_names
+                    .iter()
+                    .map(|n| Named { name: n.clone() })
+                    .collect(),
+                columns: plate
+                    .column_names
+                    .iter()
+                    .map(|n| Named { name: n.clone() })
+                    .collect(),
+                wells: wells
+                    .iter()
+                    .map(|(r, c)| PlateWell {
+                        path: format!("{r}/{c}"),
+                        row_index: plate.row_names.iter().position(|x| x == r).unwrap_or(0),
+                        column_index: plate.column_names.iter().position(|x| x == c).unwrap_or(0),
+                    })
+                    .collect(),
+                field_count: fields.values().map(Vec::len).max().unwrap_or(0),
+            };
+            self.put_json(
+                "zarr.json",
+                &GroupDoc::new(OmeOnly {
+                    ome: PlateMeta {
+                        version,
+                        plate: def,
+                    },
+                }),
+            )?;
+            for (r, c) in &wells {
+                let images = fields
+                    .get(&(r.clone(), c.clone()))
+                    .map(|f| f.iter().map(|p| WellImage { path: p.clone() }).collect())
+                    .unwrap_or_default();
+                self.put_json(
+                    &format!("{r}/zarr.json"),
+                    &GroupDoc::new(serde_json::Map::new()),
+                )?;
+                self.put_json(
+                    &format!("{r}/{c}/zarr.json"),
+                    &GroupDoc::new(OmeOnly {
+                        ome: WellMeta {
+                            version,
+                            well: WellDef { images },
+                        },
+                    }),
+                )?;
+            }
+        } else if self.images.len() > 1 {
+            self.put_json(
+                "zarr.json",
+                &GroupDoc::new(OmeOnly {
+                    ome: Bf2RawRoot { version, layout: 3 },
+                }),
+            )?;
+            let series: Vec<String> = self.images.iter().map(|i| i.group.clone()).collect();
+            self.put_json(
+                "OME/zarr.json",
+                &GroupDoc::new(OmeOnly {
+                    ome: SeriesMeta {
+                        version,
+                        series: &series,
+                    },
+                }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Array and image-group metadata of every dirty image. Chunks first: the store is
+    /// synced before any `zarr.json` that could describe them is replaced.
+    fn write_metadata(&mut self, status: &str) -> Result<(), BackendError> {
+        self.store.sync()?;
+        for i in 0..self.images.len() {
+            if !self.images[i].dirty {
+                continue;
+            }
+            let img = &self.images[i];
+            img.array
+                .store_metadata()
+                .map_err(|e| self.store_err(e))?;
+            let key = if img.group.is_empty() {
+                "zarr.json".to_owned()
+            } else {
+                format!("{}/zarr.json", img.group)
+            };
+            let doc = GroupDoc::new(ImageAttrs {
+                ome: &img.meta,
+                ome_writers: WriterAttrs {
+                    version: env!("CARGO_PKG_VERSION"),
+                    frames_written: img.frames_written,
+                    status,
+                    settings: &self.settings_json,
+                    frame_metadata: &img.frame_metadata,
+                },
+            });
+            self.put_json(&key, &doc)?;
+            self.images[i].dirty = false;
+        }
+        self.store.sync()
+    }
+
+    fn is_edge(&self, key: &UnitKey) -> bool {
+        self.unit.iter().enumerate().any(|(k, &u)| {
+            self.declared[k].is_some_and(|count| (key[k] + 1) * u > count)
+        })
+    }
+
+    fn expected_planes(&self, key: &UnitKey, extent: Option<u64>) -> u64 {
+        let n_index = self.unit.len() - 2;
+        (0..n_index)
+            .map(|k| {
+                let u = self.unit[k];
+                let limit = if Some(k) == self.growth {
+                    extent.or(self.declared[k])
+                } else {
+                    self.declared[k]
+                };
+                limit.map_or(u, |c| u.min(c.saturating_sub(key[k] * u)))
+            })
+            .product()
+    }
+
+    /// Encode and store one unit, growing the array first if the unit lies past its
+    /// current shape (unbounded growth axis).
+    fn store_unit(&mut self, image: usize, key: UnitKey, mut unit: Unit) -> Result<(), BackendError> {
+        let ndim = self.unit.len();
+        // Zero the planes never written (early stop, skipped frames).
+        if unit.filled < self.planes_per_unit as u64 {
+            let plane_bytes = self.unit_bytes / self.planes_per_unit;
+            for (p, written) in unit.planes.iter().enumerate() {
+                if !written {
+                    unit.data[p * plane_bytes..(p + 1) * plane_bytes].fill(0);
+                }
+            }
+        }
+        if let Some(g) = self.growth {
+            let img = &mut self.images[image];
+            let shape = img.array.shape().to_vec();
+            let needed = img.growth_reached.max((key[g]) * self.unit[g] + 1);
+            if self.declared[g].is_none() && shape[g] < needed {
+                let mut new_shape = shape;
+                new_shape[g] = needed;
+                img.array.set_shape(new_shape).map_err(|e| BackendError::Format {
+                    backend: BACKEND,
+                    source: Box::new(e),
+                })?;
+                img.dirty = true;
+            }
+        }
+        let result = self.images[image].array.store_chunk(
+            &key[..ndim],
+            ArrayBytes::new_flen(&unit.data[..]),
+        );
+        unit.planes.iter_mut().for_each(|p| *p = false);
+        unit.filled = 0;
+        self.pool.push(unit.data);
+        result.map_err(|e| self.store_err(e))
+    }
+
+    fn take_buffer(&mut self, zero: bool) -> Vec<u8> {
+        match self.pool.pop() {
+            Some(mut b) => {
+                if zero {
+                    b.fill(0);
+                }
+                b
+            }
+            None => vec![0u8; self.unit_bytes],
+        }
+    }
+}
+
+/// Image group path of every position.
+fn image_groups(schema: &Schema) -> Vec<String> {
+    let positions = schema.positions();
+    let series = |p: &ome_writers_schema::Position| match (p.grid_row, p.grid_column) {
+        (Some(r), Some(c)) => format!("{}_{r}_{c}", p.name),
+        _ => p.name.clone(),
+    };
+    if schema.plate().is_some() {
+        let mut per_well: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
+        positions
+            .iter()
+            .map(|p| {
+                let key = (p.plate_row.as_deref(), p.plate_column.as_deref());
+                let field = per_well.entry(key).or_insert(0);
+                let path = format!(
+                    "{}/{}/{}",
+                    p.plate_row.as_deref().unwrap_or_default(),
+                    p.plate_column.as_deref().unwrap_or_default(),
+                    field
+                );
+                *field += 1;
+                path
+            })
+            .collect()
+    } else if positions.len() > 1 {
+        positions.iter().map(series).collect()
+    } else {
+        vec![String::new()]
+    }
+}
+
+fn build_array(
+    schema: &Schema,
+    store: Arc<dyn ZarrStore>,
+    group: &str,
+) -> Result<Array<dyn ZarrStore>, BackendError> {
+    let fmt_err = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
+        backend: BACKEND,
+        source: e,
+    };
+    let shape = schema.array_shape(None);
+    let (outer, inner) = match schema.shard_shape() {
+        Some(shard) => (shard, Some(schema.chunk_shape())),
+        None => (schema.chunk_shape(), None),
+    };
+    let mut builder = match schema.dtype() {
+        DType::U8 => ArrayBuilder::new(shape, outer, data_type::uint8(), 0u8),
+        DType::U16 => ArrayBuilder::new(shape, outer, data_type::uint16(), 0u16),
+        DType::U32 => ArrayBuilder::new(shape, outer, data_type::uint32(), 0u32),
+        DType::I8 => ArrayBuilder::new(shape, outer, data_type::int8(), 0i8),
+        DType::I16 => ArrayBuilder::new(shape, outer, data_type::int16(), 0i16),
+        DType::I32 => ArrayBuilder::new(shape, outer, data_type::int32(), 0i32),
+        DType::F32 => ArrayBuilder::new(shape, outer, data_type::float32(), 0f32),
+        DType::F64 => ArrayBuilder::new(shape, outer, data_type::float64(), 0f64),
+    };
+    let names: Vec<String> = schema.array_dims().map(|d| d.name().to_owned()).collect();
+    builder.dimension_names(Some(names));
+    if let Some(inner) = inner {
+        builder.subchunk_shape(inner);
+    }
+    let typesize = schema.dtype().size();
+    let level = schema.compression_level();
+    let blosc = |cname, default_level: u8| {
+        let clevel = BloscCompressionLevel::try_from(level.map_or(default_level, |l| l as u8))
+            .map_err(|bad| {
+                fmt_err(format!("blosc compression level {bad} is outside 0..=9").into())
+            })?;
+        BloscCodec::new(
+            cname,
+            clevel,
+            None,
+            BloscShuffleMode::Shuffle,
+            Some(typesize),
+        )
+        .map_err(|e| fmt_err(Box::new(e)))
+    };
+    match schema.compression() {
+        Compression::Zstd => {
+            builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level.unwrap_or(3), false))]);
+        }
+        Compression::BloscZstd => {
+            builder.bytes_to_bytes_codecs(vec![Arc::new(blosc(BloscCompressor::Zstd, 3)?)]);
+        }
+        Compression::BloscLz4 => {
+            builder.bytes_to_bytes_codecs(vec![Arc::new(blosc(BloscCompressor::LZ4, 5)?)]);
+        }
+        _ => {}
+    }
+    let path = if group.is_empty() {
+        "/0".to_owned()
+    } else {
+        format!("/{group}/0")
+    };
+    builder
+        .build(store, &path)
+        .map_err(|e| fmt_err(Box::new(e)))
+}
+
+impl Backend for ZarrBackend {
+    fn write(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: &[u8],
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        let p = position.0;
+        if p >= self.images.len() || index.len() + 2 != self.unit.len() {
+            return Err(BackendError::Unsupported {
+                backend: BACKEND,
+                reason: format!("no image for position {p} and index {index}"),
+            });
+        }
+        let idx = index.as_slice();
+        let n_index = idx.len();
+        let [h, w] = self.schema.frame_shape();
+        let esz = self.schema.dtype().size();
+        let (uy, ux) = (self.unit[n_index], self.unit[n_index + 1]);
+        let mut key: UnitKey = [0; MAX_AXES];
+        let mut plane = 0u64;
+        for k in 0..n_index {
+            key[k] = idx[k] / self.unit[k];
+            plane = plane * self.unit[k] + idx[k] % self.unit[k];
+        }
+        let plane = plane as usize;
+        if let Some(g) = self.growth {
+            let img = &mut self.images[p];
+            img.growth_reached = img.growth_reached.max(idx[g] + 1);
+        }
+        let unit_plane_bytes = (uy * ux) as usize * esz;
+        for by in 0..h.div_ceil(uy) {
+            for bx in 0..w.div_ceil(ux) {
+                key[n_index] = by;
+                key[n_index + 1] = bx;
+                if !self.images[p].open.contains_key(&key) {
+                    let zero = self.is_edge(&key);
+                    let data = self.take_buffer(zero);
+                    self.images[p].open.insert(
+                        key,
+                        Unit {
+                            data,
+                            planes: vec![false; self.planes_per_unit],
+                            filled: 0,
+                        },
+                    );
+                }
+                let Some(unit) = self.images[p].open.get_mut(&key) else {
+                    continue;
+                };
+                let base = plane * unit_plane_bytes;
+                let y0 = by * uy;
+                let x0 = bx * ux;
+                let rows = uy.min(h - y0) as usize;
+                let cols = ux.min(w - x0) as usize;
+                let row_bytes = cols * esz;
+                if ux == w && uy == h {
+                    unit.data[base..base + frame.len()].copy_from_slice(frame);
+                } else {
+                    for r in 0..rows {
+                        let src = ((y0 as usize + r) * w as usize + x0 as usize) * esz;
+                        let dst = base + r * ux as usize * esz;
+                        unit.data[dst..dst + row_bytes].copy_from_slice(&frame[src..src + row_bytes]);
+                    }
+                }
+                if !unit.planes[plane] {
+                    unit.planes[plane] = true;
+                    unit.filled += 1;
+                }
+                let filled = unit.filled;
+                if filled >= self.expected_planes(&key, None) {
+                    if let Some(unit) = self.images[p].open.remove(&key) {
+                        self.store_unit(p, key, unit)?;
+                    }
+                }
+            }
+        }
+        let img = &mut self.images[p];
+        img.frames_written += 1;
+        img.dirty = true;
+        if let Some(m) = metadata {
+            let mut entry = m.clone();
+            entry.insert(
+                "storage_index".to_owned(),
+                serde_json::Value::from(idx.to_vec()),
+            );
+            img.frame_metadata.push(serde_json::Value::Object(entry));
+        }
+        self.bytes_received += frame.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if self.finalized {
+            return Ok(());
+        }
+        self.write_metadata("acquiring")
+    }
+
+    fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        self.finalized = true;
+        let extent = self.growth.map(|_| progress.growth_extent);
+        // Final shape: the growth axis trimmed (or grown) to the extent reached.
+        let shape = self.schema.array_shape(extent);
+        for img in &mut self.images {
+            if img.array.shape() != shape.as_slice() {
+                img.array
+                    .set_shape(shape.clone())
+                    .map_err(|e| BackendError::Format {
+                        backend: BACKEND,
+                        source: Box::new(e),
+                    })?;
+            }
+            img.dirty = true;
+        }
+        // Store every unit still open, padded with the fill value, if it lies inside.
+        for p in 0..self.images.len() {
+            let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
+            keys.sort_unstable();
+            for key in keys {
+                if let Some(unit) = self.images[p].open.remove(&key) {
+                    let inside = self
+                        .growth
+                        .is_none_or(|g| key[g] * self.unit[g] < progress.growth_extent);
+                    if inside {
+                        self.store_unit(p, key, unit)?;
+                    } else {
+                        self.pool.push(unit.data);
+                    }
+                }
+            }
+            // store_unit may have grown the shape past the extent; set it back.
+            if self.images[p].array.shape() != shape.as_slice() {
+                self.images[p]
+                    .array
+                    .set_shape(shape.clone())
+                    .map_err(|e| BackendError::Format {
+                        backend: BACKEND,
+                        source: Box::new(e),
+                    })?;
+            }
+        }
+        let status = if progress.complete { "complete" } else { "partial" };
+        self.write_metadata(status)?;
+        let root = match self.schema.target() {
+            Target::Disk { path } => vec![path.clone()],
+            Target::Omero { .. } => vec![],
+        };
+        Ok(Summary {
+            paths: root,
+            frames_written: self.images.iter().map(|i| i.frames_written).sum(),
+            bytes_received: self.bytes_received,
+            shape,
+        })
+    }
+}

@@ -43,7 +43,9 @@ pub fn prepare_output(path: &Path, kind: DatasetKind, overwrite: bool) -> Result
             match kind {
                 DatasetKind::ZarrDirectory => {
                     if !meta.is_dir() || !path.join("zarr.json").is_file() {
-                        return Err(refuse("it is not a Zarr directory (no zarr.json at its root)"));
+                        return Err(refuse(
+                            "it is not a Zarr directory (no zarr.json at its root)",
+                        ));
                     }
                     fs::remove_dir_all(path).map_err(|e| BackendError::io(path, e))?;
                 }

@@ -80,9 +80,10 @@ impl StreamError {
     /// Whether the underlying cause is a full disk.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            Self::Create(e) | Self::Flush(e) | Self::Finalize(e) | Self::Write { source: e, .. } => {
-                e.is_disk_full()
-            }
+            Self::Create(e)
+            | Self::Flush(e)
+            | Self::Finalize(e)
+            | Self::Write { source: e, .. } => e.is_disk_full(),
             _ => false,
         }
     }

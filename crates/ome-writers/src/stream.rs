@@ -231,7 +231,8 @@ fn writer_loop(
                         }
                     }
                     since_flush += 1;
-                    let due = (opts.flush_every_frames > 0 && since_flush >= opts.flush_every_frames)
+                    let due = (opts.flush_every_frames > 0
+                        && since_flush >= opts.flush_every_frames)
                         || opts.flush_every.is_some_and(|d| last_flush.elapsed() >= d);
                     if !failed && due {
                         match catch_unwind(AssertUnwindSafe(|| backend.flush())) {
@@ -316,9 +317,7 @@ impl Stream {
 
     fn route_next(&self) -> Result<ome_writers_router::Route, StreamError> {
         let n = self.router.frames_reached();
-        self.router
-            .route(FrameNumber(n))
-            .map_err(StreamError::from)
+        self.router.route(FrameNumber(n)).map_err(StreamError::from)
     }
 
     fn take_buffer(&mut self, block: bool) -> Result<Option<Vec<u8>>, StreamError> {
@@ -425,7 +424,10 @@ impl Stream {
     }
 
     /// Append a 2D array view (any memory layout) of shape `(height, width)`.
-    pub fn append_array<T: Pixel>(&mut self, frame: ndarray::ArrayView2<'_, T>) -> Result<(), StreamError> {
+    pub fn append_array<T: Pixel>(
+        &mut self,
+        frame: ndarray::ArrayView2<'_, T>,
+    ) -> Result<(), StreamError> {
         let (h, w) = frame.dim();
         let [eh, ew] = self.schema.frame_shape();
         if (h as u64, w as u64) != (eh, ew) {
@@ -471,9 +473,7 @@ impl Stream {
     /// Advance by `frames` frames without data; they read back as the fill value (0).
     pub fn skip(&mut self, frames: u64) -> Result<(), StreamError> {
         self.check_error()?;
-        self.router
-            .skip_frames(frames)
-            .map_err(StreamError::from)?;
+        self.router.skip_frames(frames).map_err(StreamError::from)?;
         self.skipped += frames;
         Ok(())
     }

@@ -169,7 +169,11 @@ impl FrameRouter {
             return count;
         }
         let last = (frames - 1) / stride;
-        if count == 0 { last + 1 } else { last % count + 1 }
+        if count == 0 {
+            last + 1
+        } else {
+            last % count + 1
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! positions x storage grid, every index lies inside the array shape, and storage axis
 //! `k` carries the acquisition coordinate of dimension `storage_axes()[k]`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 
 use ome_writers_router::{FrameRouter, RouteError};
@@ -61,7 +63,10 @@ fn schema_strategy() -> impl Strategy<Value = Schema> {
                 order.extend(["y".to_owned(), "x".to_owned()]);
                 settings.storage_order = StorageOrder::Explicit(order);
             }
-            if !tiff && index_names.contains(&"q".to_owned()) && index_names.contains(&"c".to_owned()) {
+            if !tiff
+                && index_names.contains(&"q".to_owned())
+                && index_names.contains(&"c".to_owned())
+            {
                 // NGFF allows one channel-or-custom axis: make it TIFF instead.
                 settings.root_path = "r.ome.tiff".into();
             }
@@ -144,7 +149,9 @@ fn position_in_the_middle_selects_an_image_not_an_axis() {
             {"name": "t", "count": 2}, {"name": "p", "count": 3},
             {"name": "c", "count": 2}, {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
     );
-    let routes: Vec<_> = FrameRouter::new(&s).map(|r| (r.position.0, r.index.as_slice().to_vec())).collect();
+    let routes: Vec<_> = FrameRouter::new(&s)
+        .map(|r| (r.position.0, r.index.as_slice().to_vec()))
+        .collect();
     assert_eq!(routes.len(), 12);
     assert_eq!(routes[0], (0, vec![0, 0]));
     assert_eq!(routes[1], (0, vec![0, 1]));

@@ -96,8 +96,14 @@ mod tests {
         check(Color::Text("#ff00ff".into()), Some([255, 0, 255, 255]));
         check(Color::Text("#ff00ff80".into()), Some([255, 0, 255, 128]));
         check(Color::Text("rgb(1, 2, 3)".into()), Some([1, 2, 3, 255]));
-        check(Color::Components(vec![10.0, 20.0, 30.0]), Some([10, 20, 30, 255]));
-        check(Color::Components(vec![10.0, 20.0, 30.0, 0.5]), Some([10, 20, 30, 128]));
+        check(
+            Color::Components(vec![10.0, 20.0, 30.0]),
+            Some([10, 20, 30, 255]),
+        );
+        check(
+            Color::Components(vec![10.0, 20.0, 30.0, 0.5]),
+            Some([10, 20, 30, 128]),
+        );
         check(Color::Text("not-a-colour".into()), None);
         check(Color::Components(vec![300.0, 0.0, 0.0]), None);
     }

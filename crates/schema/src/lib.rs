@@ -47,8 +47,8 @@ pub use schema::{
     BackendKind, Dim, MultiFileMetadata, Schema, Target, TiffLayout, limits, ome_stem_suffix,
 };
 pub use settings::{
-    AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType,
-    FormatSpec, NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate,
-    Position, ScratchFormat, StorageOrder,
+    AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType, FormatSpec,
+    NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,
+    ScratchFormat, StorageOrder,
 };
 pub use units::{Unit, UnitKind};

@@ -35,7 +35,10 @@ pub const OMERO_SCHEME: &str = "omero://";
 impl OmeroAddress {
     /// Whether `text` is written as an OMERO address (whatever its validity).
     pub fn looks_like(text: &str) -> bool {
-        text.trim_start().to_ascii_lowercase().starts_with(OMERO_SCHEME) || text.starts_with("/omero/")
+        text.trim_start()
+            .to_ascii_lowercase()
+            .starts_with(OMERO_SCHEME)
+            || text.starts_with("/omero/")
     }
 }
 
@@ -55,7 +58,11 @@ impl FromStr for OmeroAddress {
             "screen" => OmeroObject::Screen,
             "image" => OmeroObject::Image,
             "plate" => OmeroObject::Plate,
-            _ => return Err(bad("the object kind must be dataset, screen, image or plate")),
+            _ => {
+                return Err(bad(
+                    "the object kind must be dataset, screen, image or plate",
+                ));
+            }
         };
         let id = id
             .trim_end_matches('/')
@@ -87,7 +94,12 @@ mod tests {
             let a: OmeroAddress = text.parse().expect("valid");
             assert_eq!(a.to_string(), text);
         }
-        for text in ["omero://dataset/x", "omero://thing/1", "/omero/plate_1", "omero://"] {
+        for text in [
+            "omero://dataset/x",
+            "omero://thing/1",
+            "/omero/plate_1",
+            "omero://",
+        ] {
             assert!(text.parse::<OmeroAddress>().is_err(), "{text}");
         }
         assert!(OmeroAddress::looks_like("/omero/plate_403_outputs"));

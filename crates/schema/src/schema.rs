@@ -411,10 +411,10 @@ fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaErro
             }
             "ome-tiff" | "tiff" => Ok(Resolved::Tiff(tiff("auto"))),
             "tifffile" => Ok(Resolved::Tiff(tiff("tifffile"))),
-            "omero_local" | "omero-local" => Ok(Resolved::Omero(OmeroLocalFormat::deserialize(
-                serde_json::json!({"name": "omero_local"}),
-            )
-            .map_err(|e| SchemaError::invalid("format", name, e.to_string()))?)),
+            "omero_local" | "omero-local" => Ok(Resolved::Omero(
+                OmeroLocalFormat::deserialize(serde_json::json!({"name": "omero_local"}))
+                    .map_err(|e| SchemaError::invalid("format", name, e.to_string()))?,
+            )),
             "scratch" | "memory" => Err(SchemaError::invalid(
                 "format",
                 format!("{name:?}"),
@@ -579,7 +579,11 @@ fn check_positions(field: &str, positions: &[Position]) -> Result<(), SchemaErro
                 "grid_row and grid_column must be given together",
             ));
         }
-        for (name, v) in [("x_coord", p.x_coord), ("y_coord", p.y_coord), ("z_coord", p.z_coord)] {
+        for (name, v) in [
+            ("x_coord", p.x_coord),
+            ("y_coord", p.y_coord),
+            ("z_coord", p.z_coord),
+        ] {
             if v.is_some_and(|v| !v.is_finite()) {
                 return Err(SchemaError::invalid(
                     format!("{f}.{name}"),
@@ -656,7 +660,11 @@ impl AcquisitionSettings {
         for (i, dim) in self.dimensions.iter().enumerate() {
             let field = |f: &str| format!("dimensions[{i}].{f}");
             if dim.name.is_empty() {
-                return Err(SchemaError::invalid(field("name"), "\"\"", "must not be empty"));
+                return Err(SchemaError::invalid(
+                    field("name"),
+                    "\"\"",
+                    "must not be empty",
+                ));
             }
             if !names.insert(dim.name.as_str()) {
                 return Err(SchemaError::invalid(
@@ -789,7 +797,11 @@ impl AcquisitionSettings {
                     }
                     channels = Some(chs);
                 } else if let Some(c) = count {
-                    channels = Some((0..c).map(|j| Channel::named(format!("Channel:{j}"))).collect());
+                    channels = Some(
+                        (0..c)
+                            .map(|j| Channel::named(format!("Channel:{j}")))
+                            .collect(),
+                    );
                 }
             } else if kind != DimensionType::Position
                 && let Some(coords) = &dim.coords
@@ -801,7 +813,10 @@ impl AcquisitionSettings {
                 return Err(SchemaError::invalid(
                     format!("dimensions[{i}].coords[{j}]"),
                     c.label(),
-                    format!("Position objects need a position dimension, not {}", kind.as_str()),
+                    format!(
+                        "Position objects need a position dimension, not {}",
+                        kind.as_str()
+                    ),
                 ));
             }
             if count.is_none() && i != 0 {
@@ -819,7 +834,11 @@ impl AcquisitionSettings {
                 ));
             }
             if dim.chunk_size == Some(0) {
-                return Err(SchemaError::invalid(field("chunk_size"), 0, "must be positive"));
+                return Err(SchemaError::invalid(
+                    field("chunk_size"),
+                    0,
+                    "must be positive",
+                ));
             }
             if dim.shard_size_chunks == Some(0) {
                 return Err(SchemaError::invalid(
@@ -838,15 +857,34 @@ impl AcquisitionSettings {
                         SchemaError::invalid(
                             field("unit"),
                             format!("{text:?}"),
-                            format!("not a known unit of {}", if kind == DimensionType::Space { "length" } else { "time" }),
+                            format!(
+                                "not a known unit of {}",
+                                if kind == DimensionType::Space {
+                                    "length"
+                                } else {
+                                    "time"
+                                }
+                            ),
                         )
                     })?;
-                    let want = if kind == DimensionType::Space { UnitKind::Length } else { UnitKind::Time };
+                    let want = if kind == DimensionType::Space {
+                        UnitKind::Length
+                    } else {
+                        UnitKind::Time
+                    };
                     if unit.kind() != want {
                         return Err(SchemaError::invalid(
                             field("unit"),
                             format!("{text:?}"),
-                            format!("a {} dimension needs a unit of {}", kind.as_str(), if want == UnitKind::Length { "length" } else { "time" }),
+                            format!(
+                                "a {} dimension needs a unit of {}",
+                                kind.as_str(),
+                                if want == UnitKind::Length {
+                                    "length"
+                                } else {
+                                    "time"
+                                }
+                            ),
                         ));
                     }
                     normalized.dimensions[i].unit = Some(unit.ngff_name().to_owned());
@@ -856,7 +894,11 @@ impl AcquisitionSettings {
             };
             for (name, v) in [("scale", dim.scale), ("translation", dim.translation)] {
                 if v.is_some_and(|v| !v.is_finite()) {
-                    return Err(SchemaError::invalid(field(name), format!("{v:?}"), "must be finite"));
+                    return Err(SchemaError::invalid(
+                        field(name),
+                        format!("{v:?}"),
+                        "must be finite",
+                    ));
                 }
             }
             if dim.scale.is_some_and(|s| s <= 0.0) {
@@ -887,7 +929,10 @@ impl AcquisitionSettings {
                 "a position dimension cannot be unbounded",
             ));
         }
-        let non_position = dims.iter().filter(|d| d.kind != DimensionType::Position).count();
+        let non_position = dims
+            .iter()
+            .filter(|d| d.kind != DimensionType::Position)
+            .count();
         if !(2..=5).contains(&non_position) {
             return Err(SchemaError::invalid(
                 "dimensions",
@@ -919,8 +964,11 @@ impl AcquisitionSettings {
                 }
             }
             StorageOrder::Explicit(order) => {
-                let by_name: HashMap<&str, usize> =
-                    dims.iter().enumerate().map(|(i, d)| (d.name.as_str(), i)).collect();
+                let by_name: HashMap<&str, usize> = dims
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (d.name.as_str(), i))
+                    .collect();
                 let mut seen = HashSet::new();
                 let mut axes = Vec::new();
                 for (k, name) in order.iter().enumerate() {
@@ -942,7 +990,8 @@ impl AcquisitionSettings {
                         axes.push(i);
                     }
                 }
-                let frame_names: Vec<&str> = dims[n - 2..].iter().map(|d| d.name.as_str()).collect();
+                let frame_names: Vec<&str> =
+                    dims[n - 2..].iter().map(|d| d.name.as_str()).collect();
                 let tail: Vec<&str> = order
                     .iter()
                     .filter(|s| {
@@ -977,9 +1026,19 @@ impl AcquisitionSettings {
         // Compression.
         let compression = self.compression.unwrap_or(Compression::None);
         let allowed: &[Compression] = if container_is_zarr {
-            &[Compression::BloscZstd, Compression::BloscLz4, Compression::Zstd, Compression::None]
+            &[
+                Compression::BloscZstd,
+                Compression::BloscLz4,
+                Compression::Zstd,
+                Compression::None,
+            ]
         } else {
-            &[Compression::Lzw, Compression::Deflate, Compression::Zstd, Compression::None]
+            &[
+                Compression::Lzw,
+                Compression::Deflate,
+                Compression::Zstd,
+                Compression::None,
+            ]
         };
         if !allowed.contains(&compression) {
             return Err(SchemaError::invalid(
@@ -987,7 +1046,11 @@ impl AcquisitionSettings {
                 format!("{:?}", compression.as_str()),
                 format!(
                     "not available for {}; expected one of {:?}",
-                    if container_is_zarr { "OME-Zarr" } else { "OME-TIFF" },
+                    if container_is_zarr {
+                        "OME-Zarr"
+                    } else {
+                        "OME-TIFF"
+                    },
                     allowed.iter().map(|c| c.as_str()).collect::<Vec<_>>()
                 ),
             ));
@@ -1018,13 +1081,24 @@ impl AcquisitionSettings {
                     "a plate needs a position dimension whose positions name their wells",
                 ));
             };
-            for (what, list) in [("row_names", &p.row_names), ("column_names", &p.column_names)] {
+            for (what, list) in [
+                ("row_names", &p.row_names),
+                ("column_names", &p.column_names),
+            ] {
                 if list.is_empty() {
-                    return Err(SchemaError::invalid(format!("plate.{what}"), "[]", "must not be empty"));
+                    return Err(SchemaError::invalid(
+                        format!("plate.{what}"),
+                        "[]",
+                        "must not be empty",
+                    ));
                 }
                 let mut seen = HashSet::new();
                 if let Some(d) = list.iter().find(|s| !seen.insert(s.as_str())) {
-                    return Err(SchemaError::invalid(format!("plate.{what}"), format!("{d:?}"), "listed twice"));
+                    return Err(SchemaError::invalid(
+                        format!("plate.{what}"),
+                        format!("{d:?}"),
+                        "listed twice",
+                    ));
                 }
                 if let Some(bad) = list
                     .iter()
@@ -1228,7 +1302,10 @@ fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
         }
     }
     if schema.backend == BackendKind::Zarr
-        || schema.omero.as_ref().is_some_and(|o| o.container == "ome-zarr")
+        || schema
+            .omero
+            .as_ref()
+            .is_some_and(|o| o.container == "ome-zarr")
     {
         let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
         let shape = schema.array_shape(None);

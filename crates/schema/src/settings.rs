@@ -630,12 +630,11 @@ impl AcquisitionSettings {
     /// Parse settings JSON; errors name the JSON path of the bad field.
     pub fn from_json(json: &str) -> Result<Self, crate::SchemaError> {
         let mut de = serde_json::Deserializer::from_str(json);
-        let settings: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            crate::SchemaError::Parse {
+        let settings: Self =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| crate::SchemaError::Parse {
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
-            }
-        })?;
+            })?;
         de.end().map_err(|e| crate::SchemaError::Parse {
             path: ".".to_owned(),
             message: e.to_string(),

@@ -178,11 +178,12 @@ impl ZarrBackend {
     /// zarrs' performance-metrics adapter to prove the backend never reads).
     pub fn create_in(schema: &Schema, store: Arc<dyn ZarrStore>) -> Result<Self, BackendError> {
         Self::check(schema)?;
-        let unit = schema
-            .shard_shape()
-            .unwrap_or_else(|| schema.chunk_shape());
+        let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
         let growth = schema.growth_axis();
-        let declared: Vec<Option<u64>> = schema.array_dims().map(|d| d.count()).collect();
+        let declared: Vec<Option<u64>> = schema
+            .array_dims()
+            .map(ome_writers_schema::Dim::count)
+            .collect();
         let n_index = unit.len() - 2;
         let planes_per_unit: u64 = unit[..n_index].iter().product();
         let unit_elems: u64 = unit.iter().product();
@@ -224,10 +225,12 @@ impl ZarrBackend {
     }
 
     fn store_err(&self, e: impl std::error::Error + Send + Sync + 'static) -> BackendError {
-        self.store.take_error().unwrap_or_else(|| BackendError::Format {
-            backend: BACKEND,
-            source: Box::new(e),
-        })
+        self.store
+            .take_error()
+            .unwrap_or_else(|| BackendError::Format {
+                backend: BACKEND,
+                source: Box::new(e),
+            })
     }
 
     fn put_json(&self, key: &str, value: &impl serde::Serialize) -> Result<(), BackendError> {
@@ -252,7 +255,12 @@ impl ZarrBackend {
                     pos.plate_row.clone().unwrap_or_default(),
                     pos.plate_column.clone().unwrap_or_default(),
                 );
-                let field = group.group.rsplit('/').next().unwrap_or_default().to_owned();
+                let field = group
+                    .group
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 if !fields.contains_key(&key) {
                     wells.push(key.clone());
                 }
@@ -338,9 +346,7 @@ impl ZarrBackend {
                 continue;
             }
             let img = &self.images[i];
-            img.array
-                .store_metadata()
-                .map_err(|e| self.store_err(e))?;
+            img.array.store_metadata().map_err(|e| self.store_err(e))?;
             let key = if img.group.is_empty() {
                 "zarr.json".to_owned()
             } else {
@@ -363,9 +369,10 @@ impl ZarrBackend {
     }
 
     fn is_edge(&self, key: &UnitKey) -> bool {
-        self.unit.iter().enumerate().any(|(k, &u)| {
-            self.declared[k].is_some_and(|count| (key[k] + 1) * u > count)
-        })
+        self.unit
+            .iter()
+            .enumerate()
+            .any(|(k, &u)| self.declared[k].is_some_and(|count| (key[k] + 1) * u > count))
     }
 
     fn expected_planes(&self, key: &UnitKey, extent: Option<u64>) -> u64 {
@@ -385,7 +392,12 @@ impl ZarrBackend {
 
     /// Encode and store one unit, growing the array first if the unit lies past its
     /// current shape (unbounded growth axis).
-    fn store_unit(&mut self, image: usize, key: UnitKey, mut unit: Unit) -> Result<(), BackendError> {
+    fn store_unit(
+        &mut self,
+        image: usize,
+        key: UnitKey,
+        mut unit: Unit,
+    ) -> Result<(), BackendError> {
         let ndim = self.unit.len();
         // Zero the planes never written (early stop, skipped frames).
         if unit.filled < self.planes_per_unit as u64 {
@@ -403,17 +415,18 @@ impl ZarrBackend {
             if self.declared[g].is_none() && shape[g] < needed {
                 let mut new_shape = shape;
                 new_shape[g] = needed;
-                img.array.set_shape(new_shape).map_err(|e| BackendError::Format {
-                    backend: BACKEND,
-                    source: Box::new(e),
-                })?;
+                img.array
+                    .set_shape(new_shape)
+                    .map_err(|e| BackendError::Format {
+                        backend: BACKEND,
+                        source: Box::new(e),
+                    })?;
                 img.dirty = true;
             }
         }
-        let result = self.images[image].array.store_chunk(
-            &key[..ndim],
-            ArrayBytes::new_flen(&unit.data[..]),
-        );
+        let result = self.images[image]
+            .array
+            .store_chunk(&key[..ndim], ArrayBytes::new_flen(&unit.data[..]));
         unit.planes.iter_mut().for_each(|p| *p = false);
         unit.filled = 0;
         self.pool.push(unit.data);
@@ -511,7 +524,8 @@ fn build_array(
     };
     match schema.compression() {
         Compression::Zstd => {
-            builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level.unwrap_or(3), false))]);
+            builder
+                .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level.unwrap_or(3), false))]);
         }
         Compression::BloscZstd => {
             builder.bytes_to_bytes_codecs(vec![Arc::new(blosc(BloscCompressor::Zstd, 3)?)]);
@@ -597,7 +611,8 @@ impl Backend for ZarrBackend {
                     for r in 0..rows {
                         let src = ((y0 as usize + r) * w as usize + x0 as usize) * esz;
                         let dst = base + r * ux as usize * esz;
-                        unit.data[dst..dst + row_bytes].copy_from_slice(&frame[src..src + row_bytes]);
+                        unit.data[dst..dst + row_bytes]
+                            .copy_from_slice(&frame[src..src + row_bytes]);
                     }
                 }
                 if !unit.planes[plane] {
@@ -605,10 +620,10 @@ impl Backend for ZarrBackend {
                     unit.filled += 1;
                 }
                 let filled = unit.filled;
-                if filled >= self.expected_planes(&key, None) {
-                    if let Some(unit) = self.images[p].open.remove(&key) {
-                        self.store_unit(p, key, unit)?;
-                    }
+                if filled >= self.expected_planes(&key, None)
+                    && let Some(unit) = self.images[p].open.remove(&key)
+                {
+                    self.store_unit(p, key, unit)?;
                 }
             }
         }
@@ -671,16 +686,19 @@ impl Backend for ZarrBackend {
             }
             // store_unit may have grown the shape past the extent; set it back.
             if self.images[p].array.shape() != shape.as_slice() {
-                self.images[p]
-                    .array
-                    .set_shape(shape.clone())
-                    .map_err(|e| BackendError::Format {
+                self.images[p].array.set_shape(shape.clone()).map_err(|e| {
+                    BackendError::Format {
                         backend: BACKEND,
                         source: Box::new(e),
-                    })?;
+                    }
+                })?;
             }
         }
-        let status = if progress.complete { "complete" } else { "partial" };
+        let status = if progress.complete {
+            "complete"
+        } else {
+            "partial"
+        };
         self.write_metadata(status)?;
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],

@@ -206,10 +206,13 @@ pub(crate) fn image_meta(schema: &Schema, name: Option<String>) -> ImageMeta {
         .map(|d| Axis {
             name: d.name().to_owned(),
             kind: axis_type(d.kind()),
-            unit: d.unit().map(|u| u.ngff_name()),
+            unit: d.unit().map(ome_writers_schema::Unit::ngff_name),
         })
         .collect();
-    let scale: Vec<f64> = schema.array_dims().map(|d| d.scale().unwrap_or(1.0)).collect();
+    let scale: Vec<f64> = schema
+        .array_dims()
+        .map(|d| d.scale().unwrap_or(1.0))
+        .collect();
     let mut transforms = vec![Transform::Scale { scale }];
     if schema.array_dims().any(|d| d.translation().is_some()) {
         transforms.push(Transform::Translation {

@@ -1,0 +1,416 @@
+//! A minimal sequential BigTIFF writer: one single-strip grayscale IFD per plane,
+//! appended as planes arrive, with an `ImageDescription` on the first IFD that can be
+//! replaced later.
+//!
+//! File layout:
+//!
+//! ```text
+//! header (16 bytes) | description slot A | slot B | strip 0 | IFD 0 | strip 1 | IFD 1 | ...
+//!                                                            [final OME-XML, appended last]
+//! ```
+//!
+//! Each IFD is written after its strip and linked into the chain only once complete
+//! (the previous `next` field, or the header, is patched last), so at every moment the
+//! file on disk is a valid TIFF whose pages are all whole. The provisional description
+//! alternates between the two fixed slots; the final one is appended at the end. In both
+//! cases the new text is written first and IFD 0's entry (count and offset, 16 adjacent
+//! bytes) repointed after it, so a reader sees the old or the new description, never a
+//! torn one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use tiff::encoder::compression::{CompressionAlgorithm, Deflate, Lzw};
+use tiff::tags::{
+    CompressionMethod, PhotometricInterpretation, PlanarConfiguration, ResolutionUnit,
+    SampleFormat, Tag, Type,
+};
+
+use crate::plan::Codec;
+
+/// What every page of a file looks like.
+#[derive(Clone, Debug)]
+pub(crate) struct PageFormat {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) bits: u16,
+    pub(crate) sample_format: SampleFormat,
+    pub(crate) codec: Codec,
+    /// X and Y resolution in pixels per centimetre, as rationals.
+    pub(crate) resolution: Option<[(u32, u32); 2]>,
+}
+
+impl PageFormat {
+    fn compression(&self) -> CompressionMethod {
+        match self.codec {
+            Codec::None => CompressionMethod::None,
+            Codec::Lzw => CompressionMethod::LZW,
+            Codec::Deflate(_) => CompressionMethod::Deflate,
+        }
+    }
+
+    /// The strip bytes of a plane: the plane itself, or its compressed form in `out`.
+    pub(crate) fn encode<'a>(&self, plane: &'a [u8], out: &'a mut Vec<u8>) -> io::Result<&'a [u8]> {
+        match self.codec {
+            Codec::None => Ok(plane),
+            Codec::Lzw => {
+                out.clear();
+                Lzw.write_to(out, plane)?;
+                Ok(out)
+            }
+            Codec::Deflate(level) => {
+                out.clear();
+                Deflate::with_level(level).write_to(out, plane)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Bytes of an IFD entry in BigTIFF.
+const ENTRY: u64 = 20;
+/// Byte-order mark of the files we write: the machine's own, so frames are copied as is.
+const MAGIC: [u8; 2] = if cfg!(target_endian = "big") {
+    *b"MM"
+} else {
+    *b"II"
+};
+
+/// One BigTIFF file being written.
+#[derive(Debug)]
+pub(crate) struct TiffWriter {
+    path: PathBuf,
+    file: Option<File>,
+    /// Current end of file: where the next bytes go.
+    end: u64,
+    /// Offset of the 8-byte field that will hold the next IFD's offset.
+    link: u64,
+    /// IFDs written.
+    pages: u64,
+    /// Offsets of the two provisional description slots.
+    slots: [u64; 2],
+    /// Bytes per slot (text plus its NUL must fit).
+    slot_cap: u64,
+    /// The slot IFD 0 currently points at, if any.
+    active_slot: Option<usize>,
+    /// Offset of IFD 0's `ImageDescription` entry.
+    desc_entry: Option<u64>,
+    /// Written since the last sync.
+    dirty: bool,
+}
+
+fn round8(n: u64) -> u64 {
+    n.div_ceil(8) * 8
+}
+
+impl TiffWriter {
+    /// Create the file (it must not exist): header and empty description slots of
+    /// `slot_cap` bytes each. It becomes a readable TIFF with its first page.
+    pub(crate) fn create(path: &Path, slot_cap: u64) -> io::Result<Self> {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let cap = round8(slot_cap.max(8));
+        let mut head = Vec::with_capacity(16);
+        head.extend_from_slice(&MAGIC);
+        head.extend_from_slice(&43u16.to_ne_bytes());
+        head.extend_from_slice(&8u16.to_ne_bytes());
+        head.extend_from_slice(&0u16.to_ne_bytes());
+        head.extend_from_slice(&0u64.to_ne_bytes());
+        file.write_all(&head)?;
+        // The slots stay zero until used (`set_len` makes them sparse where possible).
+        let end = 16 + 2 * cap;
+        file.set_len(end)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: Some(file),
+            end,
+            link: 8,
+            pages: 0,
+            slots: [16, 16 + cap],
+            slot_cap: cap,
+            active_slot: None,
+            desc_entry: None,
+            dirty: true,
+        })
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// IFDs written so far.
+    pub(crate) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Whether the file handle is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Close the handle (it reopens on the next write). Nothing is lost: every write
+    /// has already been handed to the OS.
+    pub(crate) fn close(&mut self) {
+        self.file = None;
+    }
+
+    fn handle(&mut self) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            self.file = Some(OpenOptions::new().write(true).open(&self.path)?);
+        }
+        // Just set when it was `None`.
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("file handle unavailable"))
+    }
+
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let file = self.handle()?;
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(bytes)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Append at the end, after padding to a multiple of 8; returns where it went.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
+        let at = round8(self.end);
+        let pad = (at - self.end) as usize;
+        if pad > 0 {
+            let end = self.end;
+            self.write_at(end, &[0u8; 8][..pad])?;
+        }
+        self.write_at(at, bytes)?;
+        self.end = at + bytes.len() as u64;
+        Ok(at)
+    }
+
+    /// Append one page: its strip (`strip`, already encoded as `format` says) then its
+    /// IFD, then link it into the chain. The first page carries `description` (only
+    /// used when `pages() == 0`). `ifd` is a scratch buffer.
+    pub(crate) fn write_page(
+        &mut self,
+        format: &PageFormat,
+        strip: &[u8],
+        description: Option<&[u8]>,
+        ifd: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let strip_at = self.append(strip)?;
+        let desc = match description {
+            Some(text) if self.pages == 0 => Some(self.store_description(text, 0)?),
+            _ => None,
+        };
+        ifd.clear();
+        let mut entries: u64 = 0;
+        let mut desc_index = None;
+        {
+            let mut entry = |tag: Tag, ty: Type, count: u64, value: &[u8]| {
+                let mut v = [0u8; 8];
+                v[..value.len()].copy_from_slice(value);
+                ifd.extend_from_slice(&tag.to_u16().to_ne_bytes());
+                ifd.extend_from_slice(&ty.to_u16().to_ne_bytes());
+                ifd.extend_from_slice(&count.to_ne_bytes());
+                ifd.extend_from_slice(&v);
+                entries += 1;
+            };
+            ifd.extend_from_slice(&0u64.to_ne_bytes()); // entry count, set below
+            let short = |v: u16| v.to_ne_bytes();
+            let long = |v: u32| v.to_ne_bytes();
+            entry(Tag::NewSubfileType, Type::LONG, 1, &long(0));
+            entry(Tag::ImageWidth, Type::LONG, 1, &long(format.width));
+            entry(Tag::ImageLength, Type::LONG, 1, &long(format.height));
+            entry(Tag::BitsPerSample, Type::SHORT, 1, &short(format.bits));
+            entry(Tag::Compression, Type::SHORT, 1, &short(format.compression().to_u16()));
+            entry(
+                Tag::PhotometricInterpretation,
+                Type::SHORT,
+                1,
+                &short(PhotometricInterpretation::BlackIsZero.to_u16()),
+            );
+            if let Some((count, at)) = desc {
+                desc_index = Some(entries);
+                entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes());
+            }
+            entry(Tag::StripOffsets, Type::LONG8, 1, &strip_at.to_ne_bytes());
+            entry(Tag::SamplesPerPixel, Type::SHORT, 1, &short(1));
+            entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
+            entry(
+                Tag::StripByteCounts,
+                Type::LONG8,
+                1,
+                &(strip.len() as u64).to_ne_bytes(),
+            );
+            if let Some(res) = format.resolution {
+                for (tag, (num, den)) in [(Tag::XResolution, res[0]), (Tag::YResolution, res[1])] {
+                    let mut r = [0u8; 8];
+                    r[..4].copy_from_slice(&num.to_ne_bytes());
+                    r[4..].copy_from_slice(&den.to_ne_bytes());
+                    entry(tag, Type::RATIONAL, 1, &r);
+                }
+            }
+            entry(
+                Tag::PlanarConfiguration,
+                Type::SHORT,
+                1,
+                &short(PlanarConfiguration::Chunky.to_u16()),
+            );
+            if format.resolution.is_some() {
+                entry(
+                    Tag::ResolutionUnit,
+                    Type::SHORT,
+                    1,
+                    &short(ResolutionUnit::Centimeter.to_u16()),
+                );
+            }
+            entry(
+                Tag::SampleFormat,
+                Type::SHORT,
+                1,
+                &short(format.sample_format.to_u16()),
+            );
+        }
+        ifd[..8].copy_from_slice(&entries.to_ne_bytes());
+        ifd.extend_from_slice(&0u64.to_ne_bytes()); // next IFD: none yet
+        let ifd_at = self.append(ifd)?;
+        // Link last: until here the new page is invisible to readers.
+        let link = self.link;
+        self.write_at(link, &ifd_at.to_ne_bytes())?;
+        self.link = ifd_at + 8 + entries * ENTRY;
+        if let Some(i) = desc_index {
+            self.desc_entry = Some(ifd_at + 8 + i * ENTRY);
+        }
+        self.pages += 1;
+        Ok(())
+    }
+
+    /// Write `text` + NUL into slot `slot` (or, if it does not fit, at the end of the
+    /// file); returns the ASCII count and offset for the entry.
+    fn store_description(&mut self, text: &[u8], slot: usize) -> io::Result<(u64, u64)> {
+        let count = text.len() as u64 + 1;
+        if count <= self.slot_cap {
+            let at = self.slots[slot];
+            self.write_at(at, text)?;
+            self.write_at(at + text.len() as u64, &[0])?;
+            self.active_slot = Some(slot);
+            Ok((count, at))
+        } else {
+            let at = self.append(text)?;
+            let end = self.end;
+            self.write_at(end, &[0])?;
+            self.end += 1;
+            Ok((count, at))
+        }
+    }
+
+    fn repoint_description(&mut self, count: u64, at: u64) -> io::Result<()> {
+        let Some(entry) = self.desc_entry else {
+            return Err(io::Error::other("the file has no first page yet"));
+        };
+        let mut field = [0u8; 16];
+        field[..8].copy_from_slice(&count.to_ne_bytes());
+        field[8..].copy_from_slice(&at.to_ne_bytes());
+        self.write_at(entry + 4, &field)
+    }
+
+    /// Replace the provisional description (the file must have a page). The text goes
+    /// to the slot not in use, then the entry is repointed.
+    pub(crate) fn set_provisional(&mut self, text: &[u8]) -> io::Result<()> {
+        let slot = match self.active_slot {
+            Some(0) => 1,
+            _ => 0,
+        };
+        let (count, at) = self.store_description(text, slot)?;
+        self.repoint_description(count, at)
+    }
+
+    /// Append the final description at the end of the file and repoint the entry to
+    /// it, making both durable in that order.
+    pub(crate) fn set_final(&mut self, text: &[u8]) -> io::Result<()> {
+        let at = self.append(text)?;
+        let end = self.end;
+        self.write_at(end, &[0])?;
+        self.end += 1;
+        self.sync()?;
+        self.repoint_description(text.len() as u64 + 1, at)?;
+        self.active_slot = None;
+        self.sync()
+    }
+
+    /// Make everything written durable (no-op if nothing was written since).
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        if self.dirty {
+            self.handle()?.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(codec: Codec) -> PageFormat {
+        PageFormat {
+            width: 3,
+            height: 2,
+            bits: 16,
+            sample_format: SampleFormat::Uint,
+            codec,
+            resolution: Some([(20000, 1), (10000, 1)]),
+        }
+    }
+
+    fn read_all(path: &Path) -> (Vec<Vec<u16>>, String) {
+        use tiff::decoder::{Decoder, DecodingResult};
+        let mut d = Decoder::new(std::io::BufReader::new(File::open(path).unwrap())).unwrap();
+        let desc = d.get_tag_ascii_string(Tag::ImageDescription).unwrap();
+        let mut pages = Vec::new();
+        loop {
+            match d.read_image().unwrap() {
+                DecodingResult::U16(v) => pages.push(v),
+                other => panic!("unexpected {:?}", std::mem::discriminant(&other)),
+            }
+            if !d.more_images() {
+                break;
+            }
+            d.next_image().unwrap();
+        }
+        (pages, desc)
+    }
+
+    #[test]
+    fn pages_and_descriptions_read_back_with_every_codec() {
+        for codec in [
+            Codec::None,
+            Codec::Lzw,
+            Codec::Deflate(tiff::encoder::DeflateLevel::Fast),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a.tiff");
+            let fmt = format(codec);
+            let mut w = TiffWriter::create(&path, 64).unwrap();
+            let (mut ifd, mut packed) = (Vec::new(), Vec::new());
+            let planes: Vec<Vec<u16>> = (0..3u16).map(|p| (0..6).map(|i| p * 10 + i).collect()).collect();
+            for (i, plane) in planes.iter().enumerate() {
+                let bytes: Vec<u8> = plane.iter().flat_map(|v| v.to_ne_bytes()).collect();
+                let strip = fmt.encode(&bytes, &mut packed).unwrap();
+                w.write_page(&fmt, strip, Some(b"first"), &mut ifd).unwrap();
+                let (got, desc) = read_all(&path);
+                assert_eq!(got, planes[..=i]);
+                assert_eq!(desc, "first");
+            }
+            w.set_provisional(b"second").unwrap();
+            assert_eq!(read_all(&path).1, "second");
+            w.set_provisional(b"third, longer").unwrap();
+            assert_eq!(read_all(&path).1, "third, longer");
+            let long = "x".repeat(200);
+            w.set_provisional(long.as_bytes()).unwrap();
+            assert_eq!(read_all(&path).1, long);
+            w.set_final(b"<final/>").unwrap();
+            let (got, desc) = read_all(&path);
+            assert_eq!((got, desc.as_str()), (planes.clone(), "<final/>"));
+        }
+    }
+}

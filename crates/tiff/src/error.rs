@@ -1,0 +1,71 @@
+//! Errors of the TIFF writer itself, reported to the stream wrapped in
+//! [`BackendError::Format`](ome_writers_backend::BackendError::Format).
+
+use ome_writers_backend::BackendError;
+
+/// Why the TIFF writer refused a frame or could not encode it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TiffError {
+    /// A frame came for a plane that was already written: IFDs are written in order and
+    /// never rewritten.
+    #[error(
+        "position {position}: plane {plane} arrived after plane {written} was written; \
+         OME-TIFF planes are written sequentially and cannot be rewritten"
+    )]
+    OutOfOrder {
+        /// Position (file) index.
+        position: usize,
+        /// The plane the frame belongs to.
+        plane: u64,
+        /// Planes already written to that file.
+        written: u64,
+    },
+    /// The storage index does not fit the schema.
+    #[error("index {index:?} is outside the array (storage extents {extents:?}; 0 = unbounded)")]
+    IndexOutOfBounds {
+        /// The storage index.
+        index: Vec<u64>,
+        /// Extents of the storage axes.
+        extents: Vec<u64>,
+    },
+    /// The position index does not name a position of the schema.
+    #[error("position {position} does not exist ({count} positions)")]
+    NoSuchPosition {
+        /// The position asked for.
+        position: usize,
+        /// Positions of the schema.
+        count: usize,
+    },
+    /// The frame has the wrong number of bytes.
+    #[error("frame has {got} bytes, expected {expected}")]
+    FrameSize {
+        /// Bytes per frame of the schema.
+        expected: usize,
+        /// Bytes received.
+        got: usize,
+    },
+    /// The codec failed.
+    #[error("compression failed: {0}")]
+    Compression(#[source] std::io::Error),
+    /// OME-XML serialization failed.
+    #[error("OME-XML serialization failed: {0}")]
+    Xml(#[from] quick_xml::SeError),
+    /// A value does not fit the TIFF or OME-XML field that must hold it.
+    #[error("{what} ({value}) does not fit in OME-TIFF")]
+    TooLarge {
+        /// What overflowed.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+}
+
+impl From<TiffError> for BackendError {
+    fn from(e: TiffError) -> Self {
+        BackendError::Format {
+            backend: crate::BACKEND,
+            source: Box::new(e),
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! OME-XML 2016-06, serialized from typed structs.
+//!
+//! Only the elements this backend writes are modelled. Field order is element order in
+//! the XSD (quick-xml writes fields in declaration order); attributes come first.
+
+use std::collections::BTreeMap;
+
+use ome_writers_backend::FrameMetadata;
+use ome_writers_schema::{DType, Dim, Position};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::TiffError;
+use crate::plan::{FileRef, OmeAxis, Plan};
+
+const NAMESPACE: &str = "http://www.openmicroscopy.org/Schemas/OME/2016-06";
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const SCHEMA_LOCATION: &str = "http://www.openmicroscopy.org/Schemas/OME/2016-06 \
+                               http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd";
+const CREATOR: &str = concat!("ome-writers-rs ", env!("CARGO_PKG_VERSION"));
+const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+/// Frame metadata keys that become `Plane` attributes (seconds, seconds, micrometres),
+/// as in the Python ome-writers.
+const DELTA_T: &str = "delta_t";
+const EXPOSURE_TIME: &str = "exposure_time";
+const POSITION_KEYS: [&str; 3] = ["position_x", "position_y", "position_z"];
+
+#[derive(Serialize)]
+#[serde(rename = "OME")]
+struct Ome {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(rename = "@xmlns:xsi")]
+    xmlns_xsi: &'static str,
+    #[serde(rename = "@xsi:schemaLocation")]
+    schema_location: &'static str,
+    #[serde(rename = "@UUID")]
+    uuid: String,
+    #[serde(rename = "@Creator")]
+    creator: &'static str,
+    #[serde(rename = "Plate", skip_serializing_if = "Vec::is_empty")]
+    plates: Vec<PlateEl>,
+    #[serde(rename = "Image", skip_serializing_if = "Vec::is_empty")]
+    images: Vec<ImageEl>,
+    #[serde(rename = "StructuredAnnotations", skip_serializing_if = "Option::is_none")]
+    annotations: Option<StructuredAnnotations>,
+    #[serde(rename = "BinaryOnly", skip_serializing_if = "Option::is_none")]
+    binary_only: Option<BinaryOnly>,
+}
+
+#[derive(Serialize)]
+struct BinaryOnly {
+    #[serde(rename = "@MetadataFile")]
+    metadata_file: String,
+    #[serde(rename = "@UUID")]
+    uuid: String,
+}
+
+#[derive(Serialize)]
+struct PlateEl {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@Name", skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(rename = "@ColumnNamingConvention", skip_serializing_if = "Option::is_none")]
+    column_naming: Option<&'static str>,
+    #[serde(rename = "@RowNamingConvention", skip_serializing_if = "Option::is_none")]
+    row_naming: Option<&'static str>,
+    #[serde(rename = "@Rows")]
+    rows: usize,
+    #[serde(rename = "@Columns")]
+    columns: usize,
+    #[serde(rename = "Well")]
+    wells: Vec<WellEl>,
+}
+
+#[derive(Serialize)]
+struct WellEl {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@Column")]
+    column: usize,
+    #[serde(rename = "@Row")]
+    row: usize,
+    #[serde(rename = "WellSample")]
+    samples: Vec<WellSampleEl>,
+}
+
+#[derive(Serialize)]
+struct WellSampleEl {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@PositionX", skip_serializing_if = "Option::is_none")]
+    position_x: Option<f64>,
+    #[serde(rename = "@PositionXUnit", skip_serializing_if = "Option::is_none")]
+    position_x_unit: Option<&'static str>,
+    #[serde(rename = "@PositionY", skip_serializing_if = "Option::is_none")]
+    position_y: Option<f64>,
+    #[serde(rename = "@PositionYUnit", skip_serializing_if = "Option::is_none")]
+    position_y_unit: Option<&'static str>,
+    #[serde(rename = "@Index")]
+    index: usize,
+    #[serde(rename = "ImageRef")]
+    image_ref: Ref,
+}
+
+#[derive(Serialize)]
+struct Ref {
+    #[serde(rename = "@ID")]
+    id: String,
+}
+
+#[derive(Serialize)]
+struct ImageEl {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@Name")]
+    name: String,
+    #[serde(rename = "StageLabel", skip_serializing_if = "Option::is_none")]
+    stage_label: Option<StageLabel>,
+    #[serde(rename = "Pixels")]
+    pixels: PixelsEl,
+}
+
+#[derive(Serialize)]
+struct StageLabel {
+    #[serde(rename = "@Name")]
+    name: String,
+    #[serde(rename = "@X", skip_serializing_if = "Option::is_none")]
+    x: Option<f64>,
+    #[serde(rename = "@XUnit", skip_serializing_if = "Option::is_none")]
+    x_unit: Option<&'static str>,
+    #[serde(rename = "@Y", skip_serializing_if = "Option::is_none")]
+    y: Option<f64>,
+    #[serde(rename = "@YUnit", skip_serializing_if = "Option::is_none")]
+    y_unit: Option<&'static str>,
+    #[serde(rename = "@Z", skip_serializing_if = "Option::is_none")]
+    z: Option<f64>,
+    #[serde(rename = "@ZUnit", skip_serializing_if = "Option::is_none")]
+    z_unit: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct PixelsEl {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@DimensionOrder")]
+    dimension_order: String,
+    #[serde(rename = "@Type")]
+    pixel_type: &'static str,
+    #[serde(rename = "@SignificantBits")]
+    significant_bits: usize,
+    #[serde(rename = "@Interleaved")]
+    interleaved: bool,
+    #[serde(rename = "@BigEndian")]
+    big_endian: bool,
+    #[serde(rename = "@SizeX")]
+    size_x: u64,
+    #[serde(rename = "@SizeY")]
+    size_y: u64,
+    #[serde(rename = "@SizeZ")]
+    size_z: u64,
+    #[serde(rename = "@SizeC")]
+    size_c: u64,
+    #[serde(rename = "@SizeT")]
+    size_t: u64,
+    #[serde(rename = "@PhysicalSizeX", skip_serializing_if = "Option::is_none")]
+    physical_size_x: Option<f64>,
+    #[serde(rename = "@PhysicalSizeXUnit", skip_serializing_if = "Option::is_none")]
+    physical_size_x_unit: Option<&'static str>,
+    #[serde(rename = "@PhysicalSizeY", skip_serializing_if = "Option::is_none")]
+    physical_size_y: Option<f64>,
+    #[serde(rename = "@PhysicalSizeYUnit", skip_serializing_if = "Option::is_none")]
+    physical_size_y_unit: Option<&'static str>,
+    #[serde(rename = "@PhysicalSizeZ", skip_serializing_if = "Option::is_none")]
+    physical_size_z: Option<f64>,
+    #[serde(rename = "@PhysicalSizeZUnit", skip_serializing_if = "Option::is_none")]
+    physical_size_z_unit: Option<&'static str>,
+    #[serde(rename = "@TimeIncrement", skip_serializing_if = "Option::is_none")]
+    time_increment: Option<f64>,
+    #[serde(rename = "@TimeIncrementUnit", skip_serializing_if = "Option::is_none")]
+    time_increment_unit: Option<&'static str>,
+    #[serde(rename = "Channel")]
+    channels: Vec<ChannelEl>,
+    #[serde(rename = "TiffData")]
+    tiff_data: Vec<TiffDataEl>,
+    #[serde(rename = "Plane", skip_serializing_if = "Vec::is_empty")]
+    planes: Vec<PlaneEl>,
+}
+
+#[derive(Serialize)]
+struct ChannelEl {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@Name", skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(rename = "@SamplesPerPixel")]
+    samples_per_pixel: u32,
+    #[serde(rename = "@ExcitationWavelength", skip_serializing_if = "Option::is_none")]
+    excitation: Option<u32>,
+    #[serde(rename = "@ExcitationWavelengthUnit", skip_serializing_if = "Option::is_none")]
+    excitation_unit: Option<&'static str>,
+    #[serde(rename = "@EmissionWavelength", skip_serializing_if = "Option::is_none")]
+    emission: Option<u32>,
+    #[serde(rename = "@EmissionWavelengthUnit", skip_serializing_if = "Option::is_none")]
+    emission_unit: Option<&'static str>,
+    #[serde(rename = "@Fluor", skip_serializing_if = "Option::is_none")]
+    fluor: Option<String>,
+    #[serde(rename = "@Color", skip_serializing_if = "Option::is_none")]
+    color: Option<i32>,
+}
+
+#[derive(Serialize)]
+struct TiffDataEl {
+    #[serde(rename = "@IFD")]
+    ifd: u64,
+    #[serde(rename = "@PlaneCount")]
+    plane_count: u64,
+    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
+    uuid: Option<UuidEl>,
+}
+
+#[derive(Serialize)]
+struct UuidEl {
+    #[serde(rename = "@FileName")]
+    file_name: String,
+    #[serde(rename = "$text")]
+    value: String,
+}
+
+#[derive(Serialize)]
+struct PlaneEl {
+    #[serde(rename = "@TheZ")]
+    the_z: u64,
+    #[serde(rename = "@TheT")]
+    the_t: u64,
+    #[serde(rename = "@TheC")]
+    the_c: u64,
+    #[serde(rename = "@DeltaT", skip_serializing_if = "Option::is_none")]
+    delta_t: Option<f64>,
+    #[serde(rename = "@DeltaTUnit", skip_serializing_if = "Option::is_none")]
+    delta_t_unit: Option<&'static str>,
+    #[serde(rename = "@ExposureTime", skip_serializing_if = "Option::is_none")]
+    exposure_time: Option<f64>,
+    #[serde(rename = "@ExposureTimeUnit", skip_serializing_if = "Option::is_none")]
+    exposure_time_unit: Option<&'static str>,
+    #[serde(rename = "@PositionX", skip_serializing_if = "Option::is_none")]
+    position_x: Option<f64>,
+    #[serde(rename = "@PositionXUnit", skip_serializing_if = "Option::is_none")]
+    position_x_unit: Option<&'static str>,
+    #[serde(rename = "@PositionY", skip_serializing_if = "Option::is_none")]
+    position_y: Option<f64>,
+    #[serde(rename = "@PositionYUnit", skip_serializing_if = "Option::is_none")]
+    position_y_unit: Option<&'static str>,
+    #[serde(rename = "@PositionZ", skip_serializing_if = "Option::is_none")]
+    position_z: Option<f64>,
+    #[serde(rename = "@PositionZUnit", skip_serializing_if = "Option::is_none")]
+    position_z_unit: Option<&'static str>,
+    #[serde(rename = "AnnotationRef", skip_serializing_if = "Option::is_none")]
+    annotation_ref: Option<Ref>,
+}
+
+#[derive(Serialize)]
+struct StructuredAnnotations {
+    #[serde(rename = "MapAnnotation")]
+    maps: Vec<MapAnnotation>,
+}
+
+#[derive(Serialize)]
+struct MapAnnotation {
+    #[serde(rename = "@ID")]
+    id: String,
+    #[serde(rename = "@Namespace")]
+    namespace: &'static str,
+    #[serde(rename = "Value")]
+    value: MapValue,
+}
+
+#[derive(Serialize)]
+struct MapValue {
+    #[serde(rename = "M")]
+    entries: Vec<MapEntry>,
+}
+
+#[derive(Serialize)]
+struct MapEntry {
+    #[serde(rename = "@K")]
+    key: String,
+    #[serde(rename = "$text")]
+    value: String,
+}
+
+/// Namespace of the per-frame metadata map annotations.
+const FRAME_METADATA_NS: &str = "https://github.com/ome-writers-rs/ome-writers-rs/frame-metadata";
+
+/// What one frame's metadata says about its plane.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct PlaneMeta {
+    delta_t: Option<f64>,
+    exposure_time: Option<f64>,
+    position: [Option<f64>; 3],
+    /// Every other key, the value as text (strings verbatim, anything else as JSON).
+    extra: Vec<(String, String)>,
+}
+
+impl PlaneMeta {
+    /// Sort a frame's metadata into Plane attributes and map entries; `None` if empty.
+    pub(crate) fn from_frame(metadata: &FrameMetadata) -> Option<Self> {
+        let mut out = Self::default();
+        for (key, value) in metadata {
+            let number = value.as_f64().filter(|v| v.is_finite());
+            let slot = match key.as_str() {
+                DELTA_T => Some(&mut out.delta_t),
+                EXPOSURE_TIME => Some(&mut out.exposure_time),
+                k => POSITION_KEYS
+                    .iter()
+                    .position(|p| *p == k)
+                    .map(|i| &mut out.position[i]),
+            };
+            match (slot, number) {
+                (Some(slot), Some(v)) => *slot = Some(v),
+                _ => {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    out.extra.push((xml_safe(key), xml_safe(&text)));
+                }
+            }
+        }
+        (out != Self::default()).then_some(out)
+    }
+}
+
+/// Drop characters XML 1.0 cannot hold (control characters other than tab and line
+/// breaks), so that no name or metadata value can make the document ill-formed.
+fn xml_safe(s: &str) -> String {
+    s.chars()
+        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}'))
+        .collect()
+}
+
+/// One image (position) as an OME-XML document should describe it.
+pub(crate) struct ImageState<'a> {
+    /// Position index.
+    pub(crate) position: usize,
+    /// Extent of every index axis (see [`Plan::full_box`] and [`Plan::prefix_box`]).
+    pub(crate) sizes: &'a [u64],
+    /// Per-plane metadata, for the final document; `None` in provisional ones.
+    pub(crate) planes: Option<&'a BTreeMap<u64, PlaneMeta>>,
+}
+
+/// The OME `PixelType` of a dtype.
+pub(crate) fn pixel_type(dtype: DType) -> &'static str {
+    match dtype {
+        DType::U8 => "uint8",
+        DType::U16 => "uint16",
+        DType::U32 => "uint32",
+        DType::I8 => "int8",
+        DType::I16 => "int16",
+        DType::I32 => "int32",
+        DType::F32 => "float",
+        DType::F64 => "double",
+    }
+}
+
+fn length_unit(dim: Option<&Dim>) -> &'static str {
+    dim.and_then(Dim::unit).map_or("µm", |u| u.ome_symbol())
+}
+
+fn physical(dim: Option<&Dim>) -> (Option<f64>, Option<&'static str>) {
+    match dim.and_then(|d| d.scale().map(|s| (s, d.unit()))) {
+        Some((scale, unit)) => (Some(scale), unit.map(|u| u.ome_symbol())),
+        None => (None, None),
+    }
+}
+
+fn signed_rgba([r, g, b, a]: [u8; 4]) -> i32 {
+    i32::from_be_bytes([r, g, b, a])
+}
+
+fn naming(names: &[String]) -> Option<&'static str> {
+    if names.iter().all(|n| n.chars().all(|c| c.is_ascii_alphabetic())) {
+        Some("letter")
+    } else if names.iter().all(|n| n.chars().all(|c| c.is_ascii_digit())) {
+        Some("number")
+    } else {
+        None
+    }
+}
+
+/// What to put in a full document.
+pub(crate) struct Document<'a> {
+    /// The root UUID: the file that holds this document.
+    pub(crate) uuid: &'a str,
+    /// The images it describes.
+    pub(crate) images: &'a [ImageState<'a>],
+    /// Whether `TiffData` names its file (multi-file datasets).
+    pub(crate) file_uuids: bool,
+    /// Whether to include the plate.
+    pub(crate) plate: bool,
+}
+
+/// A full OME-XML document.
+pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffError> {
+    let schema = &plan.schema;
+    let frame = schema.frame_dims();
+    let (dim_y, dim_x) = (frame.first(), frame.get(1));
+    let dim_z = plan.dim_of(OmeAxis::Z);
+    let dim_t = plan.dim_of(OmeAxis::T);
+    let (psx, psx_unit) = physical(dim_x);
+    let (psy, psy_unit) = physical(dim_y);
+    let (psz, psz_unit) = physical(dim_z);
+    let (dt, dt_unit) = physical(dim_t);
+    let [height, width] = schema.frame_shape();
+    let units = [length_unit(dim_x), length_unit(dim_y), length_unit(dim_z)];
+    let declared_c = plan
+        .axes
+        .iter()
+        .find(|a| a.ome == OmeAxis::C)
+        .and_then(|a| a.count)
+        .unwrap_or(1);
+    let named = schema.position_axis().is_some();
+    let mut maps = Vec::new();
+
+    let mut images = Vec::with_capacity(doc.images.len());
+    for state in doc.images {
+        let p = state.position;
+        let position = schema.positions().get(p);
+        let [size_z, size_c, size_t] = plan.zct_sizes(state.sizes);
+        let plane_count = state.sizes.iter().fold(1u64, |a, &s| a.saturating_mul(s));
+        let channels = (0..size_c.min(declared_c))
+            .map(|c| {
+                let ch = schema.channels().and_then(|chs| chs.get(c as usize));
+                ChannelEl {
+                    id: format!("Channel:{p}:{c}"),
+                    name: ch.map(|ch| xml_safe(&ch.name)),
+                    samples_per_pixel: 1,
+                    excitation: ch.and_then(|ch| ch.excitation_wavelength_nm).filter(|&w| w > 0),
+                    excitation_unit: ch
+                        .and_then(|ch| ch.excitation_wavelength_nm)
+                        .filter(|&w| w > 0)
+                        .map(|_| "nm"),
+                    emission: ch.and_then(|ch| ch.emission_wavelength_nm).filter(|&w| w > 0),
+                    emission_unit: ch
+                        .and_then(|ch| ch.emission_wavelength_nm)
+                        .filter(|&w| w > 0)
+                        .map(|_| "nm"),
+                    fluor: ch.and_then(|ch| ch.fluorophore.as_deref()).map(xml_safe),
+                    color: ch
+                        .and_then(|ch| ch.color.as_ref())
+                        .and_then(ome_writers_schema::Color::rgba)
+                        .map(signed_rgba),
+                }
+            })
+            .collect();
+        let file = plan.files.get(p);
+        let tiff_data = vec![TiffDataEl {
+            ifd: 0,
+            plane_count,
+            uuid: file.filter(|_| doc.file_uuids).map(|f: &FileRef| UuidEl {
+                file_name: f.name.clone(),
+                value: f.uuid.clone(),
+            }),
+        }];
+        let mut planes = Vec::new();
+        if let Some(metas) = state.planes {
+            for (&plane, meta) in metas {
+                if plane >= plane_count {
+                    continue;
+                }
+                let [z, c, t] = plan.zct_of(state.sizes, plane);
+                let annotation_ref = (!meta.extra.is_empty()).then(|| {
+                    let id = format!("Annotation:{p}:{plane}");
+                    maps.push(MapAnnotation {
+                        id: id.clone(),
+                        namespace: FRAME_METADATA_NS,
+                        value: MapValue {
+                            entries: meta
+                                .extra
+                                .iter()
+                                .map(|(k, v)| MapEntry {
+                                    key: k.clone(),
+                                    value: v.clone(),
+                                })
+                                .collect(),
+                        },
+                    });
+                    Ref { id }
+                });
+                let [px, py, pz] = meta.position;
+                planes.push(PlaneEl {
+                    the_z: z,
+                    the_t: t,
+                    the_c: c,
+                    delta_t: meta.delta_t,
+                    delta_t_unit: meta.delta_t.map(|_| "s"),
+                    exposure_time: meta.exposure_time,
+                    exposure_time_unit: meta.exposure_time.map(|_| "s"),
+                    position_x: px,
+                    position_x_unit: px.map(|_| "µm"),
+                    position_y: py,
+                    position_y_unit: py.map(|_| "µm"),
+                    position_z: pz,
+                    position_z_unit: pz.map(|_| "µm"),
+                    annotation_ref,
+                });
+            }
+        }
+        let stage_label = position
+            .filter(|pos| pos.x_coord.is_some() || pos.y_coord.is_some() || pos.z_coord.is_some())
+            .map(|pos: &Position| StageLabel {
+                name: xml_safe(&pos.name),
+                x: pos.x_coord,
+                x_unit: pos.x_coord.map(|_| units[0]),
+                y: pos.y_coord,
+                y_unit: pos.y_coord.map(|_| units[1]),
+                z: pos.z_coord,
+                z_unit: pos.z_coord.map(|_| units[2]),
+            });
+        images.push(ImageEl {
+            id: format!("Image:{p}"),
+            name: match position {
+                Some(pos) if named => xml_safe(&pos.name),
+                _ => xml_safe(&plan.stem),
+            },
+            stage_label,
+            pixels: PixelsEl {
+                id: format!("Pixels:{p}"),
+                dimension_order: plan.dimension_order.clone(),
+                pixel_type: pixel_type(plan.dtype),
+                significant_bits: plan.dtype.size() * 8,
+                interleaved: false,
+                big_endian: cfg!(target_endian = "big"),
+                size_x: width,
+                size_y: height,
+                size_z,
+                size_c,
+                size_t,
+                physical_size_x: psx,
+                physical_size_x_unit: psx_unit,
+                physical_size_y: psy,
+                physical_size_y_unit: psy_unit,
+                physical_size_z: psz,
+                physical_size_z_unit: psz_unit,
+                time_increment: dt,
+                time_increment_unit: dt_unit,
+                channels,
+                tiff_data,
+                planes,
+            },
+        });
+    }
+
+    let plates = match schema.plate() {
+        Some(plate) if doc.plate => {
+            let mut wells: Vec<WellEl> = Vec::new();
+            for (i, pos) in schema.positions().iter().enumerate() {
+                let row = pos
+                    .plate_row
+                    .as_ref()
+                    .and_then(|r| plate.row_names.iter().position(|n| n == r));
+                let column = pos
+                    .plate_column
+                    .as_ref()
+                    .and_then(|c| plate.column_names.iter().position(|n| n == c));
+                let (Some(row), Some(column)) = (row, column) else {
+                    continue;
+                };
+                let well = if let Some(w) = wells.iter_mut().find(|w| w.row == row && w.column == column) {
+                    w
+                } else {
+                    wells.push(WellEl {
+                        id: format!("Well:{row}:{column}"),
+                        column,
+                        row,
+                        samples: Vec::new(),
+                    });
+                    let last = wells.len() - 1;
+                    &mut wells[last]
+                };
+                let k = well.samples.len();
+                well.samples.push(WellSampleEl {
+                    id: format!("WellSample:{row}:{column}:{k}"),
+                    position_x: pos.x_coord,
+                    position_x_unit: pos.x_coord.map(|_| units[0]),
+                    position_y: pos.y_coord,
+                    position_y_unit: pos.y_coord.map(|_| units[1]),
+                    index: i,
+                    image_ref: Ref {
+                        id: format!("Image:{i}"),
+                    },
+                });
+            }
+            vec![PlateEl {
+                id: "Plate:0".to_owned(),
+                name: plate.name.as_deref().map(xml_safe),
+                column_naming: naming(&plate.column_names),
+                row_naming: naming(&plate.row_names),
+                rows: plate.row_names.len(),
+                columns: plate.column_names.len(),
+                wells,
+            }]
+        }
+        _ => Vec::new(),
+    };
+
+    let ome = Ome {
+        xmlns: NAMESPACE,
+        xmlns_xsi: XSI,
+        schema_location: SCHEMA_LOCATION,
+        uuid: doc.uuid.to_owned(),
+        creator: CREATOR,
+        plates,
+        images,
+        annotations: (!maps.is_empty()).then_some(StructuredAnnotations { maps }),
+        binary_only: None,
+    };
+    serialize(&ome)
+}
+
+/// A `BinaryOnly` document: the metadata lives in `metadata_file`.
+pub(crate) fn binary_only_xml(uuid: &str, metadata_file: &FileRef) -> Result<String, TiffError> {
+    serialize(&Ome {
+        xmlns: NAMESPACE,
+        xmlns_xsi: XSI,
+        schema_location: SCHEMA_LOCATION,
+        uuid: uuid.to_owned(),
+        creator: CREATOR,
+        plates: Vec::new(),
+        images: Vec::new(),
+        annotations: None,
+        binary_only: Some(BinaryOnly {
+            metadata_file: metadata_file.name.clone(),
+            uuid: metadata_file.uuid.clone(),
+        }),
+    })
+}
+
+fn serialize(ome: &Ome) -> Result<String, TiffError> {
+    let mut out = String::from(XML_DECLARATION);
+    ome.serialize(quick_xml::se::Serializer::new(&mut out))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_are_signed_rgba() {
+        assert_eq!(signed_rgba([255, 0, 0, 255]), -16_776_961);
+        assert_eq!(signed_rgba([0, 255, 0, 255]), 16_711_935);
+        assert_eq!(signed_rgba([255, 255, 255, 255]), -1);
+    }
+
+    #[test]
+    fn frame_metadata_splits_into_plane_attributes_and_a_map() {
+        let m: FrameMetadata = serde_json::from_str(
+            r#"{"delta_t": 1.5, "exposure_time": 0.01, "position_x": 3, "position_z": "high",
+                "camera": "cam\u0001a", "gain": 2}"#,
+        )
+        .unwrap();
+        let meta = PlaneMeta::from_frame(&m).unwrap();
+        assert_eq!(meta.delta_t, Some(1.5));
+        assert_eq!(meta.exposure_time, Some(0.01));
+        assert_eq!(meta.position, [Some(3.0), None, None]);
+        assert_eq!(
+            meta.extra,
+            [
+                ("position_z".to_owned(), "high".to_owned()),
+                ("camera".to_owned(), "cama".to_owned()),
+                ("gain".to_owned(), "2".to_owned())
+            ]
+        );
+        assert_eq!(PlaneMeta::from_frame(&FrameMetadata::new()), None);
+    }
+}

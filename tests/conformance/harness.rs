@@ -1,0 +1,293 @@
+//! The conformance harness: frames whose pixels encode their frame number, a script
+//! of appends and skips, and EXPECT files for the independent Python readers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ome_writers::{DType, Schema, StreamError, StreamOptions, create_stream_with};
+use ome_writers_router::FrameRouter;
+use ome_writers_schema::FrameNumber;
+use serde_json::{Value, json};
+
+/// The pixel pattern shared with tests/python/_common.py.
+pub fn value(dtype: DType, n: u64, y: u64, x: u64) -> i64 {
+    let m = match dtype {
+        DType::U8 | DType::I8 => 100,
+        DType::U16 | DType::I16 => 30_000,
+        _ => 1_000_000,
+    };
+    1 + ((n * 7 + y * 3 + x) % m) as i64
+}
+
+/// Frame `n` as native-endian bytes.
+pub fn frame_bytes(schema: &Schema, n: u64) -> Vec<u8> {
+    let [h, w] = schema.frame_shape();
+    let dtype = schema.dtype();
+    let mut out = Vec::with_capacity(schema.frame_bytes());
+    for y in 0..h {
+        for x in 0..w {
+            let v = value(dtype, n, y, x);
+            match dtype {
+                DType::U8 => out.extend((v as u8).to_ne_bytes()),
+                DType::I8 => out.extend((v as i8).to_ne_bytes()),
+                DType::U16 => out.extend((v as u16).to_ne_bytes()),
+                DType::I16 => out.extend((v as i16).to_ne_bytes()),
+                DType::U32 => out.extend((v as u32).to_ne_bytes()),
+                DType::I32 => out.extend((v as i32).to_ne_bytes()),
+                DType::F32 => out.extend((v as f32).to_ne_bytes()),
+                DType::F64 => out.extend((v as f64).to_ne_bytes()),
+            }
+        }
+    }
+    out
+}
+
+/// One step of a case's script.
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// Append this many frames.
+    Append(u64),
+    /// Append this many frames, each with metadata.
+    AppendMeta(u64),
+    /// Skip this many frames.
+    Skip(u64),
+    /// Append every remaining frame (bounded schemas).
+    Rest,
+}
+
+/// What a case must produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A valid dataset.
+    Ok,
+    /// Creation refused (nothing written).
+    CreateRefused,
+    /// The last append is refused as too many frames; the rest is a valid dataset.
+    TooMany,
+}
+
+/// A conformance case: settings without `root_path`, a script, an outcome.
+pub struct Case {
+    pub name: &'static str,
+    pub settings: Value,
+    pub script: &'static [Step],
+    pub outcome: Outcome,
+}
+
+/// What a run produced, for the readers.
+pub struct Ran {
+    pub schema: Schema,
+    /// `(position, storage index, n)` of every frame written.
+    pub frames: Vec<(usize, Vec<u64>, u64)>,
+    pub shape: Vec<u64>,
+    pub metadata_frames: Vec<u64>,
+}
+
+/// Run `case` writing to `root`.
+pub fn run(case: &Case, root: &Path) -> Result<Option<Ran>, String> {
+    let mut settings = case.settings.clone();
+    settings["root_path"] = json!(root.to_string_lossy());
+    let schema = Schema::from_json(&settings.to_string()).map_err(|e| format!("schema: {e}"))?;
+    let options = StreamOptions {
+        queue_bytes: 3 * schema.frame_bytes(),
+        flush_every_frames: 5,
+        ..StreamOptions::default()
+    };
+    let stream = create_stream_with(&schema, &options);
+    let mut stream = match (stream, case.outcome) {
+        (Err(_), Outcome::CreateRefused) => {
+            return Ok(None);
+        }
+        (Err(e), _) => return Err(format!("create: {e}")),
+        (Ok(_), Outcome::CreateRefused) => return Err("creation should have been refused".into()),
+        (Ok(s), _) => s,
+    };
+    let router = FrameRouter::new(&schema);
+    let mut n = 0u64;
+    let mut frames = Vec::new();
+    let mut metadata_frames: Vec<u64> = Vec::new();
+    let mut refused = false;
+    for step in case.script {
+        let (count, meta) = match *step {
+            Step::Append(k) => (k, false),
+            Step::AppendMeta(k) => (k, true),
+            Step::Rest => (router.total().unwrap_or(0).saturating_sub(n), false),
+            Step::Skip(k) => {
+                stream.skip(k).map_err(|e| format!("skip: {e}"))?;
+                n += k;
+                continue;
+            }
+        };
+        for _ in 0..count {
+            let bytes = frame_bytes(&schema, n);
+            let meta_value = meta.then(|| {
+                let mut m = serde_json::Map::new();
+                m.insert("delta_t".into(), json!(n as f64 * 0.5));
+                m.insert("exposure_time".into(), json!(10.0));
+                m.insert("note".into(), json!(format!("frame {n}")));
+                m
+            });
+            match stream.append_bytes(&bytes, meta_value) {
+                Ok(()) => {
+                    let route = router.route(FrameNumber(n)).map_err(|e| e.to_string())?;
+                    frames.push((route.position.0, route.index.as_slice().to_vec(), n));
+                    if meta {
+                        metadata_frames.push(n);
+                    }
+                    n += 1;
+                }
+                Err(StreamError::TooManyFrames { .. }) if case.outcome == Outcome::TooMany => {
+                    refused = true;
+                }
+                Err(e) => return Err(format!("append {n}: {e}")),
+            }
+        }
+    }
+    if case.outcome == Outcome::TooMany && !refused {
+        return Err("no append was refused as too many frames".into());
+    }
+    let summary = stream.finish().map_err(|e| format!("finish: {e}"))?;
+    let extent = router.extent_reached(n);
+    let shape = schema.array_shape(schema.growth_axis().map(|_| extent));
+    if summary.shape != shape {
+        return Err(format!(
+            "summary shape {:?} != expected {shape:?}",
+            summary.shape
+        ));
+    }
+    Ok(Some(Ran {
+        schema,
+        frames,
+        shape,
+        metadata_frames,
+    }))
+}
+
+/// The EXPECT document for tests/python/check_zarr.py.
+pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
+    let schema = &ran.schema;
+    let npos = schema.positions().len();
+    let layout = if schema.plate().is_some() {
+        "plate"
+    } else if npos > 1 {
+        "bioformats2raw"
+    } else {
+        "image"
+    };
+    let mut field_in_well = std::collections::HashMap::new();
+    let images: Vec<Value> = schema
+        .positions()
+        .iter()
+        .enumerate()
+        .map(|(p, pos)| {
+            let group = match layout {
+                "plate" => {
+                    let key = (pos.plate_row.clone(), pos.plate_column.clone());
+                    let f = field_in_well.entry(key).or_insert(0);
+                    let g = format!(
+                        "{}/{}/{}",
+                        pos.plate_row.as_deref().unwrap_or_default(),
+                        pos.plate_column.as_deref().unwrap_or_default(),
+                        f
+                    );
+                    *f += 1;
+                    g
+                }
+                "bioformats2raw" => match (pos.grid_row, pos.grid_column) {
+                    (Some(r), Some(c)) => format!("{}_{r}_{c}", pos.name),
+                    _ => pos.name.clone(),
+                },
+                _ => String::new(),
+            };
+            let frames: Vec<Value> = ran
+                .frames
+                .iter()
+                .filter(|(fp, _, _)| *fp == p)
+                .map(|(_, idx, n)| json!([idx, n]))
+                .collect();
+            let meta_count = ran
+                .frames
+                .iter()
+                .filter(|(fp, _, n)| *fp == p && ran.metadata_frames.contains(n))
+                .count();
+            json!({
+                "group": group,
+                "shape": ran.shape,
+                "dimension_names": schema.array_dims().map(|d| d.name().to_owned()).collect::<Vec<_>>(),
+                "chunks": schema.chunk_shape(),
+                "shards": schema.shard_shape(),
+                "frames": frames,
+                "frame_metadata_count": meta_count,
+            })
+        })
+        .collect();
+    let plate = schema.plate().map(|plate| {
+        let mut wells: Vec<String> = Vec::new();
+        for pos in schema.positions() {
+            let w = format!(
+                "{}/{}",
+                pos.plate_row.as_deref().unwrap_or_default(),
+                pos.plate_column.as_deref().unwrap_or_default()
+            );
+            if !wells.contains(&w) {
+                wells.push(w);
+            }
+        }
+        json!({"rows": plate.row_names, "columns": plate.column_names, "wells": wells})
+    });
+    json!({
+        "root": root.to_string_lossy(),
+        "dtype": schema.dtype().name(),
+        "layout": layout,
+        "images": images,
+        "plate": plate,
+        "frame_metadata_count": null,
+    })
+}
+
+/// The Python interpreter of the interop venv: `$OMEW_PYTHON`, or the venv that
+/// tests/python/setup_venv.sh makes (created on first use). `None` when it cannot be
+/// had; under CI that is a failure, elsewhere the caller skips with a message.
+pub fn python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OMEW_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let repo = repo_root();
+    let out = Command::new("bash")
+        .arg(repo.join("tests/python/setup_venv.sh"))
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "setup_venv.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Run a checker script over EXPECT files; returns its output lines, failing on a
+/// non-zero exit.
+pub fn check(python: &Path, script: &str, expects: &[PathBuf]) -> Result<String, String> {
+    let out = Command::new(python)
+        .arg(repo_root().join("tests/python").join(script))
+        .args(expects)
+        .output()
+        .map_err(|e| format!("running {script}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{script} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

@@ -77,6 +77,39 @@ const MAGIC: [u8; 2] = if cfg!(target_endian = "big") {
     *b"II"
 };
 
+/// Builds one IFD (entries must come in tag order) in a reused buffer.
+struct IfdBuilder<'a> {
+    buf: &'a mut Vec<u8>,
+    entries: u64,
+}
+
+impl<'a> IfdBuilder<'a> {
+    fn new(buf: &'a mut Vec<u8>) -> Self {
+        buf.clear();
+        buf.extend_from_slice(&0u64.to_ne_bytes()); // entry count, set by `finish`
+        Self { buf, entries: 0 }
+    }
+
+    /// Add an entry whose value (at most 8 bytes) is stored inline; returns its index.
+    fn entry(&mut self, tag: Tag, ty: Type, count: u64, value: &[u8]) -> u64 {
+        let mut v = [0u8; 8];
+        v[..value.len()].copy_from_slice(value);
+        self.buf.extend_from_slice(&tag.to_u16().to_ne_bytes());
+        self.buf.extend_from_slice(&ty.to_u16().to_ne_bytes());
+        self.buf.extend_from_slice(&count.to_ne_bytes());
+        self.buf.extend_from_slice(&v);
+        self.entries += 1;
+        self.entries - 1
+    }
+
+    /// Set the count and add the (empty) link to the next IFD; returns the count.
+    fn finish(self) -> u64 {
+        self.buf[..8].copy_from_slice(&self.entries.to_ne_bytes());
+        self.buf.extend_from_slice(&0u64.to_ne_bytes());
+        self.entries
+    }
+}
+
 /// One BigTIFF file being written.
 #[derive(Debug)]
 pub(crate) struct TiffWriter {
@@ -201,77 +234,66 @@ impl TiffWriter {
             Some(text) if self.pages == 0 => Some(self.store_description(text, 0)?),
             _ => None,
         };
-        ifd.clear();
-        let mut entries: u64 = 0;
-        let mut desc_index = None;
-        {
-            let mut entry = |tag: Tag, ty: Type, count: u64, value: &[u8]| {
-                let mut v = [0u8; 8];
-                v[..value.len()].copy_from_slice(value);
-                ifd.extend_from_slice(&tag.to_u16().to_ne_bytes());
-                ifd.extend_from_slice(&ty.to_u16().to_ne_bytes());
-                ifd.extend_from_slice(&count.to_ne_bytes());
-                ifd.extend_from_slice(&v);
-                entries += 1;
-            };
-            ifd.extend_from_slice(&0u64.to_ne_bytes()); // entry count, set below
-            let short = |v: u16| v.to_ne_bytes();
-            let long = |v: u32| v.to_ne_bytes();
-            entry(Tag::NewSubfileType, Type::LONG, 1, &long(0));
-            entry(Tag::ImageWidth, Type::LONG, 1, &long(format.width));
-            entry(Tag::ImageLength, Type::LONG, 1, &long(format.height));
-            entry(Tag::BitsPerSample, Type::SHORT, 1, &short(format.bits));
-            entry(Tag::Compression, Type::SHORT, 1, &short(format.compression().to_u16()));
-            entry(
-                Tag::PhotometricInterpretation,
+        let mut b = IfdBuilder::new(ifd);
+        let short = |v: u16| v.to_ne_bytes();
+        let long = |v: u32| v.to_ne_bytes();
+        b.entry(Tag::NewSubfileType, Type::LONG, 1, &long(0));
+        b.entry(Tag::ImageWidth, Type::LONG, 1, &long(format.width));
+        b.entry(Tag::ImageLength, Type::LONG, 1, &long(format.height));
+        b.entry(Tag::BitsPerSample, Type::SHORT, 1, &short(format.bits));
+        b.entry(
+            Tag::Compression,
+            Type::SHORT,
+            1,
+            &short(format.compression().to_u16()),
+        );
+        b.entry(
+            Tag::PhotometricInterpretation,
+            Type::SHORT,
+            1,
+            &short(PhotometricInterpretation::BlackIsZero.to_u16()),
+        );
+        let desc_index = desc.map(|(count, at)| {
+            b.entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes())
+        });
+        b.entry(Tag::StripOffsets, Type::LONG8, 1, &strip_at.to_ne_bytes());
+        b.entry(Tag::SamplesPerPixel, Type::SHORT, 1, &short(1));
+        b.entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
+        b.entry(
+            Tag::StripByteCounts,
+            Type::LONG8,
+            1,
+            &(strip.len() as u64).to_ne_bytes(),
+        );
+        if let Some(res) = format.resolution {
+            for (tag, (num, den)) in [(Tag::XResolution, res[0]), (Tag::YResolution, res[1])] {
+                let mut r = [0u8; 8];
+                r[..4].copy_from_slice(&num.to_ne_bytes());
+                r[4..].copy_from_slice(&den.to_ne_bytes());
+                b.entry(tag, Type::RATIONAL, 1, &r);
+            }
+        }
+        b.entry(
+            Tag::PlanarConfiguration,
+            Type::SHORT,
+            1,
+            &short(PlanarConfiguration::Chunky.to_u16()),
+        );
+        if format.resolution.is_some() {
+            b.entry(
+                Tag::ResolutionUnit,
                 Type::SHORT,
                 1,
-                &short(PhotometricInterpretation::BlackIsZero.to_u16()),
-            );
-            if let Some((count, at)) = desc {
-                desc_index = Some(entries);
-                entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes());
-            }
-            entry(Tag::StripOffsets, Type::LONG8, 1, &strip_at.to_ne_bytes());
-            entry(Tag::SamplesPerPixel, Type::SHORT, 1, &short(1));
-            entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
-            entry(
-                Tag::StripByteCounts,
-                Type::LONG8,
-                1,
-                &(strip.len() as u64).to_ne_bytes(),
-            );
-            if let Some(res) = format.resolution {
-                for (tag, (num, den)) in [(Tag::XResolution, res[0]), (Tag::YResolution, res[1])] {
-                    let mut r = [0u8; 8];
-                    r[..4].copy_from_slice(&num.to_ne_bytes());
-                    r[4..].copy_from_slice(&den.to_ne_bytes());
-                    entry(tag, Type::RATIONAL, 1, &r);
-                }
-            }
-            entry(
-                Tag::PlanarConfiguration,
-                Type::SHORT,
-                1,
-                &short(PlanarConfiguration::Chunky.to_u16()),
-            );
-            if format.resolution.is_some() {
-                entry(
-                    Tag::ResolutionUnit,
-                    Type::SHORT,
-                    1,
-                    &short(ResolutionUnit::Centimeter.to_u16()),
-                );
-            }
-            entry(
-                Tag::SampleFormat,
-                Type::SHORT,
-                1,
-                &short(format.sample_format.to_u16()),
+                &short(ResolutionUnit::Centimeter.to_u16()),
             );
         }
-        ifd[..8].copy_from_slice(&entries.to_ne_bytes());
-        ifd.extend_from_slice(&0u64.to_ne_bytes()); // next IFD: none yet
+        b.entry(
+            Tag::SampleFormat,
+            Type::SHORT,
+            1,
+            &short(format.sample_format.to_u16()),
+        );
+        let entries = b.finish();
         let ifd_at = self.append(ifd)?;
         // Link last: until here the new page is invisible to readers.
         let link = self.link;
@@ -285,20 +307,23 @@ impl TiffWriter {
     }
 
     /// Write `text` + NUL into slot `slot` (or, if it does not fit, at the end of the
-    /// file); returns the ASCII count and offset for the entry.
+    /// file); returns the ASCII count and offset for the entry. Text of fewer than 8
+    /// bytes gets extra NULs: a BigTIFF value of 8 bytes or less would be stored in the
+    /// entry itself, which the slots do not do.
     fn store_description(&mut self, text: &[u8], slot: usize) -> io::Result<(u64, u64)> {
-        let count = text.len() as u64 + 1;
+        let nuls = 9usize.saturating_sub(text.len()).max(1);
+        let count = (text.len() + nuls) as u64;
         if count <= self.slot_cap {
             let at = self.slots[slot];
             self.write_at(at, text)?;
-            self.write_at(at + text.len() as u64, &[0])?;
+            self.write_at(at + text.len() as u64, &[0u8; 9][..nuls])?;
             self.active_slot = Some(slot);
             Ok((count, at))
         } else {
             let at = self.append(text)?;
             let end = self.end;
-            self.write_at(end, &[0])?;
-            self.end += 1;
+            self.write_at(end, &[0u8; 9][..nuls])?;
+            self.end += nuls as u64;
             Ok((count, at))
         }
     }
@@ -327,12 +352,13 @@ impl TiffWriter {
     /// Append the final description at the end of the file and repoint the entry to
     /// it, making both durable in that order.
     pub(crate) fn set_final(&mut self, text: &[u8]) -> io::Result<()> {
+        let nuls = 9usize.saturating_sub(text.len()).max(1);
         let at = self.append(text)?;
         let end = self.end;
-        self.write_at(end, &[0])?;
-        self.end += 1;
+        self.write_at(end, &[0u8; 9][..nuls])?;
+        self.end += nuls as u64;
         self.sync()?;
-        self.repoint_description(text.len() as u64 + 1, at)?;
+        self.repoint_description((text.len() + nuls) as u64, at)?;
         self.active_slot = None;
         self.sync()
     }
@@ -392,7 +418,9 @@ mod tests {
             let fmt = format(codec);
             let mut w = TiffWriter::create(&path, 64).unwrap();
             let (mut ifd, mut packed) = (Vec::new(), Vec::new());
-            let planes: Vec<Vec<u16>> = (0..3u16).map(|p| (0..6).map(|i| p * 10 + i).collect()).collect();
+            let planes: Vec<Vec<u16>> = (0..3u16)
+                .map(|p| (0..6).map(|i| p * 10 + i).collect())
+                .collect();
             for (i, plane) in planes.iter().enumerate() {
                 let bytes: Vec<u8> = plane.iter().flat_map(|v| v.to_ne_bytes()).collect();
                 let strip = fmt.encode(&bytes, &mut packed).unwrap();

@@ -1,1 +1,57 @@
-//! OME-TIFF backend (placeholder).
+//! The OME-TIFF backend: BigTIFF files written one IFD per plane as frames arrive,
+//! with OME-XML 2016-06 metadata that Bio-Formats, tifffile and the OME schema accept.
+//!
+//! [`TiffBackend::create`] checks the schema and refuses, before writing anything, what
+//! OME-TIFF cannot hold (a storage order other than the acquisition order, dimensions
+//! that are not Z, C or T, zstd compression). Each position gets its own file
+//! (`stem_p000.ome.tiff`, ... in the folder `stem` when there are several), with the
+//! OME-XML in every file, in the first file only (`master-tiff`) or in a
+//! `stem.companion.ome` file, as the schema's TIFF layout says; files refer to each
+//! other by relative name only, so a dataset can be moved.
+//!
+//! **Invariant:** at every moment each file on disk is a valid BigTIFF whose first IFD
+//! holds an OME-XML document that describes only planes present in the file: a
+//! provisional, standalone one while writing (the largest block of planes held
+//! completely), the final one after [`finalize`](ome_writers_backend::Backend::finalize),
+//! where `SizeZ`/`SizeC`/`SizeT`, `PlaneCount` and the number of IFDs agree. Planes are
+//! never rewritten: a skipped frame becomes a zero plane in its IFD slot as soon as a
+//! later frame of the same position arrives, or at finalize.
+//!
+//! The partial-acquisition rule: each image keeps `progress.growth_extent` steps of its
+//! first (outermost) index axis, or more if it holds planes beyond them, at least one
+//! (OME sizes are positive); every plane inside that shape that was not written is a
+//! zero plane.
+//!
+//! ```
+//! use ome_writers_backend::{Backend, Progress};
+//! use ome_writers_schema::{PositionIndex, Schema, StorageIndex};
+//! use ome_writers_tiff::TiffBackend;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("run.ome.tiff");
+//! let schema = Schema::from_json(&format!(r#"{{
+//!     "root_path": {path:?}, "dtype": "uint8",
+//!     "dimensions": [{{"name": "t", "count": 2}}, {{"name": "y", "count": 4}}, {{"name": "x", "count": 4}}]
+//! }}"#))?;
+//! let mut tiff = TiffBackend::create(&schema)?;
+//! for t in 0..2 {
+//!     let index = StorageIndex::new(&[t]).unwrap_or_default();
+//!     tiff.write(PositionIndex(0), &index, &[t as u8; 16], None)?;
+//! }
+//! let summary = tiff.finalize(&Progress { growth_extent: 2, complete: true, ..Progress::default() })?;
+//! assert_eq!(summary.shape, vec![2, 4, 4]);
+//! assert_eq!(summary.paths, vec![path]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod backend;
+mod bigtiff;
+mod error;
+mod ome;
+mod plan;
+
+pub use backend::TiffBackend;
+pub use error::TiffError;
+
+/// Backend name in errors.
+const BACKEND: &str = "tiff";

@@ -42,7 +42,10 @@ struct Ome {
     plates: Vec<PlateEl>,
     #[serde(rename = "Image", skip_serializing_if = "Vec::is_empty")]
     images: Vec<ImageEl>,
-    #[serde(rename = "StructuredAnnotations", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StructuredAnnotations",
+        skip_serializing_if = "Option::is_none"
+    )]
     annotations: Option<StructuredAnnotations>,
     #[serde(rename = "BinaryOnly", skip_serializing_if = "Option::is_none")]
     binary_only: Option<BinaryOnly>,
@@ -62,9 +65,15 @@ struct PlateEl {
     id: String,
     #[serde(rename = "@Name", skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(rename = "@ColumnNamingConvention", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@ColumnNamingConvention",
+        skip_serializing_if = "Option::is_none"
+    )]
     column_naming: Option<&'static str>,
-    #[serde(rename = "@RowNamingConvention", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@RowNamingConvention",
+        skip_serializing_if = "Option::is_none"
+    )]
     row_naming: Option<&'static str>,
     #[serde(rename = "@Rows")]
     rows: usize,
@@ -196,13 +205,25 @@ struct ChannelEl {
     name: Option<String>,
     #[serde(rename = "@SamplesPerPixel")]
     samples_per_pixel: u32,
-    #[serde(rename = "@ExcitationWavelength", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@ExcitationWavelength",
+        skip_serializing_if = "Option::is_none"
+    )]
     excitation: Option<u32>,
-    #[serde(rename = "@ExcitationWavelengthUnit", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@ExcitationWavelengthUnit",
+        skip_serializing_if = "Option::is_none"
+    )]
     excitation_unit: Option<&'static str>,
-    #[serde(rename = "@EmissionWavelength", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@EmissionWavelength",
+        skip_serializing_if = "Option::is_none"
+    )]
     emission: Option<u32>,
-    #[serde(rename = "@EmissionWavelengthUnit", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@EmissionWavelengthUnit",
+        skip_serializing_if = "Option::is_none"
+    )]
     emission_unit: Option<&'static str>,
     #[serde(rename = "@Fluor", skip_serializing_if = "Option::is_none")]
     fluor: Option<String>,
@@ -336,7 +357,9 @@ impl PlaneMeta {
 /// breaks), so that no name or metadata value can make the document ill-formed.
 fn xml_safe(s: &str) -> String {
     s.chars()
-        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}'))
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        })
         .collect()
 }
 
@@ -380,7 +403,10 @@ fn signed_rgba([r, g, b, a]: [u8; 4]) -> i32 {
 }
 
 fn naming(names: &[String]) -> Option<&'static str> {
-    if names.iter().all(|n| n.chars().all(|c| c.is_ascii_alphabetic())) {
+    if names
+        .iter()
+        .all(|n| n.chars().all(|c| c.is_ascii_alphabetic()))
+    {
         Some("letter")
     } else if names.iter().all(|n| n.chars().all(|c| c.is_ascii_digit())) {
         Some("number")
@@ -436,12 +462,16 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
                     id: format!("Channel:{p}:{c}"),
                     name: ch.map(|ch| xml_safe(&ch.name)),
                     samples_per_pixel: 1,
-                    excitation: ch.and_then(|ch| ch.excitation_wavelength_nm).filter(|&w| w > 0),
+                    excitation: ch
+                        .and_then(|ch| ch.excitation_wavelength_nm)
+                        .filter(|&w| w > 0),
                     excitation_unit: ch
                         .and_then(|ch| ch.excitation_wavelength_nm)
                         .filter(|&w| w > 0)
                         .map(|_| "nm"),
-                    emission: ch.and_then(|ch| ch.emission_wavelength_nm).filter(|&w| w > 0),
+                    emission: ch
+                        .and_then(|ch| ch.emission_wavelength_nm)
+                        .filter(|&w| w > 0),
                     emission_unit: ch
                         .and_then(|ch| ch.emission_wavelength_nm)
                         .filter(|&w| w > 0)
@@ -567,7 +597,10 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
                 let (Some(row), Some(column)) = (row, column) else {
                     continue;
                 };
-                let well = if let Some(w) = wells.iter_mut().find(|w| w.row == row && w.column == column) {
+                let well = if let Some(w) = wells
+                    .iter_mut()
+                    .find(|w| w.row == row && w.column == column)
+                {
                     w
                 } else {
                     wells.push(WellEl {

@@ -312,12 +312,12 @@ impl Plan {
             (true, MultiFileMetadata::Companion) => Mode::Companion,
         };
         let companion = (mode == Mode::Companion).then(|| {
-            let name = if layout.companion_file.is_empty() || layout.companion_file == "companion.ome"
-            {
-                format!("{stem}.companion.ome")
-            } else {
-                layout.companion_file.clone()
-            };
+            let name =
+                if layout.companion_file.is_empty() || layout.companion_file == "companion.ome" {
+                    format!("{stem}.companion.ome")
+                } else {
+                    layout.companion_file.clone()
+                };
             FileRef::new(&folder, name)
         });
         if let Some(c) = &companion
@@ -401,13 +401,7 @@ impl Plan {
         self.axes
             .iter()
             .enumerate()
-            .map(|(i, a)| {
-                if i == 0 {
-                    extent
-                } else {
-                    a.count.unwrap_or(1)
-                }
-            })
+            .map(|(i, a)| if i == 0 { extent } else { a.count.unwrap_or(1) })
             .collect()
     }
 
@@ -550,12 +544,22 @@ mod tests {
                                {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
         );
         let plan = Plan::new(&s).unwrap();
-        assert_eq!(plan.plane_of(&StorageIndex::new(&[0, 2]).unwrap()).unwrap(), 2);
+        assert_eq!(
+            plan.plane_of(&StorageIndex::new(&[0, 2]).unwrap()).unwrap(),
+            2
+        );
     }
 
     #[test]
     fn prefix_box_covers_only_written_planes() {
-        let plan = Plan::new(&schema(&dims(&[("t", 5), ("c", 2), ("z", 3), ("y", 2), ("x", 2)]))).unwrap();
+        let plan = Plan::new(&schema(&dims(&[
+            ("t", 5),
+            ("c", 2),
+            ("z", 3),
+            ("y", 2),
+            ("x", 2),
+        ])))
+        .unwrap();
         let check = |k: u64, expected: &[u64]| assert_eq!(plan.prefix_box(k), expected, "k={k}");
         check(1, &[1, 1, 1]);
         check(2, &[1, 1, 2]);
@@ -582,13 +586,27 @@ mod tests {
 
     #[test]
     fn planes_map_to_zct() {
-        let plan = Plan::new(&schema(&dims(&[("t", 5), ("z", 2), ("c", 3), ("y", 2), ("x", 2)]))).unwrap();
+        let plan = Plan::new(&schema(&dims(&[
+            ("t", 5),
+            ("z", 2),
+            ("c", 3),
+            ("y", 2),
+            ("x", 2),
+        ])))
+        .unwrap();
         let full = plan.full_box(5);
         assert_eq!(plan.zct_sizes(&full), [2, 3, 5]);
         // plane 7 = t1, z0, c1
         assert_eq!(plan.zct_of(&full, 7), [0, 1, 1]);
-        assert_eq!(plan.plane_of(&StorageIndex::new(&[1, 0, 1]).unwrap()).unwrap(), 7);
-        assert!(plan.plane_of(&StorageIndex::new(&[1, 2, 1]).unwrap()).is_err());
+        assert_eq!(
+            plan.plane_of(&StorageIndex::new(&[1, 0, 1]).unwrap())
+                .unwrap(),
+            7
+        );
+        assert!(
+            plan.plane_of(&StorageIndex::new(&[1, 2, 1]).unwrap())
+                .is_err()
+        );
     }
 
     #[test]
@@ -603,6 +621,9 @@ mod tests {
         let names: Vec<&str> = plan.files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["run_p000.ome.tiff", "run_p001.ome.tiff"]);
         assert_eq!(plan.files[1].path, Path::new("/tmp/run/run_p001.ome.tiff"));
-        assert_eq!(plan.companion.as_ref().map(|c| c.name.as_str()), Some("run.companion.ome"));
+        assert_eq!(
+            plan.companion.as_ref().map(|c| c.name.as_str()),
+            Some("run.companion.ome")
+        );
     }
 }

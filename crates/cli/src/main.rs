@@ -1,0 +1,334 @@
+//! `omew`: write raw camera frames into OME-Zarr / OME-TIFF, check settings files.
+//!
+//! ```text
+//! omew write --settings run.json --output out/run.ome.zarr --input frames.raw
+//! camera-dump | omew write --settings run.json --output out/run.ome.zarr --input -
+//! omew write --settings run.json --output out/demo.ome.zarr --synthetic
+//! omew check-settings run.json
+//! ```
+
+use std::fs;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use ome_writers::{Schema, StreamOptions, create_stream_with};
+use ome_writers_schema::{AcquisitionSettings, DType};
+
+#[derive(Parser)]
+#[command(
+    name = "omew",
+    version,
+    about = "Stream camera frames into OME-Zarr 0.5 and OME-TIFF"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write frames into a dataset described by a settings JSON file.
+    Write(WriteArgs),
+    /// Validate a settings file and print the normalized schema (or the error).
+    CheckSettings {
+        /// The settings JSON (Python ome-writers' `model_dump(mode="json")` shape).
+        settings: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct WriteArgs {
+    /// The settings JSON.
+    #[arg(long)]
+    settings: PathBuf,
+    /// Output path (overrides `root_path`; `.ome.zarr` or `.ome.tiff` picks the format
+    /// when the settings say "auto").
+    #[arg(long)]
+    output: Option<String>,
+    /// Raw frames: row-major, little-endian, the settings' dtype, one frame after
+    /// another; `-` reads standard input.
+    #[arg(long, conflicts_with = "synthetic")]
+    input: Option<String>,
+    /// Generate frames whose pixels encode their frame number and position
+    /// (`1 + (n*7 + y*3 + x) % M`), instead of reading input.
+    #[arg(long)]
+    synthetic: bool,
+    /// Stop after this many frames (required with --synthetic for unbounded settings).
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Per-frame metadata: one JSON object per line, line i for frame i.
+    #[arg(long)]
+    frame_metadata: Option<PathBuf>,
+    /// Replace an existing output (only ever a dataset of the same kind).
+    #[arg(long)]
+    overwrite: bool,
+    /// Queue bound between reading and writing, in MiB.
+    #[arg(long, default_value_t = 256)]
+    queue_mib: usize,
+    /// A durability point every N frames (0: only time-based and at the end).
+    #[arg(long, default_value_t = 1000)]
+    flush_every: u64,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omew: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::CheckSettings { settings } => {
+            let schema = load_schema(&settings, None, false)?;
+            println!("{}", schema.settings().to_json());
+            eprintln!(
+                "ok: {} backend, {} frames of {:?} {}, {} position(s), output {}",
+                match schema.backend() {
+                    ome_writers::BackendKind::Zarr => "OME-Zarr",
+                    ome_writers::BackendKind::Tiff => "OME-TIFF",
+                    ome_writers::BackendKind::OmeroLocal => "omero_local",
+                },
+                schema
+                    .num_frames()
+                    .map_or_else(|| "unbounded".to_owned(), |n| n.to_string()),
+                schema.frame_shape(),
+                schema.dtype(),
+                schema.positions().len(),
+                schema.output_path().map_or_else(
+                    || format!("{:?}", schema.target()),
+                    |p| p.display().to_string()
+                ),
+            );
+            Ok(())
+        }
+        Command::Write(args) => write(&args),
+    }
+}
+
+fn load_schema(path: &Path, output: Option<&str>, overwrite: bool) -> Result<Schema> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut settings = AcquisitionSettings::from_json(&text)
+        .with_context(|| format!("{} is not valid settings", path.display()))?;
+    if let Some(out) = output {
+        out.clone_into(&mut settings.root_path);
+    }
+    if overwrite {
+        settings.overwrite = true;
+    }
+    settings
+        .validate()
+        .with_context(|| format!("{} is not valid settings", path.display()))
+}
+
+/// Fill `buf` from `r`; returns the bytes read (less than `buf.len()` only at EOF).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn synthetic_frame(schema: &Schema, n: u64, out: &mut Vec<u8>) {
+    let [h, w] = schema.frame_shape();
+    let dtype = schema.dtype();
+    let m = match dtype {
+        DType::U8 | DType::I8 => 100,
+        DType::U16 | DType::I16 => 30_000,
+        _ => 1_000_000,
+    };
+    out.clear();
+    for y in 0..h {
+        for x in 0..w {
+            let v = 1 + (n * 7 + y * 3 + x) % m;
+            match dtype {
+                DType::U8 => out.extend((v as u8).to_le_bytes()),
+                DType::I8 => out.extend((v as i8).to_le_bytes()),
+                DType::U16 => out.extend((v as u16).to_le_bytes()),
+                DType::I16 => out.extend((v as i16).to_le_bytes()),
+                DType::U32 => out.extend((v as u32).to_le_bytes()),
+                DType::I32 => out.extend((v as i32).to_le_bytes()),
+                DType::F32 => out.extend((v as f32).to_le_bytes()),
+                DType::F64 => out.extend((v as f64).to_le_bytes()),
+            }
+        }
+    }
+}
+
+struct ProgressLine {
+    enabled: bool,
+    last: Instant,
+    total: Option<u64>,
+}
+
+impl ProgressLine {
+    fn tick(&mut self, frames: u64, bytes: u64, started: Instant) {
+        if !self.enabled || self.last.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
+        eprint!(
+            "\r{frames}{of} frames, {:.1} MB, {:.1} MB/s   ",
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / secs
+        );
+        let _ = std::io::stderr().flush();
+    }
+    fn done(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
+}
+
+fn write(args: &WriteArgs) -> Result<()> {
+    let schema = load_schema(&args.settings, args.output.as_deref(), args.overwrite)?;
+    if cfg!(target_endian = "big") {
+        bail!("raw input is little-endian; this build runs on a big-endian machine");
+    }
+    let limit = match (args.frames, schema.num_frames()) {
+        (Some(f), Some(total)) if f > total => {
+            bail!("--frames {f} is more than the {total} frames the settings declare")
+        }
+        (Some(f), _) => Some(f),
+        (None, total) => total,
+    };
+    if args.synthetic && limit.is_none() {
+        bail!("the settings declare an unbounded acquisition: give --frames N with --synthetic");
+    }
+    if !args.synthetic && args.input.is_none() {
+        bail!("give --input FILE (or - for standard input), or --synthetic");
+    }
+    let mut input: Option<Box<dyn Read>> = match args.input.as_deref() {
+        Some("-") => Some(Box::new(std::io::stdin().lock())),
+        Some(path) => Some(Box::new(BufReader::with_capacity(
+            8 << 20,
+            fs::File::open(path).with_context(|| format!("opening --input {path}"))?,
+        ))),
+        None => None,
+    };
+    let mut metadata = match &args.frame_metadata {
+        Some(p) => Some(
+            BufReader::new(fs::File::open(p).with_context(|| format!("opening {}", p.display()))?)
+                .lines(),
+        ),
+        None => None,
+    };
+    let options = StreamOptions {
+        queue_bytes: args.queue_mib.max(1) << 20,
+        flush_every_frames: args.flush_every,
+        ..StreamOptions::default()
+    };
+    let started = Instant::now();
+    let mut stream = create_stream_with(&schema, &options)?;
+    let frame_bytes = schema.frame_bytes();
+    let mut buf = vec![0u8; frame_bytes];
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    let mut progress = ProgressLine {
+        enabled: std::io::stderr().is_terminal(),
+        last: Instant::now(),
+        total: limit,
+    };
+    let mut input_error: Option<anyhow::Error> = None;
+    while limit.is_none_or(|l| n < l) {
+        if args.synthetic {
+            synthetic_frame(&schema, n, &mut buf);
+        } else if let Some(r) = input.as_mut() {
+            let got = match read_full(r, &mut buf) {
+                Ok(got) => got,
+                Err(e) => {
+                    input_error = Some(anyhow::Error::new(e).context(format!("reading frame {n}")));
+                    break;
+                }
+            };
+            if got == 0 {
+                break;
+            }
+            if got < frame_bytes {
+                input_error = Some(anyhow::anyhow!(
+                    "the input ends with a partial frame: {got} of {frame_bytes} bytes after \
+                     {n} complete frames (those were written)"
+                ));
+                break;
+            }
+        }
+        let meta = match metadata.as_mut().and_then(Iterator::next) {
+            None => None,
+            Some(line) => {
+                let line = line.context("reading --frame-metadata")?;
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(serde_json::Value::Object(m)) => Some(m),
+                    Ok(other) => {
+                        input_error = Some(anyhow::anyhow!(
+                            "--frame-metadata line {}: expected a JSON object, got {other}",
+                            n + 1
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        input_error = Some(anyhow::anyhow!("--frame-metadata line {}: {e}", n + 1));
+                        break;
+                    }
+                }
+            }
+        };
+        if let Err(e) = stream.append_bytes(&buf, meta) {
+            input_error = Some(anyhow::Error::new(e).context(format!("frame {n}")));
+            break;
+        }
+        n += 1;
+        bytes += frame_bytes as u64;
+        progress.tick(n, bytes, started);
+    }
+    if input_error.is_none()
+        && !args.synthetic
+        && args.frames.is_none()
+        && let Some(r) = input.as_mut()
+    {
+        let mut probe = [0u8; 1];
+        if read_full(r, &mut probe).unwrap_or(0) > 0 {
+            input_error = Some(anyhow::anyhow!(
+                "the input holds more than the {n} frames the settings declare; the extra \
+                 data was not written"
+            ));
+        }
+    }
+    progress.done();
+    let summary = stream.finish()?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let shown: Vec<String> = summary
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    println!(
+        "wrote {} frames ({:.1} MB) in {:.2} s, {:.1} MB/s, shape {:?}{} -> {}",
+        summary.frames_written,
+        summary.bytes as f64 / 1e6,
+        secs,
+        summary.bytes as f64 / 1e6 / secs,
+        summary.shape,
+        if summary.complete { "" } else { " (partial)" },
+        shown.join(", ")
+    );
+    match input_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,338 @@
+//! Settings compatibility with the Python ome-writers, and validation errors.
+//!
+//! tests/data/python_settings/*.json were written by the Python ome-writers
+//! (tests/python/gen_settings.py); they must be accepted unchanged and serialize back
+//! to the same JSON.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use ome_writers_schema::{AcquisitionSettings, BackendKind, Schema, SchemaError, Target};
+use serde_json::{Value, json};
+
+fn fixtures() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/python_settings");
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(out.len() >= 10, "fixtures missing");
+    out
+}
+
+#[test]
+fn python_settings_are_accepted_unchanged_and_round_trip() {
+    for (name, text) in fixtures() {
+        let settings =
+            AcquisitionSettings::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let back: Value = serde_json::to_value(&settings).unwrap();
+        let original: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back, original,
+            "{name} does not serialize back to the same JSON"
+        );
+        settings
+            .validate()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn the_backend_choice_survives_every_serialization() {
+    // seeds/004: a backend silently replaced after a config round trip. Here the
+    // normalized settings carry an explicit format object, so every round trip selects
+    // the same backend and the same target.
+    let cases = [
+        (json!({"root_path": "a.ome.zarr"}), BackendKind::Zarr),
+        (json!({"root_path": "a.ome.tiff"}), BackendKind::Tiff),
+        (
+            json!({"root_path": "a", "format": "tensorstore"}),
+            BackendKind::Zarr,
+        ),
+        (
+            json!({"root_path": "a", "format": "tifffile"}),
+            BackendKind::Tiff,
+        ),
+        (
+            json!({"root_path": "x.ome.tiff", "format": {"name": "ome-zarr"}}),
+            BackendKind::Zarr,
+        ),
+        (
+            json!({"root_path": "omero://dataset/7", "format": "omero_local"}),
+            BackendKind::OmeroLocal,
+        ),
+        (
+            json!({"root_path": "omero://screen/3",
+                   "format": {"name": "omero_local", "data_dir": "/OMERO", "container": "ome-tiff"}}),
+            BackendKind::OmeroLocal,
+        ),
+    ];
+    for (partial, backend) in cases {
+        let mut v = json!({"dtype": "uint8", "dimensions": [{"name": "y", "count": 2}, {"name": "x", "count": 2}]});
+        for (k, x) in partial.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        let schema = Schema::from_json(&v.to_string()).unwrap();
+        assert_eq!(schema.backend(), backend, "{v}");
+        let mut current = schema.clone();
+        for _ in 0..3 {
+            let text = serde_json::to_string(&current).unwrap();
+            current = serde_json::from_str(&text).unwrap();
+            assert_eq!(current.backend(), backend, "after a round trip of {v}");
+            assert_eq!(current.target(), schema.target());
+            // A second serialization is identical: nothing drifts.
+            assert_eq!(serde_json::to_string(&current).unwrap(), text);
+        }
+        if backend == BackendKind::OmeroLocal {
+            assert!(matches!(current.target(), Target::Omero { .. }));
+            assert_eq!(
+                current.output_path(),
+                None,
+                "an OMERO address is never a disk path"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_virtual_omero_path_is_never_a_disk_target() {
+    for root in [
+        "omero://dataset/7",
+        "/omero/plate_403_outputs",
+        "OMERO://image/1",
+    ] {
+        for format in ["auto", "ome-zarr", "tifffile"] {
+            let v = json!({"root_path": root, "format": format, "dtype": "uint8",
+                "dimensions": [{"name": "y", "count": 2}, {"name": "x", "count": 2}]});
+            let err = Schema::from_json(&v.to_string()).unwrap_err();
+            assert!(err.to_string().contains("OMERO"), "{root} {format}: {err}");
+        }
+    }
+}
+
+/// Build settings from a base and a JSON-pointer patch, expect an error naming `field`
+/// and containing `needle`.
+fn check_invalid(patch: &[(&str, Value)], field: &str, needle: &str) {
+    let mut v = json!({
+        "root_path": "r.ome.zarr", "dtype": "uint16",
+        "dimensions": [{"name": "t", "count": 2}, {"name": "c", "count": 2},
+                       {"name": "y", "count": 4}, {"name": "x", "count": 4}]
+    });
+    for (ptr, value) in patch {
+        let (parent, key) = ptr.rsplit_once('/').unwrap();
+        match v
+            .pointer_mut(parent)
+            .unwrap_or_else(|| panic!("no {parent}"))
+        {
+            Value::Object(m) => {
+                m.insert(key.to_owned(), value.clone());
+            }
+            Value::Array(a) => a[key.parse::<usize>().unwrap()] = value.clone(),
+            _ => panic!("bad pointer {ptr}"),
+        }
+    }
+    match Schema::from_json(&v.to_string()) {
+        Ok(_) => panic!("accepted: {v}"),
+        Err(e) => {
+            let text = e.to_string();
+            let named = match &e {
+                SchemaError::Invalid { field: f, .. } | SchemaError::Limit { field: f, .. } => {
+                    f.clone()
+                }
+                SchemaError::Parse { path, .. } => path.clone(),
+                _ => String::new(),
+            };
+            assert!(
+                named.contains(field),
+                "field {field:?} not named in {text:?}"
+            );
+            assert!(text.contains(needle), "{needle:?} not in {text:?}");
+        }
+    }
+}
+
+#[test]
+fn invalid_settings_are_refused_naming_field_and_value() {
+    check_invalid(
+        &[("/dimensions/1/count", json!(null))],
+        "dimensions[1].count",
+        "unbounded (null) is only allowed for the first dimension",
+    );
+    check_invalid(
+        &[("/dimensions/1/count", json!(0))],
+        "dimensions[1].count",
+        "positive",
+    );
+    check_invalid(
+        &[("/dimensions/1/count", json!(-3))],
+        "dimensions[1].count",
+        "-3",
+    );
+    check_invalid(
+        &[("/dimensions/1/name", json!("t"))],
+        "dimensions[1].name",
+        "unique",
+    );
+    check_invalid(&[("/dtype", json!("uint64"))], "dtype", "uint64");
+    check_invalid(&[("/dtype", json!(">u2"))], "dtype", ">u2");
+    check_invalid(&[("/compression", json!("lzw"))], "compression", "lzw");
+    check_invalid(
+        &[("/compression", json!("brotli"))],
+        "compression",
+        "brotli",
+    );
+    check_invalid(&[("/root_path", json!("r.h5"))], "format", "r.h5");
+    check_invalid(&[("/root_path", json!(""))], "format", "cannot infer");
+    check_invalid(
+        &[("/dimensions/3/type", json!("time"))],
+        "dimensions[3].type",
+        "frame",
+    );
+    check_invalid(
+        &[("/dimensions/0/unit", json!("parsec-ish"))],
+        "dimensions[0].unit",
+        "parsec-ish",
+    );
+    check_invalid(
+        &[
+            ("/dimensions/0/type", json!("time")),
+            ("/dimensions/0/unit", json!("um")),
+        ],
+        "dimensions[0].unit",
+        "time",
+    );
+    check_invalid(
+        &[("/dimensions/2/scale", json!(-1.0))],
+        "dimensions[2].scale",
+        "positive",
+    );
+    check_invalid(
+        &[("/dimensions/1/chunk_size", json!(0))],
+        "dimensions[1].chunk_size",
+        "positive",
+    );
+    check_invalid(
+        &[("/storage_order", json!(["c", "t", "x", "y"]))],
+        "storage_order",
+        "frame dimensions",
+    );
+    check_invalid(
+        &[("/storage_order", json!(["c", "t", "y", "x"]))],
+        "storage_order",
+        "OME-Zarr 0.5",
+    );
+    check_invalid(
+        &[("/storage_order", json!(["t", "q", "y", "x"]))],
+        "storage_order[1]",
+        "\"q\"",
+    );
+    check_invalid(
+        &[("/dimensions/0/name", json!("q"))],
+        "dimensions",
+        "channel or custom",
+    );
+    check_invalid(
+        &[("/plate", json!({"row_names": ["A"], "column_names": ["1"]}))],
+        "plate",
+        "position dimension",
+    );
+    check_invalid(&[("/format", json!("hdf5"))], "format", "hdf5");
+    check_invalid(
+        &[("/format", json!({"name": "ome-zarr", "backend": "n5"}))],
+        "format.backend",
+        "n5",
+    );
+    check_invalid(&[("/surprise", json!(1))], "", "surprise");
+    check_invalid(
+        &[(
+            "/dimensions/1/coords",
+            json!([{"name": "a", "color": "not-a-colour"}, {"name": "b"}]),
+        )],
+        "dimensions[1].coords[0].color",
+        "not-a-colour",
+    );
+    check_invalid(
+        &[("/dimensions/1/coords", json!(["a", "a"]))],
+        "dimensions[1].coords[1].name",
+        "unique",
+    );
+    check_invalid(
+        &[("/dimensions/1/coords", json!(["a", "b", "c"]))],
+        "dimensions[1].coords",
+        "count (2)",
+    );
+    // Limits: hostile sizes are refused with the number.
+    check_invalid(
+        &[("/dimensions/0/count", json!(u64::MAX / 2))],
+        "dimensions[1].count",
+        "frames in total",
+    );
+    check_invalid(
+        &[
+            ("/dimensions/2/count", json!(1_000_000)),
+            ("/dimensions/3/count", json!(1_000_000)),
+        ],
+        "dimensions[3].count",
+        "bytes per frame",
+    );
+    check_invalid(
+        &[("/dimensions/0/count", json!(100_000_000))],
+        "chunk_size",
+        "chunk files per image",
+    );
+}
+
+#[test]
+fn types_are_inferred_from_names_units_and_coords() {
+    let s = Schema::from_json(
+        &json!({"root_path": "a.ome.tiff", "dtype": "uint8", "dimensions": [
+            {"name": "p", "count": 2}, {"name": "T", "count": 2}, {"name": "angle", "count": 2, "unit": "ms"},
+            {"name": "y", "count": 2}, {"name": "x", "count": 2}]})
+        .to_string(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = s.dims().iter().map(|d| d.kind().as_str()).collect();
+    assert_eq!(kinds, ["position", "time", "time", "space", "space"]);
+    assert_eq!(s.positions().len(), 2);
+}
+
+#[test]
+fn ome_storage_order_puts_time_channel_then_space() {
+    let s = Schema::from_json(
+        &json!({"root_path": "a.ome.zarr", "dtype": "uint8", "dimensions": [
+            {"name": "z", "count": 3}, {"name": "c", "count": 2}, {"name": "t", "count": 4},
+            {"name": "y", "count": 2}, {"name": "x", "count": 2}]})
+        .to_string(),
+    )
+    .unwrap();
+    let names: Vec<&str> = s.array_dims().map(|d| d.name()).collect();
+    assert_eq!(names, ["t", "c", "z", "y", "x"]);
+    assert_eq!(
+        s.growth_axis(),
+        Some(2),
+        "z is acquired outermost and stored third"
+    );
+}
+
+#[test]
+fn malformed_and_hostile_json_is_an_error_not_a_panic() {
+    for text in [
+        "",
+        "{",
+        "[]",
+        "{\"dimensions\": 5}",
+        &"[".repeat(100_000),
+        "{\"dtype\": \"uint8\", \"dimensions\": [{\"name\": \"y\"}, {\"name\": \"x\", \"count\": 1e400}]}",
+    ] {
+        assert!(Schema::from_json(text).is_err(), "{:.40}", text);
+    }
+}

@@ -1,0 +1,511 @@
+//! The OME-TIFF [`Backend`]: routes planes into per-position BigTIFF files and keeps
+//! their OME-XML in step.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+
+use ome_writers_backend::{
+    Backend, BackendError, DatasetKind, FrameMetadata, Progress, Summary, prepare_output, sync_dir,
+    write_atomic,
+};
+use ome_writers_schema::{DType, Dim, PositionIndex, Schema, StorageIndex};
+use tiff::tags::SampleFormat;
+
+use crate::bigtiff::{PageFormat, TiffWriter};
+use crate::error::TiffError;
+use crate::ome::{self, Document, ImageState, PlaneMeta};
+use crate::plan::{Mode, OME_INT_MAX, Plan};
+
+/// At most this many files are kept open at once (plates can have thousands of
+/// positions); others are reopened when their next plane comes.
+const MAX_OPEN_FILES: usize = 64;
+
+/// Writes an acquisition as OME-TIFF: BigTIFF, one IFD per plane in acquisition order,
+/// one file per position, OME-XML 2016-06 in the first IFD's `ImageDescription`.
+///
+/// Until [`finalize`](Backend::finalize) every file carries a provisional, standalone
+/// OME-XML describing the largest block of planes it holds completely, so an
+/// interrupted acquisition stays readable. `finalize` pads every image with zero planes
+/// to the project's partial-acquisition rule and writes the final OME-XML (full,
+/// `BinaryOnly` or in a companion file, as the schema's layout says). Dropping the
+/// backend without finalizing finalizes it with the extent reached, logging any error.
+#[derive(Debug)]
+pub struct TiffBackend {
+    plan: Plan,
+    format: PageFormat,
+    files: Vec<PositionFile>,
+    /// Positions whose file handle is open, oldest first.
+    open: VecDeque<usize>,
+    scratch: Scratch,
+    frames_written: u64,
+    bytes_received: u64,
+    finalized: bool,
+    dir_synced: bool,
+}
+
+#[derive(Debug)]
+struct PositionFile {
+    writer: TiffWriter,
+    /// The index-axis extents the provisional OME-XML describes (empty before the
+    /// first plane, and for schemas without index axes).
+    described: Vec<u64>,
+    /// Per-plane metadata, by plane number.
+    planes: BTreeMap<u64, PlaneMeta>,
+}
+
+/// Buffers reused for every plane.
+#[derive(Debug, Default)]
+struct Scratch {
+    ifd: Vec<u8>,
+    packed: Vec<u8>,
+    /// A zero plane and its encoded form, made on first use.
+    zeros: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
+    move |e| BackendError::io(path, e)
+}
+
+/// Metres per unit, by NGFF name.
+fn metres_per(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "angstrom" => 1e-10,
+        "attometer" => 1e-18,
+        "centimeter" => 1e-2,
+        "decimeter" => 1e-1,
+        "exameter" => 1e18,
+        "femtometer" => 1e-15,
+        "foot" => 0.3048,
+        "gigameter" => 1e9,
+        "hectometer" => 1e2,
+        "inch" => 0.0254,
+        "kilometer" => 1e3,
+        "megameter" => 1e6,
+        "meter" => 1.0,
+        "micrometer" => 1e-6,
+        "mile" => 1609.344,
+        "millimeter" => 1e-3,
+        "nanometer" => 1e-9,
+        "parsec" => 3.085_677_581_491_367e16,
+        "petameter" => 1e15,
+        "picometer" => 1e-12,
+        "terameter" => 1e12,
+        "yard" => 0.9144,
+        "yoctometer" => 1e-24,
+        "yottameter" => 1e24,
+        "zeptometer" => 1e-21,
+        "zettameter" => 1e21,
+        _ => return None,
+    })
+}
+
+/// Pixels per centimetre of a frame axis as a TIFF rational, from its scale and unit
+/// (micrometres when the unit is not given).
+fn pixels_per_cm(dim: &Dim) -> Option<(u32, u32)> {
+    let scale = dim.scale()?;
+    let metres = metres_per(dim.unit().map_or("micrometer", |u| u.ngff_name()))?;
+    let per_cm = 0.01 / (scale * metres);
+    if !per_cm.is_finite() || per_cm <= 0.0 {
+        return None;
+    }
+    let mut den: u32 = 1_000_000;
+    while den > 1 && per_cm * f64::from(den) > f64::from(u32::MAX) {
+        den /= 10;
+    }
+    let num = (per_cm * f64::from(den)).round();
+    (num >= 1.0 && num <= f64::from(u32::MAX)).then_some((num as u32, den))
+}
+
+fn page_format(plan: &Plan) -> PageFormat {
+    let (bits, sample_format) = match plan.dtype {
+        DType::U8 => (8, SampleFormat::Uint),
+        DType::U16 => (16, SampleFormat::Uint),
+        DType::U32 => (32, SampleFormat::Uint),
+        DType::I8 => (8, SampleFormat::Int),
+        DType::I16 => (16, SampleFormat::Int),
+        DType::I32 => (32, SampleFormat::Int),
+        DType::F32 => (32, SampleFormat::IEEEFP),
+        DType::F64 => (64, SampleFormat::IEEEFP),
+    };
+    let frame = plan.schema.frame_dims();
+    let resolution = match (
+        frame.get(1).and_then(pixels_per_cm),
+        frame.first().and_then(pixels_per_cm),
+    ) {
+        (Some(x), Some(y)) => Some([x, y]),
+        _ => None,
+    };
+    PageFormat {
+        width: plan.width,
+        height: plan.height,
+        bits,
+        sample_format,
+        codec: plan.codec,
+        resolution,
+    }
+}
+
+/// The provisional OME-XML of position `p` describing `sizes`: a standalone document
+/// for that file alone.
+fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffError> {
+    let images = [ImageState {
+        position: p,
+        sizes,
+        planes: None,
+    }];
+    ome::full_xml(
+        plan,
+        &Document {
+            uuid: &plan.files[p].uuid,
+            images: &images,
+            file_uuids: false,
+            plate: false,
+        },
+    )
+}
+
+impl TiffBackend {
+    /// Check that the schema can be written as OME-TIFF, prepare the output (refusing
+    /// or replacing an existing one as `overwrite` says) and create one file per
+    /// position. Nothing is created when the schema is refused.
+    pub fn create(schema: &Schema) -> Result<Self, BackendError> {
+        let plan = Plan::new(schema)?;
+        let format = page_format(&plan);
+        // Slot size for provisional descriptions: the document with every number at
+        // its widest.
+        let mut caps = Vec::with_capacity(plan.files.len());
+        let widest = vec![u64::MAX; plan.axes.len()];
+        for p in 0..plan.files.len() {
+            caps.push(provisional_xml(&plan, p, &widest)?.len() as u64 + 64);
+        }
+
+        let multi = plan.mode != Mode::Single;
+        let kind = if multi {
+            DatasetKind::TiffDirectory
+        } else {
+            DatasetKind::TiffFile
+        };
+        prepare_output(&plan.output, kind, schema.overwrite())?;
+        if multi {
+            fs::create_dir(&plan.folder).map_err(io_err(&plan.folder))?;
+        }
+
+        let mut files = Vec::with_capacity(plan.files.len());
+        let mut open = VecDeque::new();
+        for (p, (f, cap)) in plan.files.iter().zip(caps).enumerate() {
+            let mut writer = match TiffWriter::create(&f.path, cap) {
+                Ok(w) => w,
+                Err(e) => {
+                    // Leave nothing half-made behind.
+                    for pf in &files {
+                        let pf: &PositionFile = pf;
+                        let _ = fs::remove_file(pf.writer.path());
+                    }
+                    if multi {
+                        let _ = fs::remove_dir(&plan.folder);
+                    }
+                    return Err(BackendError::io(&f.path, e));
+                }
+            };
+            if open.len() < MAX_OPEN_FILES {
+                open.push_back(p);
+            } else {
+                writer.close();
+            }
+            files.push(PositionFile {
+                writer,
+                described: Vec::new(),
+                planes: BTreeMap::new(),
+            });
+        }
+        Ok(Self {
+            plan,
+            format,
+            files,
+            open,
+            scratch: Scratch::default(),
+            frames_written: 0,
+            bytes_received: 0,
+            finalized: false,
+            dir_synced: false,
+        })
+    }
+
+    /// Make sure file `p` counts among the open handles, closing the oldest if needed.
+    fn touch(&mut self, p: usize) {
+        if self.files[p].writer.is_open() {
+            return;
+        }
+        while self.open.len() >= MAX_OPEN_FILES {
+            match self.open.pop_front() {
+                Some(q) => self.files[q].writer.close(),
+                None => break,
+            }
+        }
+        self.open.push_back(p);
+    }
+
+    /// Append one plane to file `p`: `data`, or zeros when `None`. Then bring its
+    /// provisional OME-XML up to date.
+    fn append_plane(&mut self, p: usize, data: Option<&[u8]>) -> Result<(), BackendError> {
+        let plan = &self.plan;
+        let pf = &mut self.files[p];
+        let pages = pf.writer.pages();
+        if pages >= OME_INT_MAX {
+            return Err(TiffError::TooLarge {
+                what: "planes in one file",
+                value: pages + 1,
+            }
+            .into());
+        }
+        let path = pf.writer.path().to_owned();
+        let description = if pages == 0 {
+            let sizes = plan.prefix_box(1);
+            let xml = provisional_xml(plan, p, &sizes)?;
+            pf.described = sizes;
+            Some(xml)
+        } else {
+            None
+        };
+        let scratch = &mut self.scratch;
+        let strip: &[u8] = match data {
+            Some(frame) => self
+                .format
+                .encode(frame, &mut scratch.packed)
+                .map_err(TiffError::Compression)?,
+            None => {
+                if scratch.zeros.is_none() {
+                    let zeros = vec![0u8; plan.frame_bytes];
+                    let mut packed = Vec::new();
+                    self.format
+                        .encode(&zeros, &mut packed)
+                        .map_err(TiffError::Compression)?;
+                    scratch.zeros = Some((zeros, packed));
+                }
+                match (&scratch.zeros, plan.codec) {
+                    (Some((zeros, _)), crate::plan::Codec::None) => zeros,
+                    (Some((_, packed)), _) => packed,
+                    (None, _) => &[],
+                }
+            }
+        };
+        pf.writer
+            .write_page(
+                &self.format,
+                strip,
+                description.as_deref().map(str::as_bytes),
+                &mut scratch.ifd,
+            )
+            .map_err(io_err(&path))?;
+        let sizes = plan.prefix_box(pf.writer.pages());
+        if sizes != pf.described {
+            let xml = provisional_xml(plan, p, &sizes)?;
+            pf.writer
+                .set_provisional(xml.as_bytes())
+                .map_err(io_err(&path))?;
+            pf.described = sizes;
+        }
+        Ok(())
+    }
+
+    /// Extent of the growth axis that position `p`'s planes reach.
+    fn reached(&self, p: usize) -> u64 {
+        self.files[p]
+            .writer
+            .pages()
+            .div_ceil(self.plan.inner_planes().max(1))
+    }
+
+    fn finish(&mut self, growth_extent: u64) -> Result<Summary, BackendError> {
+        self.finalized = true;
+        let inner = self.plan.inner_planes().max(1);
+        let count = self.plan.growth_count();
+        let mut extents = Vec::with_capacity(self.files.len());
+        for p in 0..self.files.len() {
+            let mut extent = growth_extent.max(self.reached(p)).max(1);
+            if let Some(n) = count {
+                extent = extent.min(n).max(self.reached(p));
+            }
+            extents.push(extent);
+            let total = extent * inner;
+            self.touch(p);
+            while self.files[p].writer.pages() < total {
+                self.append_plane(p, None)?;
+            }
+        }
+
+        let boxes: Vec<Vec<u64>> = extents.iter().map(|&e| self.plan.full_box(e)).collect();
+        let images: Vec<ImageState<'_>> = boxes
+            .iter()
+            .enumerate()
+            .map(|(p, sizes)| ImageState {
+                position: p,
+                sizes,
+                planes: Some(&self.files[p].planes),
+            })
+            .collect();
+        let plan = &self.plan;
+        let full = |uuid: &str, file_uuids: bool| {
+            ome::full_xml(
+                plan,
+                &Document {
+                    uuid,
+                    images: &images,
+                    file_uuids,
+                    plate: true,
+                },
+            )
+        };
+        let mut xmls = Vec::with_capacity(plan.files.len());
+        let mut paths = Vec::new();
+        match plan.mode {
+            Mode::Single => xmls.push(full(&plan.files[0].uuid, false)?),
+            Mode::Redundant => {
+                for f in &plan.files {
+                    xmls.push(full(&f.uuid, true)?);
+                }
+            }
+            Mode::MasterTiff => {
+                xmls.push(full(&plan.files[0].uuid, true)?);
+                for f in plan.files.iter().skip(1) {
+                    xmls.push(ome::binary_only_xml(&f.uuid, &plan.files[0])?);
+                }
+            }
+            Mode::Companion => {
+                if let Some(c) = &plan.companion {
+                    write_atomic(&c.path, full(&c.uuid, true)?.as_bytes())?;
+                    for f in &plan.files {
+                        xmls.push(ome::binary_only_xml(&f.uuid, c)?);
+                    }
+                }
+            }
+        }
+        drop(images);
+        for (p, xml) in xmls.iter().enumerate() {
+            self.touch(p);
+            let w = &mut self.files[p].writer;
+            let path = w.path().to_owned();
+            w.set_final(xml.as_bytes()).map_err(io_err(&path))?;
+            paths.push(path);
+        }
+        if let Some(c) = &self.plan.companion {
+            paths.push(c.path.clone());
+        }
+        sync_dir(&self.plan.folder)?;
+        let max_extent = extents.iter().copied().max().unwrap_or(1);
+        Ok(Summary {
+            paths,
+            frames_written: self.frames_written,
+            bytes_received: self.bytes_received,
+            shape: self.plan.schema.array_shape(Some(max_extent)),
+        })
+    }
+}
+
+impl Backend for TiffBackend {
+    fn write(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: &[u8],
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        let p = position.0;
+        if p >= self.files.len() {
+            return Err(TiffError::NoSuchPosition {
+                position: p,
+                count: self.files.len(),
+            }
+            .into());
+        }
+        if frame.len() != self.plan.frame_bytes {
+            return Err(TiffError::FrameSize {
+                expected: self.plan.frame_bytes,
+                got: frame.len(),
+            }
+            .into());
+        }
+        let plane = self.plan.plane_of(index)?;
+        let written = self.files[p].writer.pages();
+        if plane < written {
+            return Err(TiffError::OutOfOrder {
+                position: p,
+                plane,
+                written,
+            }
+            .into());
+        }
+        if plane >= OME_INT_MAX {
+            return Err(TiffError::TooLarge {
+                what: "plane number",
+                value: plane,
+            }
+            .into());
+        }
+        self.touch(p);
+        // Frames skipped before this one become zero planes in their IFD slots.
+        while self.files[p].writer.pages() < plane {
+            self.append_plane(p, None)?;
+        }
+        self.append_plane(p, Some(frame))?;
+        if let Some(meta) = metadata.and_then(PlaneMeta::from_frame) {
+            self.files[p].planes.insert(plane, meta);
+        }
+        self.frames_written += 1;
+        self.bytes_received += frame.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        for p in 0..self.files.len() {
+            self.touch(p);
+            let w = &mut self.files[p].writer;
+            let path = w.path().to_owned();
+            w.sync().map_err(io_err(&path))?;
+        }
+        if !self.dir_synced {
+            sync_dir(&self.plan.folder)?;
+            if let Some(parent) = self
+                .plan
+                .folder
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                sync_dir(parent)?;
+            }
+            self.dir_synced = true;
+        }
+        Ok(())
+    }
+
+    fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        self.finish(progress.growth_extent)
+    }
+}
+
+impl Drop for TiffBackend {
+    fn drop(&mut self) {
+        if self.finalized {
+            return;
+        }
+        let extent = (0..self.files.len())
+            .map(|p| self.reached(p))
+            .max()
+            .unwrap_or(0);
+        if let Err(e) = self.finish(extent) {
+            log::error!(
+                "OME-TIFF {}: finalizing on drop failed: {e}",
+                self.plan.output.display()
+            );
+        }
+    }
+}

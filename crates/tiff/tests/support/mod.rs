@@ -1,0 +1,626 @@
+//! Test driver for the OME-TIFF backend: runs a case through the router and the
+//! backend, then reads the files back three ways:
+//!
+//! 1. in Rust, always: every page with the `tiff` decoder against the expected
+//!    pattern, and the OME-XML sizes against the number of pages;
+//! 2. with tifffile + the OME XSD through `tests/python/check_tiff.py`, when a Python
+//!    with those packages is found (`OMEW_PYTHON`, else `target/pyenv`);
+//! 3. with Bio-Formats' `ImageInfo`, when `java` and the jar are found
+//!    (`OMEW_BIOFORMATS_JAR`, else `target/bioformats/bioformats_package.jar`; see
+//!    `tests/data/get_bioformats.sh`).
+//!
+//! Missing readers are reported with a printed `SKIP` line, never a failure.
+//!
+//! Frames carry their acquisition number in their pixels:
+//! `value(n, y, x) = 1 + ((n*7 + y*3 + x) % M)`, M = 100 for 8-bit, 30000 for 16-bit
+//! and 1000000 otherwise; planes never written read as 0.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    dead_code,
+    unreachable_pub
+)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ome_writers_backend::{Backend, FrameMetadata, Progress};
+use ome_writers_router::FrameRouter;
+use ome_writers_schema::{DType, FrameNumber, Schema};
+use ome_writers_tiff::TiffBackend;
+use serde_json::{Value, json};
+
+/// How a case ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// `finalize` with the router's progress.
+    Finalize,
+    /// Drop the backend without finalizing (its `Drop` finalizes).
+    Drop,
+    /// Leak the backend: as if the process died. Only the provisional OME-XML is there.
+    Crash,
+}
+
+/// One case: settings, how many frames, which are skipped, how it ends.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: &'static str,
+    /// Settings JSON without `root_path`.
+    pub settings: Value,
+    /// Output name inside the case's temporary folder (`x.ome.tiff`).
+    pub root: &'static str,
+    /// Expected OME axes of each image in storage order, without Y and X (`"TCZ"`).
+    pub axes: &'static str,
+    /// Frames reached (written or skipped); `None`: all frames of a bounded schema.
+    pub frames: Option<u64>,
+    /// Frame numbers skipped instead of written.
+    pub skip: Vec<u64>,
+    /// Attach per-frame metadata.
+    pub metadata: bool,
+    pub end: End,
+}
+
+impl Case {
+    pub fn new(name: &'static str, axes: &'static str, settings: Value) -> Self {
+        Self {
+            name,
+            settings,
+            root: "x.ome.tiff",
+            axes,
+            frames: None,
+            skip: Vec::new(),
+            metadata: false,
+            end: End::Finalize,
+        }
+    }
+    pub fn frames(mut self, n: u64) -> Self {
+        self.frames = Some(n);
+        self
+    }
+    pub fn skip(mut self, frames: &[u64]) -> Self {
+        self.skip = frames.to_vec();
+        self
+    }
+    pub fn metadata(mut self) -> Self {
+        self.metadata = true;
+        self
+    }
+    pub fn end(mut self, end: End) -> Self {
+        self.end = end;
+        self
+    }
+}
+
+/// The dataset a case wrote and what it should contain.
+pub struct Written {
+    pub case: Case,
+    pub schema: Schema,
+    pub dir: PathBuf,
+    /// One entry per position file.
+    pub files: Vec<ExpectedFile>,
+    /// The file Bio-Formats should open (companion, master or single file).
+    pub entry: PathBuf,
+    /// Extra OME-XML files (companion).
+    pub xml_files: Vec<PathBuf>,
+}
+
+pub struct ExpectedFile {
+    pub path: PathBuf,
+    /// Storage-order shape, Y and X included.
+    pub shape: Vec<u64>,
+    /// `[storage index, frame number]` of every written frame.
+    pub frames: Vec<(Vec<u64>, u64)>,
+}
+
+pub fn modulus(dtype: DType) -> u64 {
+    match dtype.size() {
+        1 => 100,
+        2 => 30000,
+        _ => 1_000_000,
+    }
+}
+
+/// The pattern frame `n`, native byte order.
+pub fn frame(dtype: DType, n: u64, [h, w]: [u64; 2]) -> Vec<u8> {
+    let m = modulus(dtype);
+    let mut out = Vec::with_capacity((h * w) as usize * dtype.size());
+    for y in 0..h {
+        for x in 0..w {
+            let v = 1 + (n * 7 + y * 3 + x) % m;
+            match dtype {
+                DType::U8 => out.push(v as u8),
+                DType::I8 => out.extend_from_slice(&(v as i8).to_ne_bytes()),
+                DType::U16 => out.extend_from_slice(&(v as u16).to_ne_bytes()),
+                DType::I16 => out.extend_from_slice(&(v as i16).to_ne_bytes()),
+                DType::U32 => out.extend_from_slice(&(v as u32).to_ne_bytes()),
+                DType::I32 => out.extend_from_slice(&(v as i32).to_ne_bytes()),
+                DType::F32 => out.extend_from_slice(&(v as f32).to_ne_bytes()),
+                DType::F64 => out.extend_from_slice(&(v as f64).to_ne_bytes()),
+            }
+        }
+    }
+    out
+}
+
+fn frame_metadata(n: u64) -> FrameMetadata {
+    let v = json!({
+        "delta_t": n as f64 * 0.5,
+        "exposure_time": 0.01,
+        "position_x": 100.0 + n as f64,
+        "position_y": -5.5,
+        "camera": format!("cam<{n}>&\"x\""),
+        "info": {"frame": n},
+    });
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// Write a case into `dir` (which must exist) and return what to expect.
+pub fn write(case: &Case, dir: &Path) -> Written {
+    let root = dir.join(case.root);
+    let mut settings = case.settings.clone();
+    settings["root_path"] = json!(root.to_string_lossy());
+    let schema = Schema::from_json(&settings.to_string())
+        .unwrap_or_else(|e| panic!("{}: settings invalid: {e}", case.name));
+    let router = FrameRouter::new(&schema);
+    let mut backend = TiffBackend::create(&schema)
+        .unwrap_or_else(|e| panic!("{}: create failed: {e}", case.name));
+    let reached = case
+        .frames
+        .or(router.total())
+        .expect("unbounded cases must say how many frames");
+    let n_pos = schema.positions().len();
+    let mut per_pos: Vec<Vec<(Vec<u64>, u64)>> = vec![Vec::new(); n_pos];
+    let mut skipped = 0;
+    for n in 0..reached {
+        let route = router.route(FrameNumber(n)).unwrap();
+        if case.skip.contains(&n) {
+            skipped += 1;
+            continue;
+        }
+        let data = frame(schema.dtype(), n, schema.frame_shape());
+        let meta = case.metadata.then(|| frame_metadata(n));
+        backend
+            .write(route.position, &route.index, &data, meta.as_ref())
+            .unwrap_or_else(|e| panic!("{}: frame {n}: {e}", case.name));
+        per_pos[route.position.0].push((route.index.as_slice().to_vec(), n));
+    }
+    let growth_extent = router.extent_reached(reached);
+    match case.end {
+        End::Finalize => {
+            let progress = Progress {
+                frames_written: reached - skipped,
+                frames_skipped: skipped,
+                frames_reached: reached,
+                growth_extent,
+                complete: Some(reached) == router.total(),
+            };
+            backend
+                .finalize(&progress)
+                .unwrap_or_else(|e| panic!("{}: finalize: {e}", case.name));
+        }
+        End::Drop => drop(backend),
+        End::Crash => std::mem::forget(backend),
+    }
+
+    // Expected shape of each file.
+    let growth = schema.growth_axis();
+    let declared = schema.array_shape(None);
+    let index_len = declared.len() - 2;
+    let mut files = Vec::new();
+    let multi = schema.tiff_layout().is_some_and(|l| l.multi_file);
+    let output = schema.output_path().unwrap().to_owned();
+    let stem = output.file_name().unwrap().to_string_lossy().into_owned();
+    for (p, frames) in per_pos.into_iter().enumerate() {
+        let path = if multi {
+            output.join(format!("{stem}_p{p:03}.ome.tiff"))
+        } else {
+            output.clone()
+        };
+        let mut shape = declared.clone();
+        if let Some(g) = growth {
+            let own = frames.iter().map(|(i, _)| i[g] + 1).max().unwrap_or(0);
+            let mut extent = if case.end == End::Finalize {
+                growth_extent.max(own)
+            } else {
+                own
+            };
+            extent = extent.max(1);
+            shape[g] = extent;
+        }
+        let mut frames = frames;
+        if case.end == End::Crash {
+            // Only the largest complete block of planes is described.
+            let (sizes, planes) = prefix_box(&shape[..index_len], frames.len() as u64);
+            shape[..index_len].copy_from_slice(&sizes);
+            frames.retain(|(i, _)| linear(i, &declared[..index_len]) < planes);
+        }
+        files.push(ExpectedFile {
+            path,
+            shape,
+            frames,
+        });
+    }
+    let mode = schema
+        .tiff_layout()
+        .map(|l| l.metadata)
+        .filter(|_| multi);
+    let companion = output.join(format!("{stem}.companion.ome"));
+    let (entry, xml_files) = match mode {
+        Some(ome_writers_schema::MultiFileMetadata::Companion) if case.end != End::Crash => {
+            (companion.clone(), vec![companion])
+        }
+        _ => (files[0].path.clone(), Vec::new()),
+    };
+    Written {
+        case: case.clone(),
+        schema,
+        dir: dir.to_owned(),
+        files,
+        entry,
+        xml_files,
+    }
+}
+
+/// Linear plane number of a storage index (storage order is acquisition order).
+pub fn linear(index: &[u64], shape: &[u64]) -> u64 {
+    index
+        .iter()
+        .zip(shape)
+        .fold(0, |acc, (&i, &n)| acc * n + i)
+}
+
+/// The reference rule for interrupted files: the largest box of complete planes.
+pub fn prefix_box(shape: &[u64], k: u64) -> (Vec<u64>, u64) {
+    let n = shape.len();
+    for i in 0..n {
+        let stride: u64 = shape[i + 1..].iter().product();
+        let q = k / stride;
+        if q >= 1 {
+            let mut out = vec![1; n];
+            out[i] = q.min(if i == 0 { u64::MAX } else { shape[i] });
+            out[i + 1..].copy_from_slice(&shape[i + 1..]);
+            let planes = out.iter().product();
+            return (out, planes);
+        }
+    }
+    (vec![1; n], 1)
+}
+
+/// `name="value"` of the first `<element ...>` in `xml` (or in `scope` of it).
+pub fn attr<'a>(element: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let start = element.find(&key)? + key.len();
+    let end = element[start..].find('"')? + start;
+    Some(&element[start..end])
+}
+
+/// The `<Image ...>...</Image>` blocks of an OME-XML document.
+pub fn images(xml: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(s) = rest.find("<Image ") {
+        let end = rest[s..].find("</Image>").map_or(rest.len(), |e| s + e + 8);
+        out.push(&rest[s..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn pixels(image: &str) -> &str {
+    let s = image.find("<Pixels ").unwrap_or(0);
+    let e = image[s..].find('>').map_or(image.len(), |e| s + e);
+    &image[s..e]
+}
+
+/// Every page of a TIFF file as native-endian bytes, and IFD 0's description.
+pub fn read_pages(path: &Path) -> (Vec<Vec<u8>>, String) {
+    use tiff::decoder::{Decoder, DecodingResult};
+    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut d = Decoder::new(std::io::BufReader::new(file)).unwrap();
+    let desc = d
+        .get_tag_ascii_string(tiff::tags::Tag::ImageDescription)
+        .unwrap();
+    let mut pages = Vec::new();
+    loop {
+        let bytes: Vec<u8> = match d.read_image().unwrap() {
+            DecodingResult::U8(v) => v,
+            DecodingResult::I8(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            DecodingResult::U16(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            DecodingResult::I16(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            DecodingResult::U32(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            DecodingResult::I32(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            DecodingResult::F32(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            DecodingResult::F64(v) => v.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            _ => panic!("{}: unexpected sample type", path.display()),
+        };
+        pages.push(bytes);
+        if !d.more_images() {
+            break;
+        }
+        d.next_image().unwrap();
+    }
+    (pages, desc)
+}
+
+/// The OME-XML that describes `path`: its own, or the one its `BinaryOnly` names.
+pub fn metadata_of(path: &Path, own: &str) -> String {
+    if let Some(b) = own.find("<BinaryOnly ") {
+        let file = attr(&own[b..], "MetadataFile").unwrap();
+        assert!(
+            !file.contains('/') && !file.contains('\\'),
+            "MetadataFile {file:?} is not a relative file name"
+        );
+        let target = path.parent().unwrap().join(file);
+        if file.ends_with(".ome") {
+            std::fs::read_to_string(&target).unwrap()
+        } else {
+            read_pages(&target).1
+        }
+    } else {
+        own.to_owned()
+    }
+}
+
+/// Rust-side read-back: pixels page by page, and OME sizes = pages = expected shape.
+pub fn check_rust(w: &Written) {
+    let name = w.case.name;
+    let dtype = w.schema.dtype();
+    let frame_shape = w.schema.frame_shape();
+    let multi = w.files.len() > 1 || w.schema.tiff_layout().is_some_and(|l| l.multi_file);
+    for f in &w.files {
+        let (pages, own) = read_pages(&f.path);
+        let index_shape = &f.shape[..f.shape.len() - 2];
+        let planes: u64 = index_shape.iter().product();
+        let xml = metadata_of(&f.path, &own);
+        let file_name = f.path.file_name().unwrap().to_string_lossy().into_owned();
+        let imgs = images(&xml);
+        let image = if multi && w.case.end != End::Crash {
+            imgs.iter()
+                .find(|i| i.contains(&format!("FileName=\"{file_name}\"")))
+                .unwrap_or_else(|| panic!("{name}: no Image refers to {file_name}"))
+        } else {
+            assert_eq!(imgs.len(), 1, "{name}: {xml}");
+            &imgs[0]
+        };
+        let px = pixels(image);
+        let size = |k: &str| -> u64 { attr(px, k).unwrap().parse().unwrap() };
+        let (sz, sc, st) = (size("SizeZ"), size("SizeC"), size("SizeT"));
+        let td = &image[image.find("<TiffData ").unwrap()..];
+        let plane_count: u64 = attr(td, "PlaneCount").unwrap().parse().unwrap();
+        assert_eq!(sz * sc * st, plane_count, "{name}: {file_name}: sizes vs PlaneCount");
+        assert_eq!(plane_count, planes, "{name}: {file_name}: PlaneCount vs expected shape");
+        if w.case.end == End::Crash {
+            assert!(pages.len() as u64 >= planes, "{name}: {file_name}: pages");
+        } else {
+            assert_eq!(pages.len() as u64, planes, "{name}: {file_name}: pages vs PlaneCount");
+        }
+        let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
+        for (index, n) in &f.frames {
+            expected.insert(linear(index, index_shape), *n);
+        }
+        let zero = vec![0u8; w.schema.frame_bytes()];
+        for (i, page) in pages.iter().enumerate().take(planes as usize) {
+            let want = expected
+                .get(&(i as u64))
+                .map_or_else(|| zero.clone(), |&n| frame(dtype, n, frame_shape));
+            assert!(page == &want, "{name}: {file_name}: page {i} differs");
+        }
+        assert_eq!(attr(px, "SizeX").unwrap(), frame_shape[1].to_string());
+        assert_eq!(attr(px, "SizeY").unwrap(), frame_shape[0].to_string());
+    }
+}
+
+/// The repository root (for `tests/python` and `target/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_owned()
+}
+
+/// The Python to read back with, or `None` (with a printed reason).
+pub fn python() -> Option<PathBuf> {
+    let (py, explicit) = match std::env::var_os("OMEW_PYTHON") {
+        Some(p) if p.is_empty() => {
+            println!("SKIP python checks: OMEW_PYTHON is empty");
+            return None;
+        }
+        Some(p) => (PathBuf::from(p), true),
+        None => (repo_root().join("target/pyenv/bin/python"), false),
+    };
+    let ok = Command::new(&py)
+        .args(["-c", "import tifffile, ome_types, lxml, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(py)
+    } else if explicit {
+        panic!(
+            "OMEW_PYTHON={} cannot import tifffile, ome_types, lxml and numpy",
+            py.display()
+        );
+    } else {
+        println!(
+            "SKIP tifffile/XSD checks: no Python found (set OMEW_PYTHON, or run \
+             tests/python/setup_venv.sh to create target/pyenv)"
+        );
+        None
+    }
+}
+
+/// Run `tests/python/check_tiff.py` on every dataset; panics listing failures.
+pub fn check_python(written: &[Written]) {
+    let Some(py) = python() else { return };
+    let mut expects = Vec::new();
+    for w in written {
+        let files: Vec<Value> = w
+            .files
+            .iter()
+            .map(|f| {
+                json!({
+                    "path": f.path,
+                    "dtype": w.schema.dtype().name(),
+                    "shape": f.shape,
+                    "axes": format!("{}YX", w.case.axes),
+                    "frames": f.frames.iter().map(|(i, n)| json!([i, n])).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let expect = json!({
+            "files": files,
+            "xml_files": w.xml_files,
+            "root": w.case.name,
+        });
+        let path = w.dir.join(format!("{}.expect.json", w.case.name));
+        std::fs::write(&path, expect.to_string()).unwrap();
+        expects.push(path);
+    }
+    let script = repo_root().join("tests/python/check_tiff.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .args(&expects)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    print!("{stdout}");
+    assert!(
+        out.status.success(),
+        "check_tiff.py failed:\n{stdout}\n{stderr}"
+    );
+}
+
+/// The Bio-Formats jar and `java`, or `None` (with a printed reason).
+pub fn bioformats() -> Option<PathBuf> {
+    let jar = std::env::var_os("OMEW_BIOFORMATS_JAR")
+        .map_or_else(|| repo_root().join("target/bioformats/bioformats_package.jar"), PathBuf::from);
+    if !jar.is_file() {
+        println!(
+            "SKIP Bio-Formats checks: no jar at {} (set OMEW_BIOFORMATS_JAR, or run \
+             crates/tiff/tests/data/get_bioformats.sh)",
+            jar.display()
+        );
+        return None;
+    }
+    let java = Command::new("java").arg("-version").output();
+    if !java.is_ok_and(|o| o.status.success()) {
+        println!("SKIP Bio-Formats checks: no java on PATH");
+        return None;
+    }
+    Some(jar)
+}
+
+/// What Bio-Formats reports for one series.
+#[derive(Debug, Default)]
+pub struct Series {
+    pub values: BTreeMap<String, String>,
+}
+
+impl Series {
+    pub fn num(&self, key: &str) -> u64 {
+        self.values
+            .get(key)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {:?}", self.values))
+    }
+    pub fn text(&self, key: &str) -> &str {
+        self.values.get(key).map_or("", |v| v.split_whitespace().next().unwrap_or(""))
+    }
+}
+
+/// Run `ImageInfo -nopix -omexml` on `path`: the series and the OME-XML it printed.
+pub fn image_info(jar: &Path, path: &Path) -> (Vec<Series>, String) {
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(jar)
+        .args([
+            "loci.formats.tools.ImageInfo",
+            "-nopix",
+            "-no-upgrade",
+            "-omexml",
+            "-nocore",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ImageInfo {} failed:\n{stdout}\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut series = Vec::new();
+    for line in stdout.lines() {
+        let line = line.trim();
+        if line.starts_with("Series #") {
+            series.push(Series::default());
+        } else if let (Some(s), Some((k, v))) = (series.last_mut(), line.split_once(" = ")) {
+            s.values.entry(k.trim().to_owned()).or_insert_with(|| v.trim().to_owned());
+        }
+    }
+    (series, stdout)
+}
+
+/// Bio-Formats must see one series per position with the expected sizes, dimension
+/// order, pixel type and channel count (and the plate, if any).
+pub fn check_bioformats(written: &[Written]) {
+    let Some(jar) = bioformats() else { return };
+    for w in written {
+        let name = w.case.name;
+        let (series, out) = image_info(&jar, &w.entry);
+        assert_eq!(series.len(), w.files.len(), "{name}: series count\n{out}");
+        for (s, f) in series.iter().zip(&w.files) {
+            let index_shape = &f.shape[..f.shape.len() - 2];
+            let mut zct = [1u64; 3];
+            for (letter, &n) in w.case.axes.chars().zip(index_shape) {
+                zct["ZCT".find(letter).unwrap()] = n;
+            }
+            let [h, wd] = w.schema.frame_shape();
+            let got = (
+                s.num("Width"),
+                s.num("Height"),
+                s.num("SizeZ"),
+                s.num("SizeC"),
+                s.num("SizeT"),
+                s.num("Image count"),
+            );
+            assert_eq!(
+                got,
+                (wd, h, zct[0], zct[1], zct[2], zct.iter().product()),
+                "{name}: {} (Width, Height, SizeZ, SizeC, SizeT, Image count)\n{out}",
+                f.path.display()
+            );
+            let pixel_type = match w.schema.dtype() {
+                DType::F32 => "float",
+                DType::F64 => "double",
+                d => d.name(),
+            };
+            assert_eq!(s.text("Pixel type"), pixel_type, "{name}\n{out}");
+            let order = s.text("Dimension order");
+            let expected_order: String = {
+                let mut o = String::from("XY");
+                o.extend(w.case.axes.chars().rev());
+                for l in ['Z', 'C', 'T'] {
+                    if !o.contains(l) {
+                        o.push(l);
+                    }
+                }
+                o
+            };
+            assert_eq!(order, expected_order, "{name}: dimension order\n{out}");
+        }
+        if w.schema.plate().is_some() && w.case.end != End::Crash {
+            assert!(out.contains("<Plate "), "{name}: Bio-Formats sees no plate\n{out}");
+            let samples = out.matches("<WellSample ").count();
+            assert_eq!(samples, w.files.len(), "{name}: well samples\n{out}");
+        }
+        println!("ok bioformats {name}");
+    }
+}

@@ -1,0 +1,116 @@
+//! Performance guarded by counts, not clocks: a whole stream, with chunks that span
+//! several frames, sub-frame chunks, partial edge chunks and shards, performs zero
+//! store reads and writes each chunk (or shard) exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use ome_writers_backend::{Backend, BackendError, Progress};
+use ome_writers_router::FrameRouter;
+use ome_writers_schema::Schema;
+use ome_writers_zarr::{ZarrBackend, ZarrStore};
+use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
+use zarrs::storage::store::MemoryStore;
+use zarrs::storage::{
+    Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
+};
+
+struct Counted(Arc<PerformanceMetricsStorageAdapter<MemoryStore>>);
+
+impl WritableStorageTraits for Counted {
+    fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        self.0.set(key, value)
+    }
+    fn set_partial_many(&self, key: &StoreKey, v: OffsetBytesIterator) -> Result<(), StorageError> {
+        self.0.set_partial_many(key, v)
+    }
+    fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.0.erase(key)
+    }
+    fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.0.erase_prefix(prefix)
+    }
+    fn supports_set_partial(&self) -> bool {
+        self.0.supports_set_partial()
+    }
+}
+
+impl ZarrStore for Counted {
+    fn sync(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// Write every frame of `json` (nonzero pixels) and return (reads, chunk writes,
+/// expected units).
+fn run(json: &str) -> (usize, usize, u64) {
+    let schema = Schema::from_json(json).unwrap();
+    let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
+        MemoryStore::new(),
+    )));
+    let mut backend = ZarrBackend::create_in(&schema, Arc::new(Counted(metrics.clone()))).unwrap();
+    let after_create = metrics.writes();
+    let frame = vec![1u8; schema.frame_bytes()];
+    let router = FrameRouter::new(&schema);
+    let total = router.total().unwrap();
+    for route in router {
+        backend
+            .write(route.position, &route.index, &frame, None)
+            .unwrap();
+    }
+    let metadata_writes_before_finish = metrics.writes();
+    backend
+        .finalize(&Progress {
+            frames_written: total,
+            frames_reached: total,
+            growth_extent: schema.array_shape(None)[schema.growth_axis().unwrap_or(0)],
+            complete: true,
+            ..Progress::default()
+        })
+        .unwrap();
+    let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
+    let units: u64 = schema
+        .array_shape(None)
+        .iter()
+        .zip(&unit)
+        .map(|(s, u)| s.div_ceil(*u))
+        .product::<u64>()
+        * schema.positions().len() as u64;
+    // Metadata written at finish: one array + one group document per image.
+    let finish_meta = 2 * schema.positions().len();
+    let chunk_writes = metrics.writes() - after_create - finish_meta;
+    assert!(metadata_writes_before_finish >= after_create);
+    (metrics.reads(), chunk_writes, units)
+}
+
+#[test]
+fn a_whole_stream_never_reads_and_writes_each_unit_once() {
+    let cases = [
+        // chunk spans 2 t and 2 z; partial edge along z (5 / 2) and x (12 / 5)
+        r#"{"root_path": "a.ome.zarr", "dtype": "uint16", "dimensions": [
+            {"name": "t", "count": 4, "chunk_size": 2}, {"name": "z", "count": 5, "chunk_size": 2},
+            {"name": "y", "count": 16, "chunk_size": 8}, {"name": "x", "count": 12, "chunk_size": 5}]}"#,
+        // acquired z, c, t; stored t, c, z with chunks along t: frames of one chunk arrive far apart
+        r#"{"root_path": "b.ome.zarr", "dtype": "uint8", "dimensions": [
+            {"name": "z", "count": 3, "chunk_size": 3}, {"name": "c", "count": 2},
+            {"name": "t", "count": 4, "chunk_size": 2}, {"name": "y", "count": 8}, {"name": "x", "count": 8}]}"#,
+        // shards of 2x2x2 chunks
+        r#"{"root_path": "c.ome.zarr", "dtype": "uint16", "dimensions": [
+            {"name": "t", "count": 5, "shard_size_chunks": 2}, {"name": "c", "count": 2},
+            {"name": "y", "count": 16, "chunk_size": 4, "shard_size_chunks": 2},
+            {"name": "x", "count": 12, "chunk_size": 6, "shard_size_chunks": 2}]}"#,
+        // several positions
+        r#"{"root_path": "d.ome.zarr", "dtype": "uint16", "dimensions": [
+            {"name": "p", "count": 3}, {"name": "t", "count": 3, "chunk_size": 2},
+            {"name": "y", "count": 8}, {"name": "x", "count": 8}]}"#,
+    ];
+    for json in cases {
+        let (reads, writes, units) = run(json);
+        assert_eq!(reads, 0, "the backend read from its store: {json}");
+        assert_eq!(
+            writes as u64, units,
+            "each chunk/shard written exactly once: {json}"
+        );
+    }
+}

@@ -44,6 +44,6 @@ pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,
 };
 pub use stream::{
-    Stream, StreamOptions, StreamSummary, create_backend, create_stream, create_stream_with,
-    create_stream_with_backend,
+    MAX_QUEUED_FRAMES, Stream, StreamOptions, StreamSummary, create_backend, create_stream,
+    create_stream_with, create_stream_with_backend,
 };

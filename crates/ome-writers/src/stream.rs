@@ -14,12 +14,16 @@ use ome_writers_schema::{BackendKind, FrameNumber, Pixel, PositionIndex, Schema,
 
 use crate::StreamError;
 
+/// Most frames queued at once, whatever the byte budget.
+pub const MAX_QUEUED_FRAMES: usize = 4096;
+
 /// Tuning of a stream (not part of the schema: the same dataset can be written with
 /// other options).
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
     /// Most bytes of frames queued between the caller and the writer thread
-    /// (default 256 MiB). At least one frame is always allowed.
+    /// (default 256 MiB). At least one frame is always allowed, and at most
+    /// [`MAX_QUEUED_FRAMES`].
     pub queue_bytes: usize,
     /// A durability point every this many frames (default 1000; 0 disables).
     pub flush_every_frames: u64,
@@ -135,7 +139,9 @@ pub fn create_stream_with_backend(
     options: &StreamOptions,
 ) -> Stream {
     let frame_bytes = schema.frame_bytes().max(1);
-    let max_buffers = (options.queue_bytes / frame_bytes).max(1);
+    // Frames in flight: the byte budget, capped so tiny frames do not make the
+    // channels preallocate millions of slots.
+    let max_buffers = (options.queue_bytes / frame_bytes).clamp(1, MAX_QUEUED_FRAMES);
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(max_buffers + 1);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(max_buffers);
     let error: ErrorSlot = Arc::new(Mutex::new(None));

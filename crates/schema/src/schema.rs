@@ -638,14 +638,19 @@ impl AcquisitionSettings {
             )
         })?;
 
-        let format = resolve_format(self)?;
-        let backend = match &format {
+        // Resolved now, reported after the dimensions (whose errors come first).
+        let format_result = resolve_format(self);
+        let format = match &format_result {
+            Ok(f) => f,
+            Err(_) => &Resolved::Zarr(OmeZarrFormat::default()),
+        };
+        let backend = match format {
             Resolved::Zarr(_) => BackendKind::Zarr,
             Resolved::Tiff(_) => BackendKind::Tiff,
             Resolved::Omero(_) => BackendKind::OmeroLocal,
         };
         // The container that holds the pixels (omero_local stages a zarr or tiff fileset).
-        let container_is_zarr = match &format {
+        let container_is_zarr = match format {
             Resolved::Zarr(_) => true,
             Resolved::Tiff(_) => false,
             Resolved::Omero(f) => f.container == "ome-zarr",
@@ -940,6 +945,7 @@ impl AcquisitionSettings {
                 "OME-Zarr and OME-TIFF allow 2 to 5 non-position dimensions",
             ));
         }
+        let format = format_result?;
         let index_axes: Vec<usize> = (0..n - 2)
             .filter(|&i| dims[i].kind != DimensionType::Position)
             .collect();

@@ -388,12 +388,13 @@ pub(crate) fn pixel_type(dtype: DType) -> &'static str {
 }
 
 fn length_unit(dim: Option<&Dim>) -> &'static str {
-    dim.and_then(Dim::unit).map_or("µm", |u| u.ome_symbol())
+    dim.and_then(Dim::unit)
+        .map_or("µm", ome_writers_schema::Unit::ome_symbol)
 }
 
 fn physical(dim: Option<&Dim>) -> (Option<f64>, Option<&'static str>) {
     match dim.and_then(|d| d.scale().map(|s| (s, d.unit()))) {
-        Some((scale, unit)) => (Some(scale), unit.map(|u| u.ome_symbol())),
+        Some((scale, unit)) => (Some(scale), unit.map(ome_writers_schema::Unit::ome_symbol)),
         None => (None, None),
     }
 }

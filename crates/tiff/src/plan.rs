@@ -270,8 +270,7 @@ impl Plan {
         let (folder, stem) = if multi {
             let stem = output
                 .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "image".to_owned());
+                .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
             (output.clone(), stem)
         } else {
             let name = output

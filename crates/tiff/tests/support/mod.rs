@@ -234,7 +234,12 @@ pub fn write(case: &Case, dir: &Path) -> Written {
         let mut frames = frames;
         if case.end == End::Crash {
             // Only the largest complete block of planes is described.
-            let (sizes, planes) = prefix_box(&shape[..index_len], frames.len() as u64);
+            let pages = frames
+                .iter()
+                .map(|(i, _)| linear(i, &declared[..index_len]) + 1)
+                .max()
+                .unwrap_or(0);
+            let (sizes, planes) = prefix_box(&shape[..index_len], pages);
             shape[..index_len].copy_from_slice(&sizes);
             frames.retain(|(i, _)| linear(i, &declared[..index_len]) < planes);
         }
@@ -244,10 +249,7 @@ pub fn write(case: &Case, dir: &Path) -> Written {
             frames,
         });
     }
-    let mode = schema
-        .tiff_layout()
-        .map(|l| l.metadata)
-        .filter(|_| multi);
+    let mode = schema.tiff_layout().map(|l| l.metadata).filter(|_| multi);
     let companion = output.join(format!("{stem}.companion.ome"));
     let (entry, xml_files) = match mode {
         Some(ome_writers_schema::MultiFileMetadata::Companion) if case.end != End::Crash => {
@@ -267,10 +269,7 @@ pub fn write(case: &Case, dir: &Path) -> Written {
 
 /// Linear plane number of a storage index (storage order is acquisition order).
 pub fn linear(index: &[u64], shape: &[u64]) -> u64 {
-    index
-        .iter()
-        .zip(shape)
-        .fold(0, |acc, (&i, &n)| acc * n + i)
+    index.iter().zip(shape).fold(0, |acc, (&i, &n)| acc * n + i)
 }
 
 /// The reference rule for interrupted files: the largest box of complete planes.
@@ -391,12 +390,23 @@ pub fn check_rust(w: &Written) {
         let (sz, sc, st) = (size("SizeZ"), size("SizeC"), size("SizeT"));
         let td = &image[image.find("<TiffData ").unwrap()..];
         let plane_count: u64 = attr(td, "PlaneCount").unwrap().parse().unwrap();
-        assert_eq!(sz * sc * st, plane_count, "{name}: {file_name}: sizes vs PlaneCount");
-        assert_eq!(plane_count, planes, "{name}: {file_name}: PlaneCount vs expected shape");
+        assert_eq!(
+            sz * sc * st,
+            plane_count,
+            "{name}: {file_name}: sizes vs PlaneCount"
+        );
+        assert_eq!(
+            plane_count, planes,
+            "{name}: {file_name}: PlaneCount vs expected shape"
+        );
         if w.case.end == End::Crash {
             assert!(pages.len() as u64 >= planes, "{name}: {file_name}: pages");
         } else {
-            assert_eq!(pages.len() as u64, planes, "{name}: {file_name}: pages vs PlaneCount");
+            assert_eq!(
+                pages.len() as u64,
+                planes,
+                "{name}: {file_name}: pages vs PlaneCount"
+            );
         }
         let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
         for (index, n) in &f.frames {
@@ -409,6 +419,7 @@ pub fn check_rust(w: &Written) {
                 .map_or_else(|| zero.clone(), |&n| frame(dtype, n, frame_shape));
             assert!(page == &want, "{name}: {file_name}: page {i} differs");
         }
+        check_resolution(w, &f.path);
         assert_eq!(attr(px, "SizeX").unwrap(), frame_shape[1].to_string());
         assert_eq!(attr(px, "SizeY").unwrap(), frame_shape[0].to_string());
     }
@@ -497,8 +508,10 @@ pub fn check_python(written: &[Written]) {
 
 /// The Bio-Formats jar and `java`, or `None` (with a printed reason).
 pub fn bioformats() -> Option<PathBuf> {
-    let jar = std::env::var_os("OMEW_BIOFORMATS_JAR")
-        .map_or_else(|| repo_root().join("target/bioformats/bioformats_package.jar"), PathBuf::from);
+    let jar = std::env::var_os("OMEW_BIOFORMATS_JAR").map_or_else(
+        || repo_root().join("target/bioformats/bioformats_package.jar"),
+        PathBuf::from,
+    );
     if !jar.is_file() {
         println!(
             "SKIP Bio-Formats checks: no jar at {} (set OMEW_BIOFORMATS_JAR, or run \
@@ -530,13 +543,17 @@ impl Series {
             .unwrap_or_else(|| panic!("no {key} in {:?}", self.values))
     }
     pub fn text(&self, key: &str) -> &str {
-        self.values.get(key).map_or("", |v| v.split_whitespace().next().unwrap_or(""))
+        self.values
+            .get(key)
+            .map_or("", |v| v.split_whitespace().next().unwrap_or(""))
     }
 }
 
 /// Run `ImageInfo -nopix -omexml` on `path`: the series and the OME-XML it printed.
 pub fn image_info(jar: &Path, path: &Path) -> (Vec<Series>, String) {
     let out = Command::new("java")
+        // Short runs: the quick JIT and the serial GC start faster.
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
         .arg("-cp")
         .arg(jar)
         .args([
@@ -544,7 +561,6 @@ pub fn image_info(jar: &Path, path: &Path) -> (Vec<Series>, String) {
             "-nopix",
             "-no-upgrade",
             "-omexml",
-            "-nocore",
         ])
         .arg(path)
         .output()
@@ -562,65 +578,213 @@ pub fn image_info(jar: &Path, path: &Path) -> (Vec<Series>, String) {
         if line.starts_with("Series #") {
             series.push(Series::default());
         } else if let (Some(s), Some((k, v))) = (series.last_mut(), line.split_once(" = ")) {
-            s.values.entry(k.trim().to_owned()).or_insert_with(|| v.trim().to_owned());
+            s.values
+                .entry(k.trim().to_owned())
+                .or_insert_with(|| v.trim().to_owned());
         }
     }
     (series, stdout)
 }
 
 /// Bio-Formats must see one series per position with the expected sizes, dimension
-/// order, pixel type and channel count (and the plate, if any).
+/// order, pixel type and channel count (and the plate, if any), and no XML errors.
 pub fn check_bioformats(written: &[Written]) {
     let Some(jar) = bioformats() else { return };
+    // After a crash every file is a standalone OME-TIFF; otherwise the entry file
+    // describes the whole dataset.
+    let mut jobs: Vec<(&Written, &Path, &[ExpectedFile])> = Vec::new();
     for w in written {
-        let name = w.case.name;
-        let (series, out) = image_info(&jar, &w.entry);
-        assert_eq!(series.len(), w.files.len(), "{name}: series count\n{out}");
-        for (s, f) in series.iter().zip(&w.files) {
-            let index_shape = &f.shape[..f.shape.len() - 2];
-            let mut zct = [1u64; 3];
-            for (letter, &n) in w.case.axes.chars().zip(index_shape) {
-                zct["ZCT".find(letter).unwrap()] = n;
+        if w.case.end == End::Crash {
+            for f in &w.files {
+                jobs.push((w, f.path.as_path(), std::slice::from_ref(f)));
             }
-            let [h, wd] = w.schema.frame_shape();
-            let got = (
-                s.num("Width"),
-                s.num("Height"),
-                s.num("SizeZ"),
-                s.num("SizeC"),
-                s.num("SizeT"),
-                s.num("Image count"),
-            );
-            assert_eq!(
-                got,
-                (wd, h, zct[0], zct[1], zct[2], zct.iter().product()),
-                "{name}: {} (Width, Height, SizeZ, SizeC, SizeT, Image count)\n{out}",
-                f.path.display()
-            );
-            let pixel_type = match w.schema.dtype() {
-                DType::F32 => "float",
-                DType::F64 => "double",
-                d => d.name(),
-            };
-            assert_eq!(s.text("Pixel type"), pixel_type, "{name}\n{out}");
-            let order = s.text("Dimension order");
-            let expected_order: String = {
-                let mut o = String::from("XY");
-                o.extend(w.case.axes.chars().rev());
-                for l in ['Z', 'C', 'T'] {
-                    if !o.contains(l) {
-                        o.push(l);
-                    }
-                }
-                o
-            };
-            assert_eq!(order, expected_order, "{name}: dimension order\n{out}");
+        } else {
+            jobs.push((w, w.entry.as_path(), &w.files[..]));
+            // A BinaryOnly file leads to the whole dataset too.
+            let binary_only = w.schema.tiff_layout().is_some_and(|l| {
+                l.multi_file && l.metadata != ome_writers_schema::MultiFileMetadata::Redundant
+            });
+            if let (true, Some(last)) = (binary_only && w.files.len() > 1, w.files.last()) {
+                jobs.push((w, last.path.as_path(), &w.files[..]));
+            }
         }
+    }
+    // One JVM per file is slow: run a few at once.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 6));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<(Vec<Series>, String)>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((_, entry, _)) = jobs.get(i) else {
+                        break;
+                    };
+                    let r = image_info(&jar, entry);
+                    *results[i].lock().unwrap() = Some(r);
+                }
+            });
+        }
+    });
+    for ((w, entry, files), r) in jobs.iter().zip(results) {
+        let name = w.case.name;
+        let (series, out) = r.into_inner().unwrap().unwrap();
+        check_series(w, entry, &series, files, &out);
         if w.schema.plate().is_some() && w.case.end != End::Crash {
-            assert!(out.contains("<Plate "), "{name}: Bio-Formats sees no plate\n{out}");
+            assert!(
+                out.contains("<Plate "),
+                "{name}: Bio-Formats sees no plate\n{out}"
+            );
             let samples = out.matches("<WellSample ").count();
             assert_eq!(samples, w.files.len(), "{name}: well samples\n{out}");
         }
-        println!("ok bioformats {name}");
+        println!("ok bioformats {name} {}", entry.display());
     }
+}
+
+fn check_series(w: &Written, entry: &Path, series: &[Series], files: &[ExpectedFile], out: &str) {
+    let name = w.case.name;
+    assert!(
+        out.contains("No validation errors found."),
+        "{name}: Bio-Formats found OME-XML validation errors\n{out}"
+    );
+    assert_eq!(
+        series.len(),
+        files.len(),
+        "{name}: {}: series count\n{out}",
+        entry.display()
+    );
+    for (s, f) in series.iter().zip(files) {
+        let index_shape = &f.shape[..f.shape.len() - 2];
+        let mut zct = [1u64; 3];
+        for (letter, &n) in w.case.axes.chars().zip(index_shape) {
+            zct["ZCT".find(letter).unwrap()] = n;
+        }
+        let [h, wd] = w.schema.frame_shape();
+        let got = (
+            s.num("Width"),
+            s.num("Height"),
+            s.num("SizeZ"),
+            s.num("SizeC"),
+            s.num("SizeT"),
+            s.num("Image count"),
+        );
+        assert_eq!(
+            got,
+            (wd, h, zct[0], zct[1], zct[2], zct.iter().product()),
+            "{name}: {} (Width, Height, SizeZ, SizeC, SizeT, Image count)\n{out}",
+            f.path.display()
+        );
+        let pixel_type = match w.schema.dtype() {
+            DType::F32 => "float",
+            DType::F64 => "double",
+            d => d.name(),
+        };
+        assert_eq!(s.text("Pixel type"), pixel_type, "{name}\n{out}");
+        let mut order = String::from("XY");
+        order.extend(w.case.axes.chars().rev());
+        for l in ['Z', 'C', 'T'] {
+            if !order.contains(l) {
+                order.push(l);
+            }
+        }
+        assert_eq!(
+            s.text("Dimension order"),
+            order,
+            "{name}: dimension order\n{out}"
+        );
+    }
+}
+
+/// With `OMEW_KEEP_OUTPUT` set, keep a test's temporary folder and print where it is.
+pub fn keep_if_asked(dir: tempfile::TempDir) {
+    if std::env::var_os("OMEW_KEEP_OUTPUT").is_some() {
+        println!("kept output in {}", dir.keep().display());
+    }
+}
+
+/// XResolution/YResolution (pixels per centimetre) must match the X/Y scale.
+fn check_resolution(w: &Written, path: &Path) {
+    use tiff::decoder::{Decoder, ifd::Value as V};
+    use tiff::tags::Tag;
+    let metres = |unit: Option<&str>| match unit.unwrap_or("micrometer") {
+        "micrometer" => 1e-6,
+        "nanometer" => 1e-9,
+        "millimeter" => 1e-3,
+        other => panic!("add {other} to the test's unit table"),
+    };
+    let frame = w.schema.frame_dims();
+    let expected: Vec<Option<f64>> = [&frame[1], &frame[0]]
+        .iter()
+        .map(|d| {
+            d.scale()
+                .map(|s| 0.01 / (s * metres(d.unit().map(ome_writers_schema::Unit::ngff_name))))
+        })
+        .collect();
+    let mut d = Decoder::new(std::io::BufReader::new(File::open(path).unwrap())).unwrap();
+    let mut got = |tag| match d.find_tag(tag).unwrap() {
+        Some(V::Rational(n, den)) => Some(f64::from(n) / f64::from(den)),
+        None => None,
+        Some(other) => panic!("{tag:?} = {other:?}"),
+    };
+    let found = [got(Tag::XResolution), got(Tag::YResolution)];
+    if let [Some(x), Some(y)] = expected[..] {
+        for (g, e) in found.iter().zip([x, y]) {
+            let g = g.unwrap_or_else(|| panic!("{}: no resolution tags", w.case.name));
+            assert!(
+                (g - e).abs() <= e * 1e-6,
+                "{}: resolution {g} px/cm, expected {e}",
+                w.case.name
+            );
+        }
+        let unit = d.find_tag(Tag::ResolutionUnit).unwrap();
+        assert!(
+            matches!(unit, Some(V::Short(3) | V::Unsigned(3))),
+            "{}: unit {unit:?}",
+            w.case.name
+        );
+    } else {
+        assert_eq!(
+            found,
+            [None, None],
+            "{}: resolution without a scale",
+            w.case.name
+        );
+    }
+}
+
+/// Move a written dataset: its case folder to `to` (which must not exist), and a
+/// multi-file dataset's own folder to `renamed`. Returns it with the new paths.
+pub fn relocate(mut w: Written, to: &Path, renamed: &str) -> Written {
+    std::fs::rename(&w.dir, to).unwrap();
+    let multi = w.schema.tiff_layout().is_some_and(|l| l.multi_file);
+    let folder = w
+        .schema
+        .output_path()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_owned();
+    if multi {
+        std::fs::rename(to.join(&folder), to.join(renamed)).unwrap();
+    }
+    let map = |p: &Path| -> PathBuf {
+        let rel = p.strip_prefix(&w.dir).unwrap();
+        let mut parts = rel.components();
+        match parts.next() {
+            Some(first) if multi && first.as_os_str() == folder => {
+                to.join(renamed).join(parts.as_path())
+            }
+            _ => to.join(rel),
+        }
+    };
+    for f in &mut w.files {
+        f.path = map(&f.path);
+    }
+    w.entry = map(&w.entry);
+    w.xml_files = w.xml_files.iter().map(|p| map(p)).collect();
+    w.dir = to.to_owned();
+    w
 }

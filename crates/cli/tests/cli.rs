@@ -1,0 +1,204 @@
+//! The `omew` binary end to end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+fn omew(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omew"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn settings(dir: &Path, dims: Value) -> String {
+    let path = dir.join("settings.json");
+    std::fs::write(
+        &path,
+        json!({"dtype": "uint16", "dimensions": dims}).to_string(),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn group_attrs(root: &Path) -> Value {
+    let v: Value = serde_json::from_slice(&std::fs::read(root.join("zarr.json")).unwrap()).unwrap();
+    v["attributes"]["ome_writers"].clone()
+}
+
+fn tyx() -> Value {
+    json!([{"name": "t", "count": 4}, {"name": "y", "count": 3}, {"name": "x", "count": 2}])
+}
+
+#[test]
+fn synthetic_write_reports_where_it_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), tyx());
+    let out = dir.path().join("syn.ome.zarr");
+    let o = omew(
+        &[
+            "write",
+            "--settings",
+            &s,
+            "--output",
+            out.to_str().unwrap(),
+            "--synthetic",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("wrote 4 frames") && stdout.contains("syn.ome.zarr"),
+        "{stdout}"
+    );
+    assert_eq!(group_attrs(&out)["status"], "complete");
+    // Again without --overwrite: refused, dataset untouched.
+    let o = omew(
+        &[
+            "write",
+            "--settings",
+            &s,
+            "--output",
+            out.to_str().unwrap(),
+            "--synthetic",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    let o = omew(
+        &[
+            "write",
+            "--settings",
+            &s,
+            "--output",
+            out.to_str().unwrap(),
+            "--synthetic",
+            "--overwrite",
+        ],
+        None,
+    );
+    assert!(o.status.success());
+}
+
+#[test]
+fn stdin_frames_with_a_trailing_partial_frame_keep_every_complete_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), tyx());
+    let out = dir.path().join("stdin.ome.zarr");
+    let frame = 12usize; // 3 x 2 uint16
+    let input: Vec<u8> = (0..(2 * frame + 5) as u8).collect();
+    let o = omew(
+        &[
+            "write",
+            "--settings",
+            &s,
+            "--output",
+            out.to_str().unwrap(),
+            "--input",
+            "-",
+        ],
+        Some(&input),
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("partial frame: 5 of 12 bytes after 2 complete frames"),
+        "{err}"
+    );
+    let attrs = group_attrs(&out);
+    assert_eq!(attrs["frames_written"], 2);
+    assert_eq!(attrs["status"], "partial");
+    let array: Value =
+        serde_json::from_slice(&std::fs::read(out.join("0/zarr.json")).unwrap()).unwrap();
+    assert_eq!(array["shape"], json!([2, 3, 2]));
+}
+
+#[test]
+fn more_input_than_declared_is_an_error_after_writing_the_declared_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), tyx());
+    let out = dir.path().join("extra.ome.zarr");
+    let raw = dir.path().join("frames.raw");
+    std::fs::write(&raw, vec![1u8; 12 * 5]).unwrap();
+    let o = omew(
+        &[
+            "write",
+            "--settings",
+            &s,
+            "--output",
+            out.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("more than the 4 frames"));
+    assert_eq!(group_attrs(&out)["status"], "complete");
+}
+
+#[test]
+fn frame_metadata_lines_are_stored_per_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), tyx());
+    let out = dir.path().join("meta.ome.zarr");
+    let meta = dir.path().join("meta.jsonl");
+    std::fs::write(
+        &meta,
+        "{\"delta_t\": 0.0}\n{\"delta_t\": 1.5, \"stage\": [1, 2]}\n",
+    )
+    .unwrap();
+    let o = omew(
+        &[
+            "write",
+            "--settings",
+            &s,
+            "--output",
+            out.to_str().unwrap(),
+            "--synthetic",
+            "--frame-metadata",
+            meta.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fm = &group_attrs(&out)["frame_metadata"];
+    assert_eq!(fm.as_array().unwrap().len(), 2);
+    assert_eq!(
+        fm[1],
+        json!({"delta_t": 1.5, "stage": [1, 2], "storage_index": [1]})
+    );
+}
+
+#[test]
+fn check_settings_names_the_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(
+        dir.path(),
+        json!([{"name": "t", "count": 2}, {"name": "z", "count": null}, {"name": "y", "count": 3}, {"name": "x", "count": 2}]),
+    );
+    let o = omew(&["check-settings", &s], None);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "dimensions[1].count: null: unbounded (null) is only allowed for the first dimension"
+        ),
+        "{err}"
+    );
+}

@@ -1,0 +1,235 @@
+//! Behaviour of the OME-TIFF backend beyond read-back: moved datasets, refusals that
+//! leave nothing behind, overwrite, and errors on misuse.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use ome_writers_backend::{Backend, BackendError, Progress};
+use ome_writers_schema::{PositionIndex, Schema, StorageIndex};
+use ome_writers_tiff::{TiffBackend, TiffError};
+use serde_json::{Value, json};
+use support::Case;
+
+fn pos_first(format: &str) -> Value {
+    json!({"dtype": "uint16",
+    "format": {"name": "ome-tiff", "multi_file_metadata": format},
+    "dimensions": [
+        {"name": "p", "type": "position", "coords": ["a", "b", "c"]},
+        {"name": "t", "count": 2}, {"name": "c", "count": 2},
+        {"name": "y", "count": 4}, {"name": "x", "count": 3}
+    ]})
+}
+
+#[test]
+fn moved_datasets_still_read_back() {
+    let cases = [
+        Case::new("moved_redundant", "TC", pos_first("redundant")).metadata(),
+        Case::new("moved_master_tiff", "TC", pos_first("master-tiff")).metadata(),
+        Case::new("moved_companion", "TC", pos_first("companion-file")).metadata(),
+        Case::new(
+            "moved_single",
+            "T",
+            json!({"dtype": "float32", "dimensions": [
+                {"name": "t", "count": 3}, {"name": "y", "count": 4}, {"name": "x", "count": 3}]}),
+        ),
+    ];
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let mut moved = Vec::new();
+    for case in &cases {
+        let dir = first.path().join(case.name);
+        std::fs::create_dir(&dir).unwrap();
+        let w = support::write(case, &dir);
+        let w = support::relocate(w, &second.path().join(case.name), "renamed");
+        assert!(!dir.exists());
+        support::check_rust(&w);
+        moved.push(w);
+    }
+    support::check_python(&moved);
+    support::check_bioformats(&moved);
+}
+
+fn schema_in(dir: &std::path::Path, mut settings: Value) -> Schema {
+    settings["root_path"] = json!(dir.join("x.ome.tiff").to_string_lossy());
+    Schema::from_json(&settings.to_string()).unwrap()
+}
+
+fn yx(extra: &[Value]) -> Value {
+    let mut dims = extra.to_vec();
+    dims.push(json!({"name": "y", "count": 4}));
+    dims.push(json!({"name": "x", "count": 3}));
+    json!({"dtype": "uint8", "dimensions": dims})
+}
+
+#[test]
+fn refused_schemas_leave_nothing_behind() {
+    let check = |settings: Value, needle: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = schema_in(dir.path(), settings);
+        let err = TiffBackend::create(&schema).unwrap_err();
+        assert!(
+            matches!(err, BackendError::Unsupported { .. }) && err.to_string().contains(needle),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{needle}"
+        );
+    };
+    let tc = [
+        json!({"name": "t", "count": 2}),
+        json!({"name": "c", "count": 2}),
+    ];
+    let mut transposed = yx(&tc);
+    transposed["storage_order"] = json!(["c", "t", "y", "x"]);
+    check(transposed, "storage order");
+    check(yx(&[json!({"name": "angle", "count": 2})]), "angle");
+    check(
+        yx(&[
+            json!({"name": "z", "count": 2}),
+            json!({"name": "w", "type": "space", "count": 2}),
+        ]),
+        "OME axis Z",
+    );
+    let mut zstd = yx(&tc);
+    zstd["compression"] = json!("zstd");
+    check(zstd, "zstd");
+}
+
+#[test]
+fn overwrite_is_refused_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.ome.tiff");
+    std::fs::write(&path, b"precious").unwrap();
+    let settings = yx(&[json!({"name": "t", "count": 1})]);
+    let err = TiffBackend::create(&schema_in(dir.path(), settings.clone())).unwrap_err();
+    assert!(matches!(err, BackendError::Exists { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+
+    let mut again = settings;
+    again["overwrite"] = json!(true);
+    let mut tiff = TiffBackend::create(&schema_in(dir.path(), again)).unwrap();
+    tiff.write(
+        PositionIndex(0),
+        &StorageIndex::new(&[0]).unwrap(),
+        &[7; 12],
+        None,
+    )
+    .unwrap();
+    tiff.finalize(&Progress {
+        growth_extent: 1,
+        ..Progress::default()
+    })
+    .unwrap();
+    let (pages, _) = support::read_pages(&path);
+    assert_eq!(pages, vec![vec![7u8; 12]]);
+}
+
+fn tiff_error(e: &BackendError) -> &TiffError {
+    match e {
+        BackendError::Format { source, .. } => source.downcast_ref().unwrap(),
+        other => panic!("not a format error: {other}"),
+    }
+}
+
+#[test]
+fn misuse_is_an_error_not_a_corrupt_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = yx(&[json!({"name": "t", "count": 3})]);
+    let mut tiff = TiffBackend::create(&schema_in(dir.path(), settings)).unwrap();
+    let at = |t| StorageIndex::new(&[t]).unwrap();
+    let frame = [1u8; 12];
+    tiff.write(PositionIndex(0), &at(1), &frame, None).unwrap();
+    let e = tiff
+        .write(PositionIndex(0), &at(0), &frame, None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            tiff_error(&e),
+            TiffError::OutOfOrder {
+                plane: 0,
+                written: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = tiff
+        .write(PositionIndex(0), &at(3), &frame, None)
+        .unwrap_err();
+    assert!(
+        matches!(tiff_error(&e), TiffError::IndexOutOfBounds { .. }),
+        "{e}"
+    );
+    let e = tiff
+        .write(PositionIndex(1), &at(2), &frame, None)
+        .unwrap_err();
+    assert!(
+        matches!(tiff_error(&e), TiffError::NoSuchPosition { .. }),
+        "{e}"
+    );
+    let e = tiff
+        .write(PositionIndex(0), &at(2), &frame[..5], None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            tiff_error(&e),
+            TiffError::FrameSize {
+                expected: 12,
+                got: 5
+            }
+        ),
+        "{e}"
+    );
+    tiff.flush().unwrap();
+    let summary = tiff
+        .finalize(&Progress {
+            growth_extent: 2,
+            ..Progress::default()
+        })
+        .unwrap();
+    assert_eq!(summary.shape, vec![2, 4, 3]);
+    assert_eq!(summary.frames_written, 1);
+    assert!(matches!(
+        tiff.write(PositionIndex(0), &at(2), &frame, None),
+        Err(BackendError::Finalized)
+    ));
+    assert!(matches!(
+        tiff.finalize(&Progress::default()),
+        Err(BackendError::Finalized)
+    ));
+    assert!(matches!(tiff.flush(), Err(BackendError::Finalized)));
+    let (pages, xml) = support::read_pages(&dir.path().join("x.ome.tiff"));
+    assert_eq!(pages, vec![vec![0u8; 12], frame.to_vec()]);
+    assert!(
+        xml.contains("SizeT=\"2\"") && xml.contains("PlaneCount=\"2\""),
+        "{xml}"
+    );
+}
+
+#[test]
+fn flushed_frames_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = yx(&[
+        json!({"name": "t", "count": null}),
+        json!({"name": "c", "count": 2}),
+    ]);
+    let mut tiff = TiffBackend::create(&schema_in(dir.path(), settings)).unwrap();
+    for n in 0..5u8 {
+        let index = StorageIndex::new(&[u64::from(n / 2), u64::from(n % 2)]).unwrap();
+        tiff.write(PositionIndex(0), &index, &[n + 1; 12], None)
+            .unwrap();
+    }
+    tiff.flush().unwrap();
+    std::mem::forget(tiff); // the process dies here
+    let (pages, xml) = support::read_pages(&dir.path().join("x.ome.tiff"));
+    assert_eq!(pages.len(), 5);
+    // Two whole time points are described; the fifth plane waits for its partner.
+    assert!(
+        xml.contains("SizeT=\"2\"") && xml.contains("SizeC=\"2\""),
+        "{xml}"
+    );
+    assert!(xml.contains("PlaneCount=\"4\""), "{xml}");
+}

@@ -164,6 +164,20 @@ fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffE
     )
 }
 
+/// Make sure file `p` counts among the open handles, closing the oldest if needed.
+fn touch(files: &mut [PositionFile], open: &mut VecDeque<usize>, p: usize) {
+    if files[p].writer.is_open() {
+        return;
+    }
+    while open.len() >= MAX_OPEN_FILES {
+        match open.pop_front() {
+            Some(q) => files[q].writer.close(),
+            None => break,
+        }
+    }
+    open.push_back(p);
+}
+
 impl TiffBackend {
     /// Check that the schema can be written as OME-TIFF, prepare the output (refusing
     /// or replacing an existing one as `overwrite` says) and create one file per
@@ -179,6 +193,14 @@ impl TiffBackend {
             caps.push(provisional_xml(&plan, p, &widest)?.len() as u64 + 64);
         }
 
+        if plan.mode == Mode::Redundant && plan.files.len() > 64 {
+            log::warn!(
+                "{} positions with redundant OME-XML: every file will hold the metadata of \
+                 all {}; multi_file_metadata \"companion-file\" scales better",
+                plan.files.len(),
+                plan.files.len()
+            );
+        }
         let multi = plan.mode != Mode::Single;
         let kind = if multi {
             DatasetKind::TiffDirectory
@@ -233,16 +255,7 @@ impl TiffBackend {
 
     /// Make sure file `p` counts among the open handles, closing the oldest if needed.
     fn touch(&mut self, p: usize) {
-        if self.files[p].writer.is_open() {
-            return;
-        }
-        while self.open.len() >= MAX_OPEN_FILES {
-            match self.open.pop_front() {
-                Some(q) => self.files[q].writer.close(),
-                None => break,
-            }
-        }
-        self.open.push_back(p);
+        touch(&mut self.files, &mut self.open, p);
     }
 
     /// Append one plane to file `p`: `data`, or zeros when `None`. Then bring its
@@ -334,14 +347,21 @@ impl TiffBackend {
             }
         }
 
+        // Finalizing is terminal: the metadata moves out of the files.
+        let metas: Vec<BTreeMap<u64, PlaneMeta>> = self
+            .files
+            .iter_mut()
+            .map(|f| std::mem::take(&mut f.planes))
+            .collect();
         let boxes: Vec<Vec<u64>> = extents.iter().map(|&e| self.plan.full_box(e)).collect();
         let images: Vec<ImageState<'_>> = boxes
             .iter()
+            .zip(&metas)
             .enumerate()
-            .map(|(p, sizes)| ImageState {
+            .map(|(p, (sizes, planes))| ImageState {
                 position: p,
                 sizes,
-                planes: Some(&self.files[p].planes),
+                planes: Some(planes),
             })
             .collect();
         let plan = &self.plan;
@@ -356,37 +376,40 @@ impl TiffBackend {
                 },
             )
         };
-        let mut xmls = Vec::with_capacity(plan.files.len());
-        let mut paths = Vec::new();
-        match plan.mode {
-            Mode::Single => xmls.push(full(&plan.files[0].uuid, false)?),
-            Mode::Redundant => {
-                for f in &plan.files {
-                    xmls.push(full(&f.uuid, true)?);
-                }
+        // The full document is rendered once; files that carry it differ only in the
+        // root UUID (the only `UUID="..."` attribute holding that value).
+        let (full_xml, full_uuid) = match plan.mode {
+            Mode::Single => (Some(full(&plan.files[0].uuid, false)?), &plan.files[0].uuid),
+            Mode::Redundant | Mode::MasterTiff => {
+                (Some(full(&plan.files[0].uuid, true)?), &plan.files[0].uuid)
             }
-            Mode::MasterTiff => {
-                xmls.push(full(&plan.files[0].uuid, true)?);
-                for f in plan.files.iter().skip(1) {
-                    xmls.push(ome::binary_only_xml(&f.uuid, &plan.files[0])?);
-                }
-            }
-            Mode::Companion => {
-                if let Some(c) = &plan.companion {
+            Mode::Companion => match &plan.companion {
+                Some(c) => {
                     write_atomic(&c.path, full(&c.uuid, true)?.as_bytes())?;
-                    for f in &plan.files {
-                        xmls.push(ome::binary_only_xml(&f.uuid, c)?);
-                    }
+                    (None, &c.uuid)
                 }
-            }
-        }
-        drop(images);
-        for (p, xml) in xmls.iter().enumerate() {
-            self.touch(p);
+                None => (None, &plan.files[0].uuid),
+            },
+        };
+        let mut paths = Vec::with_capacity(plan.files.len() + 1);
+        for (p, f) in plan.files.iter().enumerate() {
+            let xml = match (plan.mode, &full_xml) {
+                (Mode::Single | Mode::MasterTiff, Some(xml)) if p == 0 => xml.clone(),
+                (Mode::Redundant, Some(xml)) => xml.replacen(
+                    &format!("UUID=\"{full_uuid}\""),
+                    &format!("UUID=\"{}\"", f.uuid),
+                    1,
+                ),
+                (Mode::MasterTiff, _) => ome::binary_only_xml(&f.uuid, &plan.files[0])?,
+                _ => match &plan.companion {
+                    Some(c) => ome::binary_only_xml(&f.uuid, c)?,
+                    None => full(&f.uuid, true)?,
+                },
+            };
+            touch(&mut self.files, &mut self.open, p);
             let w = &mut self.files[p].writer;
-            let path = w.path().to_owned();
-            w.set_final(xml.as_bytes()).map_err(io_err(&path))?;
-            paths.push(path);
+            w.set_final(xml.as_bytes()).map_err(io_err(w.path()))?;
+            paths.push(f.path.clone());
         }
         if let Some(c) = &self.plan.companion {
             paths.push(c.path.clone());

@@ -3,9 +3,9 @@
 //! zarrs' `FilesystemStore` fsyncs every chunk it writes, which halves throughput on a
 //! real disk. This store writes chunk files plainly and remembers them; [`DirStore::sync`]
 //! (called at every durability point and at finish) fsyncs them and their directories
-//! before any metadata that refers to them is replaced. `zarr.json` documents are
-//! always written atomically (temporary file, fsync, rename), so a reader or a crash
-//! never sees a torn one. The store cannot read: a read-modify-write is impossible.
+//! before any metadata that refers to them is replaced. Every file is written under a
+//! temporary name and renamed into place (`zarr.json` documents also fsynced first), so
+//! a reader or a crash never sees a torn chunk or document. The store cannot read: a read-modify-write is impossible.
 
 use std::collections::HashSet;
 use std::fs;
@@ -131,8 +131,20 @@ impl DirStore {
                 other => std::io::Error::other(other.to_string()),
             });
         }
-        let mut f = fs::File::create(&path)?;
-        f.write_all(value)?;
+        // Written under a temporary name and renamed: a reader (or a crash) sees the
+        // whole chunk or none of it, never a torn one.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.partial"));
+        let written = fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(value))
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         let mut st = self.lock();
         st.dirty_files.push(path);
         st.dirty_dirs.insert(dir);

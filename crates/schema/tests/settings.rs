@@ -314,7 +314,7 @@ fn ome_storage_order_puts_time_channel_then_space() {
         .to_string(),
     )
     .unwrap();
-    let names: Vec<&str> = s.array_dims().map(|d| d.name()).collect();
+    let names: Vec<&str> = s.array_dims().map(ome_writers_schema::Dim::name).collect();
     assert_eq!(names, ["t", "c", "z", "y", "x"]);
     assert_eq!(
         s.growth_axis(),
@@ -333,6 +333,6 @@ fn malformed_and_hostile_json_is_an_error_not_a_panic() {
         &"[".repeat(100_000),
         "{\"dtype\": \"uint8\", \"dimensions\": [{\"name\": \"y\"}, {\"name\": \"x\", \"count\": 1e400}]}",
     ] {
-        assert!(Schema::from_json(text).is_err(), "{:.40}", text);
+        assert!(Schema::from_json(text).is_err(), "{text:.40}");
     }
 }

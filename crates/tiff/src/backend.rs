@@ -160,6 +160,7 @@ fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffE
             images: &images,
             file_uuids: false,
             plate: false,
+            provisional: true,
         },
     )
 }
@@ -373,6 +374,7 @@ impl TiffBackend {
                     images: &images,
                     file_uuids,
                     plate: true,
+                    provisional: false,
                 },
             )
         };

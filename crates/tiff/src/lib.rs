@@ -2,9 +2,12 @@
 //! with OME-XML 2016-06 metadata that Bio-Formats, tifffile and the OME schema accept.
 //!
 //! [`TiffBackend::create`] checks the schema and refuses, before writing anything, what
-//! OME-TIFF cannot hold (a storage order other than the acquisition order, dimensions
-//! that are not Z, C or T, zstd compression). Each position gets its own file
-//! (`stem_p000.ome.tiff`, ... in the folder `stem` when there are several), with the
+//! OME-TIFF cannot hold (dimensions that are not Z, C or T, two dimensions on one of
+//! them, zstd compression). Planes are written in acquisition order; a different
+//! storage order is expressed in the final OME-XML, whose `DimensionOrder` follows the
+//! storage order and whose `TiffData` elements place each run of IFDs. Each position
+//! gets its own file (`stem_p000.ome.tiff`, ... in the folder `stem` when there are
+//! several), with the
 //! OME-XML in every file, in the first file only (`master-tiff`) or in a
 //! `stem.companion.ome` file, as the schema's TIFF layout says; files refer to each
 //! other by relative name only, so a dataset can be moved.
@@ -12,7 +15,7 @@
 //! **Invariant:** at every moment each file on disk is a valid BigTIFF whose first IFD
 //! holds an OME-XML document that describes only planes present in the file: a
 //! provisional, standalone one while writing (the largest block of planes held
-//! completely), the final one after [`finalize`](ome_writers_backend::Backend::finalize),
+//! completely, in the order they were written), the final one after [`finalize`](ome_writers_backend::Backend::finalize),
 //! where `SizeZ`/`SizeC`/`SizeT`, `PlaneCount` and the number of IFDs agree. Planes are
 //! never rewritten: a skipped frame becomes a zero plane in its IFD slot as soon as a
 //! later frame of the same position arrives, or at finalize.

@@ -235,6 +235,12 @@ struct ChannelEl {
 struct TiffDataEl {
     #[serde(rename = "@IFD")]
     ifd: u64,
+    #[serde(rename = "@FirstZ", skip_serializing_if = "Option::is_none")]
+    first_z: Option<u64>,
+    #[serde(rename = "@FirstT", skip_serializing_if = "Option::is_none")]
+    first_t: Option<u64>,
+    #[serde(rename = "@FirstC", skip_serializing_if = "Option::is_none")]
+    first_c: Option<u64>,
     #[serde(rename = "@PlaneCount")]
     plane_count: u64,
     #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
@@ -426,6 +432,25 @@ pub(crate) struct Document<'a> {
     pub(crate) file_uuids: bool,
     /// Whether to include the plate.
     pub(crate) plate: bool,
+    /// A provisional document: IFDs are described in the order they were written
+    /// (acquisition order), with one `TiffData`.
+    pub(crate) provisional: bool,
+}
+
+/// Runs of IFDs that are consecutive in the storage-order `DimensionOrder`:
+/// `(first IFD, plane count, [z, c, t] of the first)`.
+fn tiff_data_runs(plan: &Plan, sizes: &[u64], planes: u64) -> Vec<(u64, u64, [u64; 3])> {
+    let mut runs: Vec<(u64, u64, [u64; 3])> = Vec::new();
+    let mut previous = None;
+    for ifd in 0..planes {
+        let at = plan.order_index(sizes, ifd);
+        match runs.last_mut() {
+            Some(run) if previous.is_some_and(|p: u64| p + 1 == at) => run.1 += 1,
+            _ => runs.push((ifd, 1, plan.zct_of(sizes, ifd))),
+        }
+        previous = Some(at);
+    }
+    runs
 }
 
 /// A full OME-XML document.
@@ -485,15 +510,44 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
                 }
             })
             .collect();
-        let file = plan.files.get(p);
-        let tiff_data = vec![TiffDataEl {
-            ifd: 0,
-            plane_count,
-            uuid: file.filter(|_| doc.file_uuids).map(|f: &FileRef| UuidEl {
+        let uuid = plan
+            .files
+            .get(p)
+            .filter(|_| doc.file_uuids)
+            .map(|f: &FileRef| UuidEl {
                 file_name: f.name.clone(),
                 value: f.uuid.clone(),
-            }),
-        }];
+            });
+        let tiff_data = if plan.sequential || doc.provisional {
+            vec![TiffDataEl {
+                ifd: 0,
+                first_z: None,
+                first_t: None,
+                first_c: None,
+                plane_count,
+                uuid,
+            }]
+        } else {
+            tiff_data_runs(plan, state.sizes, plane_count)
+                .into_iter()
+                .map(|(ifd, count, [z, c, t])| TiffDataEl {
+                    ifd,
+                    first_z: Some(z),
+                    first_t: Some(t),
+                    first_c: Some(c),
+                    plane_count: count,
+                    uuid: uuid.as_ref().map(|u| UuidEl {
+                        file_name: u.file_name.clone(),
+                        value: u.value.clone(),
+                    }),
+                })
+                .collect()
+        };
+        let dimension_order = if plan.sequential || !doc.provisional {
+            plan.dimension_order.clone()
+        } else {
+            plan.acquisition_order.clone()
+        };
         let mut planes = Vec::new();
         if let Some(metas) = state.planes {
             for (&plane, meta) in metas {
@@ -558,7 +612,7 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
             stage_label,
             pixels: PixelsEl {
                 id: format!("Pixels:{p}"),
-                dimension_order: plan.dimension_order.clone(),
+                dimension_order,
                 pixel_type: pixel_type(plan.dtype),
                 significant_bits: plan.dtype.size() * 8,
                 interleaved: false,

@@ -1,5 +1,6 @@
 //! What to write, decided once from the schema: the OME axis of every index dimension,
-//! the `DimensionOrder`, the files and their names. Everything the backend cannot write
+//! the `DimensionOrder` (storage order) and the IFD order (acquisition order), the
+//! files and their names. Everything the backend cannot write
 //! is refused here, before any file exists.
 
 use std::path::{Path, PathBuf};
@@ -100,8 +101,13 @@ pub(crate) struct Plan {
     pub(crate) axes: Vec<Axis>,
     /// For storage coordinate `k`, the axis (into `axes`) it holds.
     storage_to_axis: Vec<usize>,
-    /// `XY` followed by Z, C, T, fastest first.
+    /// `XY` followed by Z, C, T, fastest first, in storage order: the final
+    /// `DimensionOrder`.
     pub(crate) dimension_order: String,
+    /// The same in acquisition order: the order of the IFDs.
+    pub(crate) acquisition_order: String,
+    /// Whether IFD order is storage order (they differ at most in axes of length 1).
+    pub(crate) sequential: bool,
     pub(crate) mode: Mode,
     /// The output path (`stem.ome.tiff`, or the folder for several files).
     pub(crate) output: PathBuf,
@@ -182,8 +188,9 @@ impl Plan {
             });
         }
 
-        // Planes are written as they arrive, so storage order must be acquisition order
-        // (axes of length 1 may sit anywhere).
+        // Planes are written as they arrive, in acquisition order. When the storage order
+        // differs from it (beyond axes of length 1), the final OME-XML places each run of
+        // IFDs in the storage-order DimensionOrder with TiffData FirstZ/FirstC/FirstT.
         let moving = |order: &[usize]| -> Vec<usize> {
             order
                 .iter()
@@ -191,36 +198,27 @@ impl Plan {
                 .filter(|&i| dims[i].count() != Some(1))
                 .collect()
         };
-        if moving(schema.storage_axes()) != moving(schema.index_axes()) {
-            let names = |order: &[usize]| {
-                order
-                    .iter()
-                    .map(|&i| dims[i].name().to_owned())
-                    .collect::<Vec<_>>()
-            };
-            return Err(unsupported(format!(
-                "storage order {:?} differs from the acquisition order {:?}; OME-TIFF planes are \
-                 written one after the other as frames arrive, so the storage order must be the \
-                 acquisition order (storage_order \"acquisition\", the OME-TIFF default)",
-                names(schema.storage_axes()),
-                names(schema.index_axes())
-            )));
-        }
-        let storage_to_axis = schema
+        let sequential = moving(schema.storage_axes()) == moving(schema.index_axes());
+        let storage_to_axis: Vec<usize> = schema
             .storage_axes()
             .iter()
             .map(|s| schema.index_axes().iter().position(|a| a == s).unwrap_or(0))
             .collect();
-
-        let mut order = String::from("XY");
-        for a in axes.iter().rev() {
-            order.push(a.ome.letter());
-        }
-        for ome in [OmeAxis::Z, OmeAxis::C, OmeAxis::T] {
-            if !axes.iter().any(|a| a.ome == ome) {
-                order.push(ome.letter());
+        let order_of = |fastest_last: &mut dyn Iterator<Item = OmeAxis>| {
+            let letters: Vec<OmeAxis> = fastest_last.collect();
+            let mut order = String::from("XY");
+            for a in letters.iter().rev() {
+                order.push(a.letter());
             }
-        }
+            for ome in [OmeAxis::Z, OmeAxis::C, OmeAxis::T] {
+                if !letters.contains(&ome) {
+                    order.push(ome.letter());
+                }
+            }
+            order
+        };
+        let acquisition_order = order_of(&mut axes.iter().map(|a| a.ome));
+        let order = order_of(&mut storage_to_axis.iter().map(|&k| axes[k].ome));
 
         let codec = match schema.compression() {
             Compression::None => Codec::None,
@@ -333,6 +331,8 @@ impl Plan {
             axes,
             storage_to_axis,
             dimension_order: order,
+            acquisition_order,
+            sequential,
             mode,
             output,
             folder,
@@ -452,6 +452,22 @@ impl Plan {
         out
     }
 
+    /// Where plane `p` (in IFD order, i.e. acquisition order) of a box falls in the
+    /// storage-order `DimensionOrder`.
+    pub(crate) fn order_index(&self, sizes: &[u64], p: u64) -> u64 {
+        let mut coords = [0u64; ome_writers_schema::MAX_INDEX_AXES];
+        let mut rest = p;
+        let n = sizes.len().min(coords.len());
+        for (c, &s) in coords[..n].iter_mut().zip(sizes).rev() {
+            let s = s.max(1);
+            *c = rest % s;
+            rest /= s;
+        }
+        self.storage_to_axis
+            .iter()
+            .fold(0, |acc, &a| acc * sizes[a].max(1) + coords[a])
+    }
+
     /// The dimension written as OME axis `ome`, if any.
     pub(crate) fn dim_of(&self, ome: OmeAxis) -> Option<&ome_writers_schema::Dim> {
         self.axes
@@ -511,12 +527,6 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_write() {
         check_refused(
-            r#"{"root_path": "/tmp/x.ome.tiff", "dtype": "uint8", "storage_order": ["c", "t", "y", "x"],
-                "dimensions": [{"name": "t", "count": 2}, {"name": "c", "count": 2},
-                               {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
-            "storage order",
-        );
-        check_refused(
             r#"{"root_path": "/tmp/x.ome.tiff", "dtype": "uint8",
                 "dimensions": [{"name": "angle", "count": 2},
                                {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
@@ -533,6 +543,27 @@ mod tests {
                 "dimensions": [{"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
             "zstd",
         );
+    }
+
+    #[test]
+    fn transposed_storage_keeps_acquisition_order_on_disk() {
+        // Acquired T, Z, C; stored T, C, Z.
+        let s = schema(
+            r#"{"root_path": "/tmp/x.ome.tiff", "dtype": "uint8", "storage_order": ["t", "c", "z", "y", "x"],
+                "dimensions": [{"name": "t", "count": 2}, {"name": "z", "count": 3}, {"name": "c", "count": 2},
+                               {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
+        );
+        let plan = Plan::new(&s).unwrap();
+        assert!(!plan.sequential);
+        assert_eq!(plan.acquisition_order, "XYCZT");
+        assert_eq!(plan.dimension_order, "XYZCT");
+        // storage index (t, c, z) = (1, 1, 2) is acquisition plane t*6 + z*2 + c = 11
+        assert_eq!(plan.plane_of(&StorageIndex::new(&[1, 1, 2]).unwrap()).unwrap(), 11);
+        // ... and storage-order plane t*6 + c*3 + z = 11 as well; plane 1 (z0 c1) is 3.
+        let full = plan.full_box(2);
+        assert_eq!(plan.order_index(&full, 11), 11);
+        assert_eq!(plan.order_index(&full, 1), 3);
+        assert_eq!(plan.order_index(&full, 2), 1);
     }
 
     #[test]

@@ -82,9 +82,6 @@ fn refused_schemas_leave_nothing_behind() {
         json!({"name": "t", "count": 2}),
         json!({"name": "c", "count": 2}),
     ];
-    let mut transposed = yx(&tc);
-    transposed["storage_order"] = json!(["c", "t", "y", "x"]);
-    check(transposed, "storage order");
     check(yx(&[json!({"name": "angle", "count": 2})]), "angle");
     check(
         yx(&[

@@ -206,6 +206,48 @@ fn cases() -> Vec<Case> {
             ),
         ),
         Case::new(
+            "tzc_stored_tcz",
+            "TCZ",
+            with(
+                settings("uint16", &spec(&[("t", Some(2)), ("z", Some(3)), ("c", Some(2))])),
+                "storage_order",
+                json!(["t", "c", "z", "y", "x"]),
+            ),
+        )
+        .metadata(),
+        Case::new(
+            "transposed_unbounded_partial",
+            "TCZ",
+            with(
+                settings("uint8", &spec(&[("t", None), ("z", Some(2)), ("c", Some(3))])),
+                "storage_order",
+                json!(["t", "c", "z", "y", "x"]),
+            ),
+        )
+        .frames(10)
+        .skip(&[3]),
+        Case::new(
+            "growth_axis_not_first_in_storage",
+            "TZC",
+            with(
+                settings("uint16", &spec(&[("c", Some(3)), ("t", Some(2)), ("z", Some(2))])),
+                "storage_order",
+                json!(["t", "z", "c", "y", "x"]),
+            ),
+        )
+        .frames(9),
+        Case::new(
+            "transposed_positions_companion",
+            "CT",
+            json!({"dtype": "uint16", "format": multi("companion-file"),
+                "storage_order": ["p", "c", "t", "y", "x"],
+                "dimensions": [
+                    {"name": "t", "count": 3}, positions(), {"name": "c", "count": 2},
+                    {"name": "y", "count": 6}, {"name": "x", "count": 5}
+                ]}),
+        )
+        .metadata(),
+        Case::new(
             "dropped_without_finalize",
             "TCZ",
             settings(
@@ -235,6 +277,17 @@ fn cases() -> Vec<Case> {
             ),
         )
         .frames(5)
+        .end(End::Crash),
+        Case::new(
+            "crash_transposed",
+            "TCZ",
+            with(
+                settings("uint8", &spec(&[("t", Some(3)), ("z", Some(2)), ("c", Some(3))])),
+                "storage_order",
+                json!(["t", "c", "z", "y", "x"]),
+            ),
+        )
+        .frames(14)
         .end(End::Crash),
         Case::new(
             "crash_multi_file_companion",

@@ -117,7 +117,8 @@ pub struct ZarrBackend {
     /// Planes per unit (product of the index-axis unit lengths).
     planes_per_unit: usize,
     unit_bytes: usize,
-    pool: Vec<Vec<u8>>,
+    /// Units whose buffers are free for reuse (no allocation per unit once warm).
+    pool: Vec<Unit>,
     settings_json: serde_json::Value,
     bytes_received: u64,
     finalized: bool,
@@ -427,21 +428,29 @@ impl ZarrBackend {
         let result = self.images[image]
             .array
             .store_chunk(&key[..ndim], ArrayBytes::new_flen(&unit.data[..]));
-        unit.planes.iter_mut().for_each(|p| *p = false);
-        unit.filled = 0;
-        self.pool.push(unit.data);
+        self.recycle(unit);
         result.map_err(|e| self.store_err(e))
     }
 
-    fn take_buffer(&mut self, zero: bool) -> Vec<u8> {
+    fn recycle(&mut self, mut unit: Unit) {
+        unit.planes.fill(false);
+        unit.filled = 0;
+        self.pool.push(unit);
+    }
+
+    fn take_unit(&mut self, zero: bool) -> Unit {
         match self.pool.pop() {
-            Some(mut b) => {
+            Some(mut u) => {
                 if zero {
-                    b.fill(0);
+                    u.data.fill(0);
                 }
-                b
+                u
             }
-            None => vec![0u8; self.unit_bytes],
+            None => Unit {
+                data: vec![0u8; self.unit_bytes],
+                planes: vec![false; self.planes_per_unit],
+                filled: 0,
+            },
         }
     }
 }
@@ -586,15 +595,8 @@ impl Backend for ZarrBackend {
                 key[n_index + 1] = bx;
                 if !self.images[p].open.contains_key(&key) {
                     let zero = self.is_edge(&key);
-                    let data = self.take_buffer(zero);
-                    self.images[p].open.insert(
-                        key,
-                        Unit {
-                            data,
-                            planes: vec![false; self.planes_per_unit],
-                            filled: 0,
-                        },
-                    );
+                    let unit = self.take_unit(zero);
+                    self.images[p].open.insert(key, unit);
                 }
                 let Some(unit) = self.images[p].open.get_mut(&key) else {
                     continue;
@@ -680,7 +682,7 @@ impl Backend for ZarrBackend {
                     if inside {
                         self.store_unit(p, key, unit)?;
                     } else {
-                        self.pool.push(unit.data);
+                        self.recycle(unit);
                     }
                 }
             }

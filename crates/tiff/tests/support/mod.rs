@@ -98,6 +98,9 @@ impl Case {
 /// The dataset a case wrote and what it should contain.
 pub struct Written {
     pub case: Case,
+    /// OME axes of the files' index axes as readers see them (the case's, or after a
+    /// crash the acquisition order).
+    pub axes: String,
     pub schema: Schema,
     pub dir: PathBuf,
     /// One entry per position file.
@@ -233,15 +236,25 @@ pub fn write(case: &Case, dir: &Path) -> Written {
         }
         let mut frames = frames;
         if case.end == End::Crash {
-            // Only the largest complete block of planes is described.
+            // Only the largest complete block of planes is described, in the order the
+            // planes were written (acquisition order): permute to it.
+            let perm: Vec<usize> = schema
+                .index_axes()
+                .iter()
+                .map(|a| schema.storage_axes().iter().position(|s| s == a).unwrap())
+                .collect();
+            let acq_shape: Vec<u64> = perm.iter().map(|&k| shape[k]).collect();
+            for (i, _) in &mut frames {
+                *i = perm.iter().map(|&k| i[k]).collect();
+            }
             let pages = frames
                 .iter()
-                .map(|(i, _)| linear(i, &declared[..index_len]) + 1)
+                .map(|(i, _)| linear(i, &acq_shape) + 1)
                 .max()
                 .unwrap_or(0);
-            let (sizes, planes) = prefix_box(&shape[..index_len], pages);
+            let (sizes, planes) = prefix_box(&acq_shape, pages);
             shape[..index_len].copy_from_slice(&sizes);
-            frames.retain(|(i, _)| linear(i, &declared[..index_len]) < planes);
+            frames.retain(|(i, _)| linear(i, &acq_shape) < planes);
         }
         files.push(ExpectedFile {
             path,
@@ -257,7 +270,18 @@ pub fn write(case: &Case, dir: &Path) -> Written {
         }
         _ => (files[0].path.clone(), Vec::new()),
     };
+    let axes = if case.end == End::Crash {
+        let letters: Vec<char> = case.axes.chars().collect();
+        schema
+            .index_axes()
+            .iter()
+            .map(|a| letters[schema.storage_axes().iter().position(|s| s == a).unwrap()])
+            .collect()
+    } else {
+        case.axes.to_owned()
+    };
     Written {
+        axes,
         case: case.clone(),
         schema,
         dir: dir.to_owned(),
@@ -270,6 +294,14 @@ pub fn write(case: &Case, dir: &Path) -> Written {
 /// Linear plane number of a storage index (storage order is acquisition order).
 pub fn linear(index: &[u64], shape: &[u64]) -> u64 {
     index.iter().zip(shape).fold(0, |acc, (&i, &n)| acc * n + i)
+}
+
+/// IFD number of a storage index: planes are written in acquisition order.
+pub fn acquisition_linear(schema: &Schema, index: &[u64], shape: &[u64]) -> u64 {
+    schema.index_axes().iter().fold(0, |acc, a| {
+        let k = schema.storage_axes().iter().position(|s| s == a).unwrap();
+        acc * shape[k] + index[k]
+    })
 }
 
 /// The reference rule for interrupted files: the largest box of complete planes.
@@ -388,8 +420,20 @@ pub fn check_rust(w: &Written) {
         let px = pixels(image);
         let size = |k: &str| -> u64 { attr(px, k).unwrap().parse().unwrap() };
         let (sz, sc, st) = (size("SizeZ"), size("SizeC"), size("SizeT"));
-        let td = &image[image.find("<TiffData ").unwrap()..];
-        let plane_count: u64 = attr(td, "PlaneCount").unwrap().parse().unwrap();
+        // Every IFD is used once across the TiffData elements.
+        let mut ifds = Vec::new();
+        for (at, _) in image.match_indices("<TiffData ") {
+            let td = &image[at..];
+            let first: u64 = attr(td, "IFD").unwrap().parse().unwrap();
+            let count: u64 = attr(td, "PlaneCount").unwrap().parse().unwrap();
+            ifds.extend(first..first + count);
+        }
+        ifds.sort_unstable();
+        let plane_count = ifds.len() as u64;
+        assert!(
+            ifds.iter().copied().eq(0..plane_count),
+            "{name}: {file_name}: TiffData IFDs {ifds:?}"
+        );
         assert_eq!(
             sz * sc * st,
             plane_count,
@@ -410,7 +454,12 @@ pub fn check_rust(w: &Written) {
         }
         let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
         for (index, n) in &f.frames {
-            expected.insert(linear(index, index_shape), *n);
+            let ifd = if w.case.end == End::Crash {
+                linear(index, index_shape) // already in acquisition order
+            } else {
+                acquisition_linear(&w.schema, index, index_shape)
+            };
+            expected.insert(ifd, *n);
         }
         let zero = vec![0u8; w.schema.frame_bytes()];
         for (i, page) in pages.iter().enumerate().take(planes as usize) {
@@ -477,7 +526,7 @@ pub fn check_python(written: &[Written]) {
                     "path": f.path,
                     "dtype": w.schema.dtype().name(),
                     "shape": f.shape,
-                    "axes": format!("{}YX", w.case.axes),
+                    "axes": format!("{}YX", w.axes),
                     "frames": f.frames.iter().map(|(i, n)| json!([i, n])).collect::<Vec<_>>(),
                 })
             })
@@ -659,7 +708,7 @@ fn check_series(w: &Written, entry: &Path, series: &[Series], files: &[ExpectedF
     for (s, f) in series.iter().zip(files) {
         let index_shape = &f.shape[..f.shape.len() - 2];
         let mut zct = [1u64; 3];
-        for (letter, &n) in w.case.axes.chars().zip(index_shape) {
+        for (letter, &n) in w.axes.chars().zip(index_shape) {
             zct["ZCT".find(letter).unwrap()] = n;
         }
         let [h, wd] = w.schema.frame_shape();
@@ -684,7 +733,7 @@ fn check_series(w: &Written, entry: &Path, series: &[Series], files: &[ExpectedF
         };
         assert_eq!(s.text("Pixel type"), pixel_type, "{name}\n{out}");
         let mut order = String::from("XY");
-        order.extend(w.case.axes.chars().rev());
+        order.extend(w.axes.chars().rev());
         for l in ['Z', 'C', 'T'] {
             if !order.contains(l) {
                 order.push(l);

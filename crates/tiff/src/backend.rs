@@ -51,6 +51,8 @@ struct PositionFile {
     described: Vec<u64>,
     /// Per-plane metadata, by plane number.
     planes: BTreeMap<u64, PlaneMeta>,
+    /// Frames written to this position (zero planes not counted).
+    frames: u64,
 }
 
 /// Buffers reused for every plane.
@@ -152,6 +154,7 @@ fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffE
         position: p,
         sizes,
         planes: None,
+        record: Vec::new(),
     }];
     ome::full_xml(
         plan,
@@ -239,6 +242,7 @@ impl TiffBackend {
                 writer,
                 described: Vec::new(),
                 planes: BTreeMap::new(),
+                frames: 0,
             });
         }
         Ok(Self {
@@ -330,8 +334,15 @@ impl TiffBackend {
             .div_ceil(self.plan.inner_planes().max(1))
     }
 
-    fn finish(&mut self, growth_extent: u64) -> Result<Summary, BackendError> {
+    /// Pad, write the final OME-XML, sync. `record` goes into every image's
+    /// acquisition annotation.
+    fn finish(
+        &mut self,
+        growth_extent: u64,
+        record: &[(&'static str, String)],
+    ) -> Result<Summary, BackendError> {
         self.finalized = true;
+        let written: Vec<u64> = self.files.iter().map(|f| f.frames).collect();
         let inner = self.plan.inner_planes().max(1);
         let count = self.plan.growth_count();
         let mut extents = Vec::with_capacity(self.files.len());
@@ -341,13 +352,20 @@ impl TiffBackend {
                 extent = extent.min(n).max(self.reached(p));
             }
             extents.push(extent);
-            let total = extent * inner;
+            let total = extent
+                .checked_mul(inner)
+                .filter(|&t| t <= OME_INT_MAX)
+                .ok_or(TiffError::TooLarge {
+                    what: "planes in one image",
+                    value: extent.saturating_mul(inner),
+                })?;
             self.touch(p);
             while self.files[p].writer.pages() < total {
                 self.append_plane(p, None)?;
             }
         }
 
+        let record_all = record;
         // Finalizing is terminal: the metadata moves out of the files.
         let metas: Vec<BTreeMap<u64, PlaneMeta>> = self
             .files
@@ -359,10 +377,15 @@ impl TiffBackend {
             .iter()
             .zip(&metas)
             .enumerate()
-            .map(|(p, (sizes, planes))| ImageState {
-                position: p,
-                sizes,
-                planes: Some(planes),
+            .map(|(p, (sizes, planes))| {
+                let mut record = vec![("frames_written_here", written[p].to_string())];
+                record.extend(record_all.iter().cloned());
+                ImageState {
+                    position: p,
+                    sizes,
+                    planes: Some(planes),
+                    record,
+                }
             })
             .collect();
         let plan = &self.plan;
@@ -476,8 +499,10 @@ impl Backend for TiffBackend {
             self.append_plane(p, None)?;
         }
         self.append_plane(p, Some(frame))?;
+        let pf = &mut self.files[p];
+        pf.frames += 1;
         if let Some(meta) = metadata.and_then(PlaneMeta::from_frame) {
-            self.files[p].planes.insert(plane, meta);
+            pf.planes.insert(plane, meta);
         }
         self.frames_written += 1;
         self.bytes_received += frame.len() as u64;
@@ -489,10 +514,12 @@ impl Backend for TiffBackend {
             return Err(BackendError::Finalized);
         }
         for p in 0..self.files.len() {
+            if !self.files[p].writer.is_dirty() {
+                continue;
+            }
             self.touch(p);
             let w = &mut self.files[p].writer;
-            let path = w.path().to_owned();
-            w.sync().map_err(io_err(&path))?;
+            w.sync().map_err(io_err(w.path()))?;
         }
         if !self.dir_synced {
             sync_dir(&self.plan.folder)?;
@@ -513,7 +540,14 @@ impl Backend for TiffBackend {
         if self.finalized {
             return Err(BackendError::Finalized);
         }
-        self.finish(progress.growth_extent)
+        let record = [
+            ("frames_written", progress.frames_written.to_string()),
+            ("frames_skipped", progress.frames_skipped.to_string()),
+            ("frames_reached", progress.frames_reached.to_string()),
+            ("growth_extent", progress.growth_extent.to_string()),
+            ("complete", progress.complete.to_string()),
+        ];
+        self.finish(progress.growth_extent, &record)
     }
 }
 
@@ -526,7 +560,12 @@ impl Drop for TiffBackend {
             .map(|p| self.reached(p))
             .max()
             .unwrap_or(0);
-        if let Err(e) = self.finish(extent) {
+        let record = [
+            ("frames_written", self.frames_written.to_string()),
+            ("complete", "false".to_owned()),
+            ("finalized_on_drop", "true".to_owned()),
+        ];
+        if let Err(e) = self.finish(extent, &record) {
             log::error!(
                 "OME-TIFF {}: finalizing on drop failed: {e}",
                 self.plan.output.display()

@@ -177,6 +177,11 @@ impl TiffWriter {
         self.pages
     }
 
+    /// Whether something was written since the last sync.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     /// Whether the file handle is open.
     pub(crate) fn is_open(&self) -> bool {
         self.file.is_some()

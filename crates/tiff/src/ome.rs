@@ -129,6 +129,8 @@ struct ImageEl {
     stage_label: Option<StageLabel>,
     #[serde(rename = "Pixels")]
     pixels: PixelsEl,
+    #[serde(rename = "AnnotationRef", skip_serializing_if = "Option::is_none")]
+    annotation_ref: Option<Ref>,
 }
 
 #[derive(Serialize)]
@@ -377,7 +379,13 @@ pub(crate) struct ImageState<'a> {
     pub(crate) sizes: &'a [u64],
     /// Per-plane metadata, for the final document; `None` in provisional ones.
     pub(crate) planes: Option<&'a BTreeMap<u64, PlaneMeta>>,
+    /// What the acquisition recorded for this image (frames written to it, and the
+    /// stream's counts), as a map annotation; empty for none.
+    pub(crate) record: Vec<(&'static str, String)>,
 }
+
+/// Namespace of the acquisition record map annotations.
+const RECORD_NS: &str = "https://github.com/ome-writers-rs/ome-writers-rs/acquisition";
 
 /// The OME `PixelType` of a dtype.
 pub(crate) fn pixel_type(dtype: DType) -> &'static str {
@@ -603,7 +611,26 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
                 z: pos.z_coord,
                 z_unit: pos.z_coord.map(|_| units[2]),
             });
+        let annotation_ref = (!state.record.is_empty()).then(|| {
+            let id = format!("Annotation:{p}:acquisition");
+            maps.push(MapAnnotation {
+                id: id.clone(),
+                namespace: RECORD_NS,
+                value: MapValue {
+                    entries: state
+                        .record
+                        .iter()
+                        .map(|(k, v)| MapEntry {
+                            key: (*k).to_owned(),
+                            value: v.clone(),
+                        })
+                        .collect(),
+                },
+            });
+            Ref { id }
+        });
         images.push(ImageEl {
+            annotation_ref,
             id: format!("Image:{p}"),
             name: match position {
                 Some(pos) if named => xml_safe(&pos.name),

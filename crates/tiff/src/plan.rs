@@ -558,7 +558,11 @@ mod tests {
         assert_eq!(plan.acquisition_order, "XYCZT");
         assert_eq!(plan.dimension_order, "XYZCT");
         // storage index (t, c, z) = (1, 1, 2) is acquisition plane t*6 + z*2 + c = 11
-        assert_eq!(plan.plane_of(&StorageIndex::new(&[1, 1, 2]).unwrap()).unwrap(), 11);
+        assert_eq!(
+            plan.plane_of(&StorageIndex::new(&[1, 1, 2]).unwrap())
+                .unwrap(),
+            11
+        );
         // ... and storage-order plane t*6 + c*3 + z = 11 as well; plane 1 (z0 c1) is 3.
         let full = plan.full_box(2);
         assert_eq!(plan.order_index(&full, 11), 11);

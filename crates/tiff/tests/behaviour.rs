@@ -230,3 +230,24 @@ fn flushed_frames_survive_a_crash() {
     );
     assert!(xml.contains("PlaneCount=\"4\""), "{xml}");
 }
+
+#[test]
+fn more_positions_than_open_files() {
+    let names: Vec<String> = (0..70).map(|i| format!("pos{i}")).collect();
+    let case = Case::new(
+        "seventy_positions",
+        "T",
+        json!({"dtype": "uint8",
+        "format": {"name": "ome-tiff", "multi_file_metadata": "companion-file"},
+        "dimensions": [
+            {"name": "t", "count": 2},
+            {"name": "p", "type": "position", "coords": names},
+            {"name": "y", "count": 2}, {"name": "x", "count": 3}
+        ]}),
+    )
+    .skip(&[75]);
+    let dir = tempfile::tempdir().unwrap();
+    let w = support::write(&case, dir.path());
+    assert_eq!(w.files.len(), 70);
+    support::check_rust(&w);
+}

@@ -209,7 +209,10 @@ fn cases() -> Vec<Case> {
             "tzc_stored_tcz",
             "TCZ",
             with(
-                settings("uint16", &spec(&[("t", Some(2)), ("z", Some(3)), ("c", Some(2))])),
+                settings(
+                    "uint16",
+                    &spec(&[("t", Some(2)), ("z", Some(3)), ("c", Some(2))]),
+                ),
                 "storage_order",
                 json!(["t", "c", "z", "y", "x"]),
             ),
@@ -219,7 +222,10 @@ fn cases() -> Vec<Case> {
             "transposed_unbounded_partial",
             "TCZ",
             with(
-                settings("uint8", &spec(&[("t", None), ("z", Some(2)), ("c", Some(3))])),
+                settings(
+                    "uint8",
+                    &spec(&[("t", None), ("z", Some(2)), ("c", Some(3))]),
+                ),
                 "storage_order",
                 json!(["t", "c", "z", "y", "x"]),
             ),
@@ -230,7 +236,10 @@ fn cases() -> Vec<Case> {
             "growth_axis_not_first_in_storage",
             "TZC",
             with(
-                settings("uint16", &spec(&[("c", Some(3)), ("t", Some(2)), ("z", Some(2))])),
+                settings(
+                    "uint16",
+                    &spec(&[("c", Some(3)), ("t", Some(2)), ("z", Some(2))]),
+                ),
                 "storage_order",
                 json!(["t", "z", "c", "y", "x"]),
             ),
@@ -240,11 +249,11 @@ fn cases() -> Vec<Case> {
             "transposed_positions_companion",
             "CT",
             json!({"dtype": "uint16", "format": multi("companion-file"),
-                "storage_order": ["p", "c", "t", "y", "x"],
-                "dimensions": [
-                    {"name": "t", "count": 3}, positions(), {"name": "c", "count": 2},
-                    {"name": "y", "count": 6}, {"name": "x", "count": 5}
-                ]}),
+            "storage_order": ["p", "c", "t", "y", "x"],
+            "dimensions": [
+                {"name": "t", "count": 3}, positions(), {"name": "c", "count": 2},
+                {"name": "y", "count": 6}, {"name": "x", "count": 5}
+            ]}),
         )
         .metadata(),
         Case::new(
@@ -282,7 +291,10 @@ fn cases() -> Vec<Case> {
             "crash_transposed",
             "TCZ",
             with(
-                settings("uint8", &spec(&[("t", Some(3)), ("z", Some(2)), ("c", Some(3))])),
+                settings(
+                    "uint8",
+                    &spec(&[("t", Some(3)), ("z", Some(2)), ("c", Some(3))]),
+                ),
                 "storage_order",
                 json!(["t", "c", "z", "y", "x"]),
             ),

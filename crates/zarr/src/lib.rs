@@ -48,7 +48,7 @@ use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex
 use zarrs::array::codec::{BloscCodec, ZstdCodec};
 use zarrs::array::{Array, ArrayBuilder, ArrayBytes, data_type};
 use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
-use zarrs::storage::{StoreKey, WritableStorageTraits};
+use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
 pub use store::DirStore;
 
@@ -71,6 +71,10 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     fn take_error(&self) -> Option<BackendError> {
         None
     }
+    /// Store a borrowed value (stores that write files override this to avoid a copy).
+    fn set_slice(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
+        self.set(key, Bytes::copy_from_slice(value))
+    }
 }
 
 impl ZarrStore for DirStore {
@@ -79,6 +83,9 @@ impl ZarrStore for DirStore {
     }
     fn take_error(&self) -> Option<BackendError> {
         DirStore::take_error(self)
+    }
+    fn set_slice(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
+        DirStore::set_slice(self, key, value)
     }
 }
 
@@ -117,6 +124,8 @@ pub struct ZarrBackend {
     /// Planes per unit (product of the index-axis unit lengths).
     planes_per_unit: usize,
     unit_bytes: usize,
+    /// Chunks are stored as raw bytes (no codec work, no copy).
+    raw_chunks: bool,
     /// Units whose buffers are free for reuse (no allocation per unit once warm).
     pool: Vec<Unit>,
     settings_json: serde_json::Value,
@@ -215,6 +224,9 @@ impl ZarrBackend {
             growth,
             planes_per_unit: planes_per_unit as usize,
             unit_bytes: (unit_elems as usize) * schema.dtype().size(),
+            raw_chunks: schema.compression() == Compression::None
+                && schema.shard_shape().is_none()
+                && cfg!(target_endian = "little"),
             pool: Vec::new(),
             settings_json,
             bytes_received: 0,
@@ -425,9 +437,17 @@ impl ZarrBackend {
                 img.dirty = true;
             }
         }
-        let result = self.images[image]
-            .array
-            .store_chunk(&key[..ndim], ArrayBytes::new_flen(&unit.data[..]));
+        let result = if self.raw_chunks {
+            // Uncompressed, unsharded, little-endian: the encoded chunk is the buffer.
+            let chunk_key = self.images[image].array.chunk_key(&key[..ndim]);
+            self.store
+                .set_slice(&chunk_key, &unit.data)
+                .map_err(zarrs::array::ArrayError::StorageError)
+        } else {
+            self.images[image]
+                .array
+                .store_chunk(&key[..ndim], ArrayBytes::new_flen(&unit.data[..]))
+        };
         self.recycle(unit);
         result.map_err(|e| self.store_err(e))
     }

@@ -152,6 +152,16 @@ impl DirStore {
     }
 }
 
+impl DirStore {
+    /// Write a borrowed value (no copy into `Bytes`).
+    pub fn set_slice(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
+        self.write_file(key.as_str(), value).map_err(|e| {
+            self.record_error(&self.root.join(key.as_str()), &e);
+            StorageError::IOError(Arc::new(e))
+        })
+    }
+}
+
 impl WritableStorageTraits for DirStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
         self.write_file(key.as_str(), &value).map_err(|e| {

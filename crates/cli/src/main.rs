@@ -7,6 +7,8 @@
 //! omew check-settings run.json
 //! ```
 
+mod bench;
+
 use std::fs;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +39,39 @@ enum Command {
     CheckSettings {
         /// The settings JSON (Python ome-writers' `model_dump(mode="json")` shape).
         settings: PathBuf,
+    },
+    /// Measure the reference workloads against the disk's own speed, in one run.
+    Bench {
+        /// Scratch directory on the disk to measure (files are removed afterwards).
+        #[arg(long, default_value = "target/omew-bench")]
+        dir: PathBuf,
+        /// Frames per workload.
+        #[arg(long, default_value_t = 256)]
+        frames: u64,
+        /// Frame height and width.
+        #[arg(long, default_value_t = 2048)]
+        size: u64,
+        /// Workloads to run (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        workloads: Vec<bench::Workload>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the Markdown table to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
+    /// One writer run of `bench` (used by `bench` in a child process).
+    #[command(hide = true)]
+    BenchOne {
+        #[arg(long, value_enum)]
+        workload: bench::Workload,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        frames: u64,
+        #[arg(long)]
+        size: u64,
     },
 }
 
@@ -110,6 +145,34 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Write(args) => write(&args),
+        Command::Bench {
+            dir,
+            frames,
+            size,
+            workloads,
+            json,
+            markdown,
+        } => {
+            let all = [
+                bench::Workload::W1,
+                bench::Workload::W2,
+                bench::Workload::W3Zstd,
+                bench::Workload::W3Lz4,
+                bench::Workload::Tiff,
+            ];
+            let chosen = if workloads.is_empty() {
+                all.to_vec()
+            } else {
+                workloads
+            };
+            bench::bench(&dir, frames, size, &chosen, json, markdown.as_ref())
+        }
+        Command::BenchOne {
+            workload,
+            dir,
+            frames,
+            size,
+        } => bench::bench_one(workload, &dir, frames, size),
     }
 }
 

@@ -378,7 +378,7 @@ impl TiffBackend {
             .zip(&metas)
             .enumerate()
             .map(|(p, (sizes, planes))| {
-                let mut record = vec![("frames_written_here", written[p].to_string())];
+                let mut record = vec![("image_frames_written", written[p].to_string())];
                 record.extend(record_all.iter().cloned());
                 ImageState {
                     position: p,

@@ -7,23 +7,29 @@
 //! storage order is expressed in the final OME-XML, whose `DimensionOrder` follows the
 //! storage order and whose `TiffData` elements place each run of IFDs. Each position
 //! gets its own file (`stem_p000.ome.tiff`, ... in the folder `stem` when there are
-//! several), with the
-//! OME-XML in every file, in the first file only (`master-tiff`) or in a
-//! `stem.companion.ome` file, as the schema's TIFF layout says; files refer to each
+//! several), with the OME-XML in every file, in the first file only (`master-tiff`) or
+//! in a `stem.companion.ome` file, as the schema's TIFF layout says; files refer to each
 //! other by relative name only, so a dataset can be moved.
 //!
 //! **Invariant:** at every moment each file on disk is a valid BigTIFF whose first IFD
 //! holds an OME-XML document that describes only planes present in the file: a
 //! provisional, standalone one while writing (the largest block of planes held
-//! completely, in the order they were written), the final one after [`finalize`](ome_writers_backend::Backend::finalize),
-//! where `SizeZ`/`SizeC`/`SizeT`, `PlaneCount` and the number of IFDs agree. Planes are
-//! never rewritten: a skipped frame becomes a zero plane in its IFD slot as soon as a
-//! later frame of the same position arrives, or at finalize.
+//! completely, in the order they were written), then the final one after
+//! [`finalize`](ome_writers_backend::Backend::finalize), where `SizeZ`/`SizeC`/`SizeT`,
+//! `PlaneCount` and the number of IFDs agree. Planes are never rewritten: a skipped
+//! frame becomes a zero plane in its IFD slot as soon as a later frame of the same
+//! position arrives, or at finalize.
 //!
 //! The partial-acquisition rule: each image keeps `progress.growth_extent` steps of its
 //! first (outermost) index axis, or more if it holds planes beyond them, at least one
 //! (OME sizes are positive); every plane inside that shape that was not written is a
-//! zero plane.
+//! zero plane. Dropping the backend unfinalized finalizes it with the extent reached.
+//!
+//! Per-frame metadata keys `delta_t` and `exposure_time` (seconds) and `position_x/y/z`
+//! (micrometres) become `Plane` attributes; other keys go to a `MapAnnotation`
+//! referenced by the plane. Each image also references a `MapAnnotation` recording the
+//! acquisition (frames written to it, and the stream's counts). Compression is none,
+//! LZW or Deflate (levels 0-3, 4-7 and 8-9 map to the encoder's fast, balanced, best).
 //!
 //! ```
 //! use ome_writers_backend::{Backend, Progress};

@@ -204,6 +204,7 @@ fn misuse_is_an_error_not_a_corrupt_file() {
         xml.contains("SizeT=\"2\"") && xml.contains("PlaneCount=\"2\""),
         "{xml}"
     );
+    assert!(xml.contains("<M K=\"image_frames_written\">1</M>"), "{xml}");
 }
 
 #[test]

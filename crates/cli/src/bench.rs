@@ -1,0 +1,354 @@
+//! `omew bench`: the reference workloads, side by side with the disk's own speed and
+//! the codec's single-core speed measured in the same run.
+//!
+//! Each writer run happens in a child process (`omew bench-one`), so that its peak RSS
+//! is its own. Time = create + all appends + finish (which makes the output durable).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ome_writers::{Schema, StreamOptions, create_stream_with};
+use serde_json::{Value, json};
+
+/// A benchmark workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Workload {
+    /// 256 frames of 2048x2048 uint16, T axis, one frame per chunk, uncompressed.
+    W1,
+    /// The same frames as TCZYX (16, 2, 8), shards of 8 frames, uncompressed.
+    W2,
+    /// W1 with realistic frames (smooth structure + Poisson noise), zstd level 1.
+    W3Zstd,
+    /// W1 with realistic frames, blosc-lz4 level 1.
+    W3Lz4,
+    /// W1 as OME-TIFF, uncompressed.
+    Tiff,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Self::W1 => "W1 zarr",
+            Self::W2 => "W2 zarr sharded",
+            Self::W3Zstd => "W3 zarr zstd-1",
+            Self::W3Lz4 => "W3 zarr blosc-lz4-1",
+            Self::Tiff => "W1 ome-tiff",
+        }
+    }
+
+    fn realistic(self) -> bool {
+        matches!(self, Self::W3Zstd | Self::W3Lz4)
+    }
+
+    fn settings(self, root: &Path, frames: u64, size: u64) -> Value {
+        let yx = [
+            json!({"name": "y", "count": size}),
+            json!({"name": "x", "count": size}),
+        ];
+        let t = json!({"name": "t", "count": frames});
+        let (dims, compression, level) = match self {
+            Self::W1 | Self::Tiff => (vec![t, yx[0].clone(), yx[1].clone()], "none", None),
+            Self::W2 => {
+                let z = 8;
+                let c = 2;
+                let t = (frames / (z * c)).max(1);
+                (
+                    vec![
+                        json!({"name": "t", "count": t}),
+                        json!({"name": "c", "count": c}),
+                        json!({"name": "z", "count": z, "shard_size_chunks": z}),
+                        yx[0].clone(),
+                        yx[1].clone(),
+                    ],
+                    "none",
+                    None,
+                )
+            }
+            Self::W3Zstd => (vec![t, yx[0].clone(), yx[1].clone()], "zstd", Some(1)),
+            Self::W3Lz4 => (vec![t, yx[0].clone(), yx[1].clone()], "blosc-lz4", Some(1)),
+        };
+        let mut v = json!({
+            "root_path": root.to_string_lossy(),
+            "dtype": "uint16",
+            "dimensions": dims,
+            "compression": compression,
+            "overwrite": true,
+        });
+        if let Some(l) = level {
+            v["compression_level"] = json!(l);
+        }
+        v
+    }
+
+    fn suffix(self) -> &'static str {
+        if self == Self::Tiff {
+            ".ome.tiff"
+        } else {
+            ".ome.zarr"
+        }
+    }
+}
+
+/// A small, fast, deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Approximately Poisson(mean) for mean >= 100: a normal with variance = mean.
+    fn poisson(&mut self, mean: f64) -> f64 {
+        let u1 = self.unit().max(1e-12);
+        let u2 = self.unit();
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (mean + z * mean.sqrt()).round()
+    }
+}
+
+/// `count` distinct frames, cycled by the benchmark (generation is not measured).
+fn make_frames(size: u64, realistic: bool, count: usize) -> Vec<Vec<u16>> {
+    let n = (size * size) as usize;
+    (0..count)
+        .map(|k| {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1));
+            let mut f = vec![0u16; n];
+            for (i, px) in f.iter_mut().enumerate() {
+                let y = (i as u64 / size) as f64 / size as f64;
+                let x = (i as u64 % size) as f64 / size as f64;
+                *px = if realistic {
+                    // smooth structure between 100 and 4000, plus shot noise
+                    let s = 0.5
+                        + 0.25 * (12.0 * x + k as f64).sin() * (9.0 * y).cos()
+                        + 0.25 * (30.0 * (x - 0.5) * (y - 0.3)).sin();
+                    rng.poisson(100.0 + 3900.0 * s * s).clamp(0.0, 65535.0) as u16
+                } else {
+                    ((i as u64 * 7 + k as u64 * 131) % 30_000 + 1) as u16
+                };
+            }
+            f
+        })
+        .collect()
+}
+
+fn peak_rss_bytes() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn dir_size(path: &Path) -> u64 {
+    if path.is_file() {
+        return fs::metadata(path).map_or(0, |m| m.len());
+    }
+    fs::read_dir(path).map_or(0, |rd| {
+        rd.filter_map(Result::ok).map(|e| dir_size(&e.path())).sum()
+    })
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+/// One writer run (in its own process): prints one JSON line.
+pub(crate) fn bench_one(workload: Workload, dir: &Path, frames: u64, size: u64) -> Result<()> {
+    let root = dir.join(format!("bench{}", workload.suffix()));
+    let settings = workload.settings(&root, frames, size);
+    let pool = make_frames(size, workload.realistic(), 8);
+    let schema = Schema::from_json(&settings.to_string())?;
+    let total = schema.num_frames().unwrap_or(frames);
+    let mut latencies = Vec::with_capacity(total as usize);
+    let started = Instant::now();
+    let mut stream = create_stream_with(&schema, &StreamOptions::default())?;
+    for n in 0..total {
+        let frame = &pool[n as usize % pool.len()];
+        let t = Instant::now();
+        stream.append(frame)?;
+        latencies.push(t.elapsed());
+    }
+    let summary = stream.finish()?;
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let on_disk = dir_size(&root);
+    let line = json!({
+        "workload": workload.name(),
+        "seconds": seconds,
+        "bytes": summary.bytes,
+        "bytes_on_disk": on_disk,
+        "append_p50_us": percentile(&latencies, 0.5),
+        "append_p99_us": percentile(&latencies, 0.99),
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    println!("{line}");
+    let _ = fs::remove_dir_all(&root);
+    let _ = fs::remove_file(&root);
+    Ok(())
+}
+
+/// The disk's own speed: the same bytes to one file, fsync included.
+fn disk_reference(dir: &Path, frames: u64, size: u64) -> Result<f64> {
+    let pool = make_frames(size, false, 8);
+    let path = dir.join("disk-reference.raw");
+    let started = Instant::now();
+    let mut f = fs::File::create(&path)?;
+    let mut bytes = 0u64;
+    for n in 0..frames {
+        let frame: &[u8] = bytemuck_cast(&pool[n as usize % pool.len()]);
+        f.write_all(frame)?;
+        bytes += frame.len() as u64;
+    }
+    f.sync_all()?;
+    let secs = started.elapsed().as_secs_f64();
+    drop(f);
+    fs::remove_file(&path)?;
+    Ok(bytes as f64 / secs)
+}
+
+fn bytemuck_cast(v: &[u16]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+/// Single-core speed of the workload's codec (zarrs' own codec, as the backend uses
+/// it) on the realistic frames, in raw bytes per second.
+fn codec_reference(size: u64, workload: Workload) -> Result<f64> {
+    use zarrs::array::codec::{BloscCodec, ZstdCodec};
+    use zarrs::array::{BytesToBytesCodecTraits, CodecOptions};
+    use zarrs::metadata_ext::codec::blosc::{
+        BloscCompressionLevel, BloscCompressor, BloscShuffleMode,
+    };
+    let codec: Box<dyn BytesToBytesCodecTraits> = match workload {
+        Workload::W3Lz4 => Box::new(BloscCodec::new(
+            BloscCompressor::LZ4,
+            BloscCompressionLevel::try_from(1u8).map_err(|l| anyhow::anyhow!("level {l}"))?,
+            None,
+            BloscShuffleMode::Shuffle,
+            Some(2),
+        )?),
+        _ => Box::new(ZstdCodec::new(1, false)),
+    };
+    let options = CodecOptions::default().with_concurrent_target(1);
+    let frames = make_frames(size, true, 4);
+    let started = Instant::now();
+    let mut raw = 0u64;
+    for _ in 0..2 {
+        for f in &frames {
+            let bytes = bytemuck_cast(f);
+            raw += bytes.len() as u64;
+            let out = codec.encode(std::borrow::Cow::Borrowed(bytes), &options)?;
+            std::hint::black_box(out.len());
+        }
+    }
+    Ok(raw as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Run every workload and print (or return as JSON) the table.
+pub(crate) fn bench(
+    dir: &Path,
+    frames: u64,
+    size: u64,
+    workloads: &[Workload],
+    as_json: bool,
+    out_md: Option<&PathBuf>,
+) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let exe = std::env::current_exe()?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut rows = Vec::new();
+    eprintln!(
+        "omew bench: {frames} frames of {size}x{size} uint16 ({:.2} GB) per workload, in {}",
+        (frames * size * size * 2) as f64 / 1e9,
+        dir.display()
+    );
+    for &w in workloads {
+        let disk = disk_reference(dir, frames, size)?;
+        let out = Command::new(&exe)
+            .args(["bench-one", "--workload"])
+            .arg(
+                clap::ValueEnum::to_possible_value(&w)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default(),
+            )
+            .arg("--dir")
+            .arg(dir)
+            .args(["--frames", &frames.to_string(), "--size", &size.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "{} failed: {}",
+                w.name(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut row: Value = serde_json::from_slice(&out.stdout)?;
+        let secs = row["seconds"].as_f64().unwrap_or(f64::NAN);
+        let bytes = row["bytes"].as_f64().unwrap_or(f64::NAN);
+        let speed = bytes / secs;
+        row["mb_per_s"] = json!(speed / 1e6);
+        row["disk_mb_per_s"] = json!(disk / 1e6);
+        row["ratio_to_disk"] = json!(speed / disk);
+        if w.realistic() {
+            let codec = codec_reference(size, w)?;
+            row["codec_1core_mb_per_s"] = json!(codec / 1e6);
+            row["ratio_to_codec_x_cores"] = json!(speed / (codec * cores as f64));
+            row["compression_ratio"] =
+                json!(bytes / row["bytes_on_disk"].as_f64().unwrap_or(f64::NAN));
+        }
+        eprintln!("{row}");
+        rows.push(row);
+    }
+    if as_json {
+        println!("{}", Value::Array(rows.clone()));
+    } else {
+        print!("{}", table(&rows, cores));
+    }
+    if let Some(md) = out_md {
+        fs::write(md, table(&rows, cores))?;
+    }
+    Ok(())
+}
+
+fn table(rows: &[Value], cores: usize) -> String {
+    let mut s = String::from(
+        "| workload | MB/s | disk MB/s | x disk | codec 1-core MB/s | x codec*cores | compression | peak RSS MiB | append p50 us | append p99 us |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let f = |v: &Value, k: &str, scale: f64, digits: usize| {
+        v[k].as_f64()
+            .map_or_else(|| "-".to_owned(), |x| format!("{:.*}", digits, x * scale))
+    };
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["workload"].as_str().unwrap_or("?"),
+            f(r, "mb_per_s", 1.0, 0),
+            f(r, "disk_mb_per_s", 1.0, 0),
+            f(r, "ratio_to_disk", 1.0, 2),
+            f(r, "codec_1core_mb_per_s", 1.0, 0),
+            f(r, "ratio_to_codec_x_cores", 1.0, 2),
+            f(r, "compression_ratio", 1.0, 2),
+            f(r, "peak_rss_bytes", 1.0 / 1_048_576.0, 0),
+            f(r, "append_p50_us", 1.0, 1),
+            f(r, "append_p99_us", 1.0, 1),
+        ));
+    }
+    s.push_str(&format!("\n({cores} cores)\n"));
+    s
+}

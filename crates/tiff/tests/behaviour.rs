@@ -252,3 +252,87 @@ fn more_positions_than_open_files() {
     assert_eq!(w.files.len(), 70);
     support::check_rust(&w);
 }
+
+/// UUIDs numbered in order of appearance, the version dropped, one element per line.
+fn normalize(xml: &str) -> String {
+    let mut out = String::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find("urn:uuid:") {
+        out.push_str(&rest[..at]);
+        let uuid = rest[at..at + 45.min(rest.len() - at)].to_owned();
+        let n = seen.iter().position(|u| *u == uuid).unwrap_or_else(|| {
+            seen.push(uuid.clone());
+            seen.len() - 1
+        });
+        out.push_str(&format!("urn:uuid:00000000-0000-0000-0000-{n:012}"));
+        rest = &rest[at + uuid.len()..];
+    }
+    out.push_str(rest);
+    let version = concat!("ome-writers-rs ", env!("CARGO_PKG_VERSION"));
+    out.replace(version, "ome-writers-rs VERSION")
+        .replace("><", ">\n<")
+}
+
+/// The OME-XML of a few cases, compared with `tests/data/golden/*.ome.xml`
+/// (`OMEW_BLESS=1 cargo test -p ome-writers-tiff --test behaviour golden` rewrites them).
+#[test]
+fn golden_ome_xml() {
+    let rich = json!({"dtype": "uint16", "dimensions": [
+        {"name": "t", "count": 2, "unit": "ms", "scale": 250.0},
+        {"name": "c", "coords": [
+            {"name": "DAPI", "excitation_wavelength_nm": 405, "emission_wavelength_nm": 450,
+             "fluorophore": "DAPI", "color": "blue"},
+            {"name": "GFP", "color": [0, 255, 0]}
+        ]},
+        {"name": "z", "count": 2, "unit": "um", "scale": 2.0},
+        {"name": "y", "count": 2, "unit": "um", "scale": 0.5},
+        {"name": "x", "count": 2, "unit": "um", "scale": 0.5}
+    ]});
+    let plate = json!({"dtype": "uint8",
+    "plate": {"row_names": ["A", "B"], "column_names": ["1", "2"], "name": "plate"},
+    "format": {"name": "ome-tiff", "multi_file_metadata": "companion-file"},
+    "dimensions": [
+        {"name": "p", "type": "position", "coords": [
+            {"name": "f0", "plate_row": "A", "plate_column": "1", "x_coord": 1.0, "y_coord": 2.0},
+            {"name": "f1", "plate_row": "B", "plate_column": "2"}
+        ]},
+        {"name": "t", "count": 2},
+        {"name": "y", "count": 2}, {"name": "x", "count": 2}
+    ]});
+    let mut transposed = json!({"dtype": "float32", "dimensions": [
+        {"name": "t", "count": 2}, {"name": "z", "count": 2}, {"name": "c", "count": 2},
+        {"name": "y", "count": 2}, {"name": "x", "count": 2}
+    ]});
+    transposed["storage_order"] = json!(["t", "c", "z", "y", "x"]);
+    let cases = [
+        Case::new("rich_5d_partial", "TCZ", rich)
+            .metadata()
+            .frames(6),
+        Case::new("plate_companion", "T", plate).metadata(),
+        Case::new("transposed", "TCZ", transposed),
+    ];
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden");
+    let bless = std::env::var_os("OMEW_BLESS").is_some();
+    let dir = tempfile::tempdir().unwrap();
+    for case in &cases {
+        let case_dir = dir.path().join(case.name);
+        std::fs::create_dir(&case_dir).unwrap();
+        let w = support::write(case, &case_dir);
+        let (_, own) = support::read_pages(&w.files[0].path);
+        let xml = normalize(&support::metadata_of(&w.files[0].path, &own));
+        let path = golden.join(format!("{}.ome.xml", case.name));
+        if bless {
+            std::fs::create_dir_all(&golden).unwrap();
+            std::fs::write(&path, &xml).unwrap();
+        } else {
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (bless with OMEW_BLESS=1)", path.display()));
+            assert_eq!(
+                xml, want,
+                "{}: OME-XML changed (bless with OMEW_BLESS=1)",
+                case.name
+            );
+        }
+    }
+}

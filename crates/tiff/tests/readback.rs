@@ -111,8 +111,9 @@ fn cases() -> Vec<Case> {
             "float64",
             "TZ",
             settings("float64", &spec(&[("t", Some(2)), ("z", Some(2))])),
-        ),
-        Case::new("int8", "C", settings("int8", &spec(&[("c", Some(3))]))),
+        )
+        .bioformats_pixels(),
+        Case::new("int8", "C", settings("int8", &spec(&[("c", Some(3))]))).bioformats_pixels(),
         Case::new("int16", "Z", settings("int16", &spec(&[("z", Some(3))]))),
         Case::new("int32", "T", settings("int32", &spec(&[("t", Some(3))]))),
         Case::new("uint32", "T", settings("uint32", &spec(&[("t", Some(3))]))),
@@ -124,7 +125,8 @@ fn cases() -> Vec<Case> {
                 "compression",
                 json!("lzw"),
             ),
-        ),
+        )
+        .bioformats_pixels(),
         Case::new(
             "deflate",
             "TC",
@@ -137,7 +139,8 @@ fn cases() -> Vec<Case> {
                 "compression_level",
                 json!(9),
             ),
-        ),
+        )
+        .bioformats_pixels(),
         Case::new("positions_redundant", "TC", pos_first("redundant")).metadata(),
         Case::new("positions_master_tiff", "TC", pos_first("master-tiff")).metadata(),
         Case::new("positions_companion", "TC", pos_first("companion-file")).metadata(),
@@ -171,7 +174,8 @@ fn cases() -> Vec<Case> {
             settings("uint8", &spec(&[("t", Some(4)), ("c", Some(3))])),
         )
         .frames(9)
-        .skip(&[0, 4, 7, 8]),
+        .skip(&[0, 4, 7, 8])
+        .bioformats_pixels(),
         Case::new(
             "skip_positions",
             "T",
@@ -217,7 +221,8 @@ fn cases() -> Vec<Case> {
                 json!(["t", "c", "z", "y", "x"]),
             ),
         )
-        .metadata(),
+        .metadata()
+        .bioformats_pixels(),
         Case::new(
             "transposed_unbounded_partial",
             "TCZ",
@@ -231,7 +236,8 @@ fn cases() -> Vec<Case> {
             ),
         )
         .frames(10)
-        .skip(&[3]),
+        .skip(&[3])
+        .bioformats_pixels(),
         Case::new(
             "growth_axis_not_first_in_storage",
             "TZC",

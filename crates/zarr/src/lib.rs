@@ -35,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod encode;
 mod ngff;
 mod store;
 
@@ -46,12 +47,13 @@ use ome_writers_backend::{
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::codec::{BloscCodec, ZstdCodec};
-use zarrs::array::{Array, ArrayBuilder, ArrayBytes, data_type};
+use zarrs::array::{Array, ArrayBuilder, data_type};
 use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
 use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
 pub use store::DirStore;
 
+use crate::encode::{EncodeSpec, EncoderPool};
 use crate::ngff::{
     Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
     SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
@@ -126,6 +128,10 @@ pub struct ZarrBackend {
     unit_bytes: usize,
     /// Chunks are stored as raw bytes (no codec work, no copy).
     raw_chunks: bool,
+    /// A unit is exactly one frame (chunk = frame, one plane per chunk).
+    frame_units: bool,
+    /// Encoder threads for compressed or sharded units.
+    encoder: Option<EncoderPool>,
     /// Units whose buffers are free for reuse (no allocation per unit once warm).
     pool: Vec<Unit>,
     settings_json: serde_json::Value,
@@ -215,6 +221,34 @@ impl ZarrBackend {
                 dirty: true,
             });
         }
+        let raw_chunks = schema.compression() == Compression::None
+            && schema.shard_shape().is_none()
+            && cfg!(target_endian = "little");
+        let [fh, fw] = schema.frame_shape();
+        let frame_units = planes_per_unit == 1 && unit[n_index] == fh && unit[n_index + 1] == fw;
+        let encoder = if raw_chunks {
+            None
+        } else {
+            let first = &images[0].array;
+            let shape =
+                first
+                    .chunk_shape(&vec![0; unit.len()])
+                    .map_err(|e| BackendError::Format {
+                        backend: BACKEND,
+                        source: Box::new(e),
+                    })?;
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            Some(EncoderPool::new(
+                EncodeSpec {
+                    store: store.clone(),
+                    codecs: first.codecs(),
+                    shape: shape.clone(),
+                    data_type: first.data_type().clone(),
+                    fill_value: first.fill_value().clone(),
+                },
+                threads,
+            ))
+        };
         let mut backend = Self {
             schema: schema.clone(),
             store,
@@ -224,9 +258,9 @@ impl ZarrBackend {
             growth,
             planes_per_unit: planes_per_unit as usize,
             unit_bytes: (unit_elems as usize) * schema.dtype().size(),
-            raw_chunks: schema.compression() == Compression::None
-                && schema.shard_shape().is_none()
-                && cfg!(target_endian = "little"),
+            raw_chunks,
+            frame_units,
+            encoder,
             pool: Vec::new(),
             settings_json,
             bytes_received: 0,
@@ -353,6 +387,9 @@ impl ZarrBackend {
     /// Array and image-group metadata of every dirty image. Chunks first: the store is
     /// synced before any `zarr.json` that could describe them is replaced.
     fn write_metadata(&mut self, status: &str) -> Result<(), BackendError> {
+        if let Some(enc) = self.encoder.as_mut() {
+            enc.drain(&mut self.pool)?;
+        }
         self.store.sync()?;
         for i in 0..self.images.len() {
             if !self.images[i].dirty {
@@ -421,35 +458,114 @@ impl ZarrBackend {
                 }
             }
         }
-        if let Some(g) = self.growth {
-            let img = &mut self.images[image];
-            let shape = img.array.shape().to_vec();
-            let needed = img.growth_reached.max((key[g]) * self.unit[g] + 1);
-            if self.declared[g].is_none() && shape[g] < needed {
-                let mut new_shape = shape;
-                new_shape[g] = needed;
-                img.array
-                    .set_shape(new_shape)
-                    .map_err(|e| BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    })?;
-                img.dirty = true;
-            }
+        self.grow_to(image, &key)?;
+        let chunk_key = self.images[image].array.chunk_key(&key[..ndim]);
+        if let Some(enc) = self.encoder.as_mut() {
+            unit.planes.fill(false);
+            unit.filled = 0;
+            return enc.submit(chunk_key, unit);
         }
-        let result = if self.raw_chunks {
-            // Uncompressed, unsharded, little-endian: the encoded chunk is the buffer.
-            let chunk_key = self.images[image].array.chunk_key(&key[..ndim]);
-            self.store
-                .set_slice(&chunk_key, &unit.data)
-                .map_err(zarrs::array::ArrayError::StorageError)
-        } else {
-            self.images[image]
-                .array
-                .store_chunk(&key[..ndim], ArrayBytes::new_flen(&unit.data[..]))
-        };
+        // Uncompressed, unsharded, little-endian (the only case without encoders):
+        // the encoded chunk is the buffer itself.
+        let result = self.store.set_slice(&chunk_key, &unit.data);
         self.recycle(unit);
         result.map_err(|e| self.store_err(e))
+    }
+
+    /// Copy a frame into the unit buffers it overlaps; store each unit it completes.
+    fn write_into_units(
+        &mut self,
+        p: usize,
+        key: &UnitKey,
+        plane: usize,
+        frame: &[u8],
+    ) -> Result<(), BackendError> {
+        let n_index = self.unit.len() - 2;
+        let [h, w] = self.schema.frame_shape();
+        let esz = self.schema.dtype().size();
+        let (uy, ux) = (self.unit[n_index], self.unit[n_index + 1]);
+        let mut key = *key;
+        let unit_plane_bytes = (uy * ux) as usize * esz;
+        for by in 0..h.div_ceil(uy) {
+            for bx in 0..w.div_ceil(ux) {
+                key[n_index] = by;
+                key[n_index + 1] = bx;
+                if !self.images[p].open.contains_key(&key) {
+                    let zero = self.is_edge(&key);
+                    let unit = self.take_unit(zero);
+                    self.images[p].open.insert(key, unit);
+                }
+                let Some(unit) = self.images[p].open.get_mut(&key) else {
+                    continue;
+                };
+                let base = plane * unit_plane_bytes;
+                let y0 = by * uy;
+                let x0 = bx * ux;
+                let rows = uy.min(h - y0) as usize;
+                let cols = ux.min(w - x0) as usize;
+                let row_bytes = cols * esz;
+                if ux == w && uy == h {
+                    unit.data[base..base + frame.len()].copy_from_slice(frame);
+                } else {
+                    for r in 0..rows {
+                        let src = ((y0 as usize + r) * w as usize + x0 as usize) * esz;
+                        let dst = base + r * ux as usize * esz;
+                        unit.data[dst..dst + row_bytes]
+                            .copy_from_slice(&frame[src..src + row_bytes]);
+                    }
+                }
+                if !unit.planes[plane] {
+                    unit.planes[plane] = true;
+                    unit.filled += 1;
+                }
+                let filled = unit.filled;
+                if filled >= self.expected_planes(&key, None)
+                    && let Some(unit) = self.images[p].open.remove(&key)
+                {
+                    self.store_unit(p, key, unit)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Grow an unbounded growth axis so that the unit at `key` lies inside the array.
+    fn grow_to(&mut self, image: usize, key: &UnitKey) -> Result<(), BackendError> {
+        let Some(g) = self.growth else {
+            return Ok(());
+        };
+        if self.declared[g].is_some() {
+            return Ok(());
+        }
+        let img = &mut self.images[image];
+        let needed = img.growth_reached.max(key[g] * self.unit[g] + 1);
+        if img.array.shape()[g] < needed {
+            let mut new_shape = img.array.shape().to_vec();
+            new_shape[g] = needed;
+            img.array
+                .set_shape(new_shape)
+                .map_err(|e| BackendError::Format {
+                    backend: BACKEND,
+                    source: Box::new(e),
+                })?;
+            img.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// A frame that is exactly one raw chunk: stored straight from the caller's
+    /// buffer, no copy at all.
+    fn store_frame(
+        &mut self,
+        image: usize,
+        key: &UnitKey,
+        frame: &[u8],
+    ) -> Result<(), BackendError> {
+        self.grow_to(image, key)?;
+        let chunk_key = self.images[image].array.chunk_key(&key[..self.unit.len()]);
+        self.store
+            .set_slice(&chunk_key, frame)
+            .map_err(|e| self.store_err(e))
     }
 
     fn recycle(&mut self, mut unit: Unit) {
@@ -459,6 +575,11 @@ impl ZarrBackend {
     }
 
     fn take_unit(&mut self, zero: bool) -> Unit {
+        if let Some(enc) = self.encoder.as_mut() {
+            while let Some(u) = enc.returned() {
+                self.pool.push(u);
+            }
+        }
         match self.pool.pop() {
             Some(mut u) => {
                 if zero {
@@ -594,9 +715,6 @@ impl Backend for ZarrBackend {
         }
         let idx = index.as_slice();
         let n_index = idx.len();
-        let [h, w] = self.schema.frame_shape();
-        let esz = self.schema.dtype().size();
-        let (uy, ux) = (self.unit[n_index], self.unit[n_index + 1]);
         let mut key: UnitKey = [0; MAX_AXES];
         let mut plane = 0u64;
         for k in 0..n_index {
@@ -608,46 +726,10 @@ impl Backend for ZarrBackend {
             let img = &mut self.images[p];
             img.growth_reached = img.growth_reached.max(idx[g] + 1);
         }
-        let unit_plane_bytes = (uy * ux) as usize * esz;
-        for by in 0..h.div_ceil(uy) {
-            for bx in 0..w.div_ceil(ux) {
-                key[n_index] = by;
-                key[n_index + 1] = bx;
-                if !self.images[p].open.contains_key(&key) {
-                    let zero = self.is_edge(&key);
-                    let unit = self.take_unit(zero);
-                    self.images[p].open.insert(key, unit);
-                }
-                let Some(unit) = self.images[p].open.get_mut(&key) else {
-                    continue;
-                };
-                let base = plane * unit_plane_bytes;
-                let y0 = by * uy;
-                let x0 = bx * ux;
-                let rows = uy.min(h - y0) as usize;
-                let cols = ux.min(w - x0) as usize;
-                let row_bytes = cols * esz;
-                if ux == w && uy == h {
-                    unit.data[base..base + frame.len()].copy_from_slice(frame);
-                } else {
-                    for r in 0..rows {
-                        let src = ((y0 as usize + r) * w as usize + x0 as usize) * esz;
-                        let dst = base + r * ux as usize * esz;
-                        unit.data[dst..dst + row_bytes]
-                            .copy_from_slice(&frame[src..src + row_bytes]);
-                    }
-                }
-                if !unit.planes[plane] {
-                    unit.planes[plane] = true;
-                    unit.filled += 1;
-                }
-                let filled = unit.filled;
-                if filled >= self.expected_planes(&key, None)
-                    && let Some(unit) = self.images[p].open.remove(&key)
-                {
-                    self.store_unit(p, key, unit)?;
-                }
-            }
+        if self.frame_units && self.raw_chunks {
+            self.store_frame(p, &key, frame)?;
+        } else {
+            self.write_into_units(p, &key, plane, frame)?;
         }
         let img = &mut self.images[p];
         img.frames_written += 1;
@@ -670,7 +752,6 @@ impl Backend for ZarrBackend {
         }
         self.write_metadata("acquiring")
     }
-
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         if self.finalized {
             return Err(BackendError::Finalized);

@@ -61,6 +61,8 @@ pub struct Case {
     pub skip: Vec<u64>,
     /// Attach per-frame metadata.
     pub metadata: bool,
+    /// Also let Bio-Formats decode every pixel (single-file cases).
+    pub bioformats_pixels: bool,
     pub end: End,
 }
 
@@ -74,6 +76,7 @@ impl Case {
             frames: None,
             skip: Vec::new(),
             metadata: false,
+            bioformats_pixels: false,
             end: End::Finalize,
         }
     }
@@ -87,6 +90,10 @@ impl Case {
     }
     pub fn metadata(mut self) -> Self {
         self.metadata = true;
+        self
+    }
+    pub fn bioformats_pixels(mut self) -> Self {
+        self.bioformats_pixels = true;
         self
     }
     pub fn end(mut self, end: End) -> Self {
@@ -690,6 +697,53 @@ pub fn check_bioformats(written: &[Written]) {
             assert_eq!(samples, w.files.len(), "{name}: well samples\n{out}");
         }
         println!("ok bioformats {name} {}", entry.display());
+    }
+    for w in written.iter().filter(|w| w.case.bioformats_pixels) {
+        check_bioformats_pixels(&jar, w);
+        println!("ok bioformats pixels {}", w.case.name);
+    }
+}
+
+/// Bio-Formats decodes every plane of a single-file case (`ImageConverter` to a plain
+/// TIFF, planes in the `DimensionOrder`, i.e. storage order) to the expected pixels.
+fn check_bioformats_pixels(jar: &Path, w: &Written) {
+    let name = w.case.name;
+    assert_eq!(w.files.len(), 1, "{name}: pixel check is for single files");
+    let f = &w.files[0];
+    let out_path = w.dir.join("bioformats_pixels.tif");
+    let out = Command::new("java")
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp"])
+        .arg(jar)
+        .args([
+            "loci.formats.tools.ImageConverter",
+            "-no-upgrade",
+            "-overwrite",
+        ])
+        .arg(&f.path)
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: ImageConverter failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (pages, _) = read_pages(&out_path);
+    let index_shape = &f.shape[..f.shape.len() - 2];
+    let planes: u64 = index_shape.iter().product();
+    assert_eq!(pages.len() as u64, planes, "{name}: Bio-Formats planes");
+    let by_plane: BTreeMap<u64, u64> = f
+        .frames
+        .iter()
+        .map(|(i, n)| (linear(i, index_shape), *n))
+        .collect();
+    for (i, page) in pages.iter().enumerate() {
+        let want = by_plane.get(&(i as u64)).map_or_else(
+            || vec![0u8; w.schema.frame_bytes()],
+            |&n| frame(w.schema.dtype(), n, w.schema.frame_shape()),
+        );
+        assert!(page == &want, "{name}: Bio-Formats plane {i} differs");
     }
 }
 

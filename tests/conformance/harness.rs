@@ -83,11 +83,19 @@ pub struct Ran {
     pub metadata_frames: Vec<u64>,
 }
 
-/// Run `case` writing to `root`.
-pub fn run(case: &Case, root: &Path) -> Result<Option<Ran>, String> {
+/// Run `case` writing to `root`. With `may_refuse`, a backend may refuse the case at
+/// creation (or validation), and then must have written nothing: `Ok(None)`.
+pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, String> {
     let mut settings = case.settings.clone();
     settings["root_path"] = json!(root.to_string_lossy());
-    let schema = Schema::from_json(&settings.to_string()).map_err(|e| format!("schema: {e}"))?;
+    let schema = match Schema::from_json(&settings.to_string()) {
+        Ok(s) => s,
+        Err(e) if may_refuse => {
+            eprintln!("{}: refused by validation: {e}", case.name);
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("schema: {e}")),
+    };
     let options = StreamOptions {
         queue_bytes: 3 * schema.frame_bytes(),
         flush_every_frames: 5,
@@ -96,6 +104,13 @@ pub fn run(case: &Case, root: &Path) -> Result<Option<Ran>, String> {
     let stream = create_stream_with(&schema, &options);
     let mut stream = match (stream, case.outcome) {
         (Err(_), Outcome::CreateRefused) => {
+            return Ok(None);
+        }
+        (Err(e), _) if may_refuse => {
+            if root.exists() {
+                return Err(format!("refused ({e}) but left {} behind", root.display()));
+            }
+            eprintln!("{}: refused up front: {e}", case.name);
             return Ok(None);
         }
         (Err(e), _) => return Err(format!("create: {e}")),
@@ -149,7 +164,14 @@ pub fn run(case: &Case, root: &Path) -> Result<Option<Ran>, String> {
     let summary = stream.finish().map_err(|e| format!("finish: {e}"))?;
     let extent = router.extent_reached(n);
     let shape = schema.array_shape(schema.growth_axis().map(|_| extent));
-    if summary.shape != shape {
+    let mut reported = shape.clone();
+    if schema.backend() == ome_writers::BackendKind::Tiff
+        && let Some(g) = schema.growth_axis()
+    {
+        // OME sizes are at least 1: an empty TIFF image holds one zero plane.
+        reported[g] = reported[g].max(1);
+    }
+    if summary.shape != reported {
         return Err(format!(
             "summary shape {:?} != expected {shape:?}",
             summary.shape
@@ -290,4 +312,55 @@ pub fn check(python: &Path, script: &str, expects: &[PathBuf]) -> Result<String,
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+/// The EXPECT document for tests/python/check_tiff.py: one entry per position file.
+pub fn tiff_expect(ran: &Ran, root: &Path) -> Value {
+    let schema = &ran.schema;
+    let layout = schema.tiff_layout().cloned();
+    let multi = layout.as_ref().is_some_and(|l| l.multi_file);
+    let suffix = layout.map_or_else(|| ".ome.tiff".to_owned(), |l| l.suffix);
+    let stem = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, _) = ome_writers_schema::ome_stem_suffix(&stem);
+    let out = schema
+        .output_path()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    // An empty image still has one (zero) plane: OME sizes are at least 1.
+    let mut shape = ran.shape.clone();
+    if let Some(g) = schema.growth_axis()
+        && shape[g] == 0
+    {
+        shape[g] = 1;
+    }
+    let axes: String = schema
+        .array_dims()
+        .map(|d| d.name().to_uppercase())
+        .collect();
+    let files: Vec<Value> = (0..schema.positions().len())
+        .map(|p| {
+            let path = if multi {
+                out.join(format!("{stem}_p{p:03}{suffix}"))
+            } else {
+                out.clone()
+            };
+            let frames: Vec<Value> = ran
+                .frames
+                .iter()
+                .filter(|(fp, _, _)| *fp == p)
+                .map(|(_, idx, n)| json!([idx, n]))
+                .collect();
+            json!({
+                "path": path.to_string_lossy(),
+                "dtype": schema.dtype().name(),
+                "shape": shape,
+                "axes": axes,
+                "frames": frames,
+            })
+        })
+        .collect();
+    json!({"root": root.to_string_lossy(), "files": files, "xml_valid": true})
 }

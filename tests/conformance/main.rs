@@ -13,7 +13,7 @@ mod harness;
 
 use std::path::PathBuf;
 
-use harness::{Outcome, check, python, run, zarr_expect};
+use harness::{Outcome, check, python, run, tiff_expect, zarr_expect};
 
 #[test]
 fn zarr_conformance_read_back_by_zarr_python_and_yaozarrs() {
@@ -23,7 +23,7 @@ fn zarr_conformance_read_back_by_zarr_python_and_yaozarrs() {
     let cases = cases::cases();
     for case in &cases {
         let root = dir.path().join(format!("{}.ome.zarr", case.name));
-        match run(case, &root) {
+        match run(case, &root, false) {
             Ok(Some(ran)) => {
                 let path = dir.path().join(format!("{}.expect.json", case.name));
                 std::fs::write(&path, zarr_expect(&ran, &root).to_string()).unwrap();
@@ -50,4 +50,48 @@ fn zarr_conformance_read_back_by_zarr_python_and_yaozarrs() {
     let oks = out.lines().filter(|l| l.starts_with("ok ")).count();
     assert_eq!(oks, expects.len(), "{out}");
     eprintln!("{oks} zarr cases read back exactly by zarr-python and validated by yaozarrs");
+}
+
+#[test]
+fn tiff_conformance_read_back_by_tifffile_and_the_ome_xsd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expects: Vec<PathBuf> = Vec::new();
+    let mut failures = Vec::new();
+    let mut refused = Vec::new();
+    for case in &cases::cases() {
+        let root = dir.path().join(format!("{}.ome.tiff", case.name));
+        match run(case, &root, true) {
+            Ok(Some(ran)) => {
+                let path = dir.path().join(format!("{}.tiff-expect.json", case.name));
+                std::fs::write(&path, tiff_expect(&ran, &root).to_string()).unwrap();
+                expects.push(path);
+            }
+            Ok(None) => refused.push(case.name),
+            Err(e) => failures.push(format!("{}: {e}", case.name)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "cases failed:\n{}",
+        failures.join("\n")
+    );
+    // Only zarr-specific cases may be refused (compression codecs TIFF lacks, custom axes).
+    for name in &refused {
+        assert!(
+            ["blosc_zstd", "blosc_lz4_level_1", "zstd"].contains(name),
+            "the tiff backend refused {name}"
+        );
+    }
+    let Some(py) = python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Python readers are required under CI"
+        );
+        eprintln!("SKIPPED the independent read-back: no Python venv (set OMEW_PYTHON)");
+        return;
+    };
+    let out = check(&py, "check_tiff.py", &expects).unwrap_or_else(|e| panic!("{e}"));
+    let oks = out.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(oks, expects.len(), "{out}");
+    eprintln!("{oks} tiff cases read back exactly by tifffile, OME-XML valid against the XSD");
 }

@@ -241,6 +241,38 @@ pub fn cases() -> Vec<Case> {
             Outcome::Ok,
         ),
         case(
+            "sharding_with_skips_and_early_stop",
+            settings(
+                "uint16",
+                vec![
+                    json!({"name": "t", "count": 4, "shard_size_chunks": 2}),
+                    d("c", 2),
+                    json!({"name": "y", "count": 8, "chunk_size": 4, "shard_size_chunks": 2}),
+                    json!({"name": "x", "count": 6, "chunk_size": 3, "shard_size_chunks": 2}),
+                ],
+            ),
+            &[Step::Append(3), Step::Skip(2), Step::Append(1)],
+            Outcome::Ok,
+        ),
+        case(
+            "sharding_zstd_with_skips",
+            with(
+                settings(
+                    "uint16",
+                    vec![
+                        json!({"name": "t", "count": 4, "shard_size_chunks": 2}),
+                        d("c", 2),
+                        json!({"name": "y", "count": 8, "chunk_size": 4, "shard_size_chunks": 2}),
+                        x6.clone(),
+                    ],
+                ),
+                "compression",
+                json!("zstd"),
+            ),
+            &[Step::Append(3), Step::Skip(2), Step::Rest],
+            Outcome::Ok,
+        ),
+        case(
             "skip_frames",
             settings("uint16", vec![d("t", 4), d("c", 2), y8.clone(), x6.clone()]),
             &[Step::Append(2), Step::Skip(3), Step::Rest],

@@ -36,6 +36,7 @@
 //! ```
 
 mod encode;
+mod layout;
 mod ngff;
 mod store;
 
@@ -54,6 +55,7 @@ use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 pub use store::DirStore;
 
 use crate::encode::{EncodeSpec, EncoderPool};
+use crate::layout::Layout;
 use crate::ngff::{
     Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
     SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
@@ -77,6 +79,10 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     fn set_slice(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
         self.set(key, Bytes::copy_from_slice(value))
     }
+    /// Store a value given in parts, back to back.
+    fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
+        self.set(key, Bytes::from(parts.concat()))
+    }
 }
 
 impl ZarrStore for DirStore {
@@ -87,7 +93,10 @@ impl ZarrStore for DirStore {
         DirStore::take_error(self)
     }
     fn set_slice(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
-        DirStore::set_slice(self, key, value)
+        DirStore::set_parts(self, key, &[value])
+    }
+    fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
+        DirStore::set_parts(self, key, parts)
     }
 }
 
@@ -130,6 +139,14 @@ pub struct ZarrBackend {
     raw_chunks: bool,
     /// A unit is exactly one frame (chunk = frame, one plane per chunk).
     frame_units: bool,
+    /// Uncompressed shards assembled here: the unit buffer is the shard's data section.
+    raw_shards: bool,
+    /// The (constant) index of a raw shard, with its crc32c.
+    shard_index: Vec<u8>,
+    /// Where frame pixels go in unit buffers.
+    layout: Layout,
+    /// One frame of zeros, for planes never written (allocated on first need).
+    zero_frame: Vec<u8>,
     /// Encoder threads for compressed or sharded units.
     encoder: Option<EncoderPool>,
     /// Units whose buffers are free for reuse (no allocation per unit once warm).
@@ -221,12 +238,24 @@ impl ZarrBackend {
                 dirty: true,
             });
         }
-        let raw_chunks = schema.compression() == Compression::None
-            && schema.shard_shape().is_none()
-            && cfg!(target_endian = "little");
+        let uncompressed_le =
+            schema.compression() == Compression::None && cfg!(target_endian = "little");
+        let raw_chunks = uncompressed_le && schema.shard_shape().is_none();
+        let raw_shards = uncompressed_le && schema.shard_shape().is_some();
+        let block = if raw_shards {
+            schema.chunk_shape()
+        } else {
+            unit.clone()
+        };
+        let layout = Layout::new(&unit, &block, schema.frame_shape(), schema.dtype().size());
+        let shard_index = if raw_shards {
+            raw_shard_index(layout.blocks(), layout.block_bytes())
+        } else {
+            Vec::new()
+        };
         let [fh, fw] = schema.frame_shape();
         let frame_units = planes_per_unit == 1 && unit[n_index] == fh && unit[n_index + 1] == fw;
-        let encoder = if raw_chunks {
+        let encoder = if raw_chunks || raw_shards {
             None
         } else {
             let first = &images[0].array;
@@ -260,6 +289,10 @@ impl ZarrBackend {
             unit_bytes: (unit_elems as usize) * schema.dtype().size(),
             raw_chunks,
             frame_units,
+            raw_shards,
+            shard_index,
+            layout,
+            zero_frame: Vec::new(),
             encoder,
             pool: Vec::new(),
             settings_json,
@@ -451,10 +484,25 @@ impl ZarrBackend {
         let ndim = self.unit.len();
         // Zero the planes never written (early stop, skipped frames).
         if unit.filled < self.planes_per_unit as u64 {
-            let plane_bytes = self.unit_bytes / self.planes_per_unit;
-            for (p, written) in unit.planes.iter().enumerate() {
-                if !written {
-                    unit.data[p * plane_bytes..(p + 1) * plane_bytes].fill(0);
+            if self.raw_shards {
+                // Planes are spread over inner chunks: copy a zero frame into each.
+                if self.zero_frame.is_empty() {
+                    self.zero_frame = vec![0u8; self.schema.frame_bytes()];
+                }
+                let n = ndim - 2;
+                for (p, written) in unit.planes.iter().enumerate() {
+                    if !written {
+                        let o = self.layout.plane_offsets(p as u64);
+                        self.layout
+                            .copy(&mut unit.data, &o, key[n], key[n + 1], &self.zero_frame);
+                    }
+                }
+            } else {
+                let plane_bytes = self.unit_bytes / self.planes_per_unit;
+                for (p, written) in unit.planes.iter().enumerate() {
+                    if !written {
+                        unit.data[p * plane_bytes..(p + 1) * plane_bytes].fill(0);
+                    }
                 }
             }
         }
@@ -467,7 +515,12 @@ impl ZarrBackend {
         }
         // Uncompressed, unsharded, little-endian (the only case without encoders):
         // the encoded chunk is the buffer itself.
-        let result = self.store.set_slice(&chunk_key, &unit.data);
+        let result = if self.raw_shards {
+            self.store
+                .set_parts(&chunk_key, &[&unit.data, &self.shard_index])
+        } else {
+            self.store.set_slice(&chunk_key, &unit.data)
+        };
         self.recycle(unit);
         result.map_err(|e| self.store_err(e))
     }
@@ -481,13 +534,12 @@ impl ZarrBackend {
         frame: &[u8],
     ) -> Result<(), BackendError> {
         let n_index = self.unit.len() - 2;
-        let [h, w] = self.schema.frame_shape();
-        let esz = self.schema.dtype().size();
-        let (uy, ux) = (self.unit[n_index], self.unit[n_index + 1]);
+        let (ny, nx) = self.layout.columns();
+        let offsets = self.layout.plane_offsets(plane as u64);
+        let layout = self.layout;
         let mut key = *key;
-        let unit_plane_bytes = (uy * ux) as usize * esz;
-        for by in 0..h.div_ceil(uy) {
-            for bx in 0..w.div_ceil(ux) {
+        for by in 0..ny {
+            for bx in 0..nx {
                 key[n_index] = by;
                 key[n_index + 1] = bx;
                 if !self.images[p].open.contains_key(&key) {
@@ -498,22 +550,7 @@ impl ZarrBackend {
                 let Some(unit) = self.images[p].open.get_mut(&key) else {
                     continue;
                 };
-                let base = plane * unit_plane_bytes;
-                let y0 = by * uy;
-                let x0 = bx * ux;
-                let rows = uy.min(h - y0) as usize;
-                let cols = ux.min(w - x0) as usize;
-                let row_bytes = cols * esz;
-                if ux == w && uy == h {
-                    unit.data[base..base + frame.len()].copy_from_slice(frame);
-                } else {
-                    for r in 0..rows {
-                        let src = ((y0 as usize + r) * w as usize + x0 as usize) * esz;
-                        let dst = base + r * ux as usize * esz;
-                        unit.data[dst..dst + row_bytes]
-                            .copy_from_slice(&frame[src..src + row_bytes]);
-                    }
-                }
+                layout.copy(&mut unit.data, &offsets, by, bx, frame);
                 if !unit.planes[plane] {
                     unit.planes[plane] = true;
                     unit.filled += 1;
@@ -594,6 +631,21 @@ impl ZarrBackend {
             },
         }
     }
+}
+
+/// The index of a raw shard whose every inner chunk is present, at `block_bytes`
+/// each, back to back from offset 0: `(offset, nbytes)` as little-endian u64 pairs in
+/// C order, then the crc32c of those bytes (the `index_codecs` zarrs writes: bytes
+/// little-endian + crc32c; `index_location` end).
+fn raw_shard_index(blocks: usize, block_bytes: usize) -> Vec<u8> {
+    let mut index = Vec::with_capacity(blocks * 16 + 4);
+    for b in 0..blocks {
+        index.extend_from_slice(&((b * block_bytes) as u64).to_le_bytes());
+        index.extend_from_slice(&(block_bytes as u64).to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&index);
+    index.extend_from_slice(&crc.to_le_bytes());
+    index
 }
 
 /// Image group path of every position.

@@ -473,6 +473,27 @@ impl ZarrBackend {
             .product()
     }
 
+    /// Store a copy of every open (incomplete) unit, its missing planes at the fill
+    /// value, so that a durability point covers every frame written so far. The units
+    /// stay open: when complete they are stored again, whole, replacing the copy. This
+    /// is the only case of a unit written twice, once per durability point at most.
+    fn checkpoint_open_units(&mut self) -> Result<(), BackendError> {
+        for p in 0..self.images.len() {
+            let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
+            keys.sort_unstable();
+            for key in keys {
+                let mut copy = self.take_unit(false);
+                if let Some(open) = self.images[p].open.get(&key) {
+                    copy.data.copy_from_slice(&open.data);
+                    copy.planes.copy_from_slice(&open.planes);
+                    copy.filled = open.filled;
+                }
+                self.store_unit(p, key, copy)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Encode and store one unit, growing the array first if the unit lies past its
     /// current shape (unbounded growth axis).
     fn store_unit(
@@ -802,6 +823,7 @@ impl Backend for ZarrBackend {
         if self.finalized {
             return Ok(());
         }
+        self.checkpoint_open_units()?;
         self.write_metadata("acquiring")
     }
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {

@@ -83,6 +83,19 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
         self.set(key, Bytes::from(parts.concat()))
     }
+    /// Append to a journal file (per-frame metadata), made durable by [`sync`](Self::sync).
+    /// `Ok(false)`: this store keeps no journals (the caller keeps the data in memory).
+    fn append(&self, _key: &str, _value: &[u8]) -> Result<bool, BackendError> {
+        Ok(false)
+    }
+    /// Everything appended to a journal so far.
+    fn read_journal(&self, _key: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(Vec::new())
+    }
+    /// Remove a journal once its content is in the metadata.
+    fn remove_journal(&self, _key: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 impl ZarrStore for DirStore {
@@ -97,6 +110,15 @@ impl ZarrStore for DirStore {
     }
     fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
         DirStore::set_parts(self, key, parts)
+    }
+    fn append(&self, key: &str, value: &[u8]) -> Result<bool, BackendError> {
+        DirStore::append(self, key, value).map(|()| true)
+    }
+    fn read_journal(&self, key: &str) -> Result<Vec<u8>, BackendError> {
+        DirStore::read_journal(self, key)
+    }
+    fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
+        DirStore::remove_journal(self, key)
     }
 }
 
@@ -118,7 +140,13 @@ struct Image {
     growth_reached: u64,
     /// Current array shape along the growth axis (as last written to metadata).
     frames_written: u64,
+    /// Per-frame metadata kept in memory (stores without journals), or read back from
+    /// the journal at finish.
     frame_metadata: Vec<serde_json::Value>,
+    /// Frames that came with metadata.
+    metadata_count: u64,
+    /// The journal holding per-frame metadata during acquisition, once one is used.
+    journal: Option<String>,
     dirty: bool,
 }
 
@@ -235,6 +263,8 @@ impl ZarrBackend {
                 growth_reached: 0,
                 frames_written: 0,
                 frame_metadata: Vec::new(),
+                metadata_count: 0,
+                journal: None,
                 dirty: true,
             });
         }
@@ -443,6 +473,8 @@ impl ZarrBackend {
                     status,
                     settings: &self.settings_json,
                     frame_metadata: &img.frame_metadata,
+                    frame_metadata_count: img.metadata_count,
+                    frame_metadata_journal: img.journal.as_ref().map(|_| JOURNAL),
                 },
             });
             self.put_json(&key, &doc)?;
@@ -669,6 +701,17 @@ fn raw_shard_index(blocks: usize, block_bytes: usize) -> Vec<u8> {
     index
 }
 
+/// Name of the per-frame metadata journal inside an image group.
+const JOURNAL: &str = "ome_writers_frames.jsonl";
+
+fn journal_key(group: &str) -> String {
+    if group.is_empty() {
+        JOURNAL.to_owned()
+    } else {
+        format!("{group}/{JOURNAL}")
+    }
+}
+
 /// Image group path of every position.
 fn image_groups(schema: &Schema) -> Vec<String> {
     let positions = schema.positions();
@@ -813,7 +856,17 @@ impl Backend for ZarrBackend {
                 "storage_index".to_owned(),
                 serde_json::Value::from(idx.to_vec()),
             );
-            img.frame_metadata.push(serde_json::Value::Object(entry));
+            // Appended to a journal (flat cost per frame, durable at the next
+            // durability point); folded into the attributes at finish.
+            let key = journal_key(&img.group);
+            let mut line = serde_json::to_vec(&entry)?;
+            line.push(b'\n');
+            if self.store.append(&key, &line)? {
+                img.journal = Some(key);
+            } else {
+                img.frame_metadata.push(serde_json::Value::Object(entry));
+            }
+            img.metadata_count += 1;
         }
         self.bytes_received += frame.len() as u64;
         Ok(())
@@ -871,12 +924,28 @@ impl Backend for ZarrBackend {
                 })?;
             }
         }
+        for img in &mut self.images {
+            if let Some(key) = &img.journal {
+                let text = self.store.read_journal(key)?;
+                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    img.frame_metadata.push(serde_json::from_slice(line)?);
+                }
+            }
+        }
+        let journals: Vec<String> = self
+            .images
+            .iter_mut()
+            .filter_map(|img| img.journal.take())
+            .collect();
         let status = if progress.complete {
             "complete"
         } else {
             "partial"
         };
         self.write_metadata(status)?;
+        for key in journals {
+            self.store.remove_journal(&key)?;
+        }
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],
             Target::Omero { .. } => vec![],

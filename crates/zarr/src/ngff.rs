@@ -105,8 +105,15 @@ pub(crate) struct WriterAttrs<'a> {
     pub(crate) status: &'a str,
     /// The normalized settings this dataset was written with.
     pub(crate) settings: &'a serde_json::Value,
-    /// One entry per frame that came with metadata, with its `storage_index`.
+    /// One entry per frame that came with metadata, with its `storage_index` (at
+    /// finish; during acquisition they are in the journal file named below).
     pub(crate) frame_metadata: &'a [serde_json::Value],
+    /// Frames that came with metadata.
+    pub(crate) frame_metadata_count: u64,
+    /// During acquisition: the JSON-lines file in this group holding the per-frame
+    /// metadata written so far (durable at each durability point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) frame_metadata_journal: Option<&'static str>,
 }
 
 /// `attributes` of a bioformats2raw root, OME series group, plate or well.

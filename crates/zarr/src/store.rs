@@ -7,7 +7,7 @@
 //! temporary name and renamed into place (`zarr.json` documents also fsynced first), so
 //! a reader or a crash never sees a torn chunk or document. The store cannot read: a read-modify-write is impossible.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,8 @@ struct State {
     known_dirs: HashSet<PathBuf>,
     /// The first I/O failure, kept with its path for a precise error.
     last_error: Option<(PathBuf, std::io::ErrorKind, String)>,
+    /// Open journals (append-only files), synced at every `sync`.
+    journals: HashMap<PathBuf, fs::File>,
 }
 
 /// A write-only filesystem store (see the module docs).
@@ -92,9 +94,55 @@ impl DirStore {
             .map(|(path, kind, msg)| BackendError::io(path, std::io::Error::new(kind, msg)))
     }
 
+    /// Append to the journal file at `key` (created on first use).
+    pub fn append(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
+        let path = self.root.join(key);
+        let mut st = self.lock();
+        if !st.journals.contains_key(&path) {
+            drop(st);
+            let dir = path.parent().unwrap_or(&self.root).to_owned();
+            self.ensure_dir(&dir)
+                .map_err(|e| BackendError::io(&dir, e))?;
+            let f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| BackendError::io(&path, e))?;
+            st = self.lock();
+            st.dirty_dirs.insert(dir);
+            st.journals.insert(path.clone(), f);
+        }
+        match st.journals.get_mut(&path) {
+            Some(f) => f.write_all(value).map_err(|e| BackendError::io(&path, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The content of a journal.
+    pub fn read_journal(&self, key: &str) -> Result<Vec<u8>, BackendError> {
+        let path = self.root.join(key);
+        fs::read(&path).map_err(|e| BackendError::io(&path, e))
+    }
+
+    /// Close and delete a journal.
+    pub fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
+        let path = self.root.join(key);
+        self.lock().journals.remove(&path);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Make every file written since the last call durable (fsync files, then their
     /// directories).
     pub fn sync(&self) -> Result<(), BackendError> {
+        {
+            let st = self.lock();
+            for (path, f) in &st.journals {
+                f.sync_data().map_err(|e| BackendError::io(path, e))?;
+            }
+        }
         let (files, dirs) = {
             let mut st = self.lock();
             (

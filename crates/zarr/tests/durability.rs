@@ -26,8 +26,15 @@ fn check(compression: &str) {
     let router = FrameRouter::new(&schema);
     for route in router.take(5) {
         let v = route.frame.0 as u16 + 1;
+        let mut meta = serde_json::Map::new();
+        meta.insert("delta_t".into(), serde_json::json!(f64::from(v)));
         backend
-            .write(route.position, &route.index, bytemuck_bytes(&[v; 12]), None)
+            .write(
+                route.position,
+                &route.index,
+                bytemuck_bytes(&[v; 12]),
+                Some(&meta),
+            )
             .unwrap();
     }
     backend.flush().unwrap();
@@ -37,6 +44,13 @@ fn check(compression: &str) {
         serde_json::from_slice(&std::fs::read(root.join("zarr.json")).unwrap()).unwrap();
     assert_eq!(group["attributes"]["ome_writers"]["frames_written"], 5);
     assert_eq!(group["attributes"]["ome_writers"]["status"], "acquiring");
+    // Per-frame metadata up to the durability point is in the journal it names.
+    let journal = group["attributes"]["ome_writers"]["frame_metadata_journal"]
+        .as_str()
+        .unwrap();
+    let lines = std::fs::read_to_string(root.join(journal)).unwrap();
+    assert_eq!(lines.lines().count(), 5);
+    assert!(lines.lines().last().unwrap().contains("\"delta_t\":5.0"));
     let store = Arc::new(FilesystemStore::new(&root).unwrap());
     let array = Array::open(store, "/0").unwrap();
     let data: Vec<u16> = array.retrieve_array_subset(&array.subset_all()).unwrap();

@@ -297,6 +297,20 @@ pub fn cases() -> Vec<Case> {
             Outcome::Ok,
         ),
         case(
+            "channel_outermost_stopped_early",
+            settings(
+                "uint16",
+                vec![
+                    json!({"name": "c", "coords": ["DAPI", "GFP", "RFP"]}),
+                    d("z", 2),
+                    y8.clone(),
+                    x6.clone(),
+                ],
+            ),
+            &[Step::Append(3)],
+            Outcome::Ok,
+        ),
+        case(
             "frame_metadata",
             settings("uint16", vec![d("t", 3), d("c", 2), y8.clone(), x6.clone()]),
             &[Step::AppendMeta(4), Step::Rest],

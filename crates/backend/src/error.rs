@@ -55,6 +55,16 @@ pub enum BackendError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A backend-specific error (configuration, registration, ...), kept typed: downcast
+    /// `source` to the backend's own error type.
+    #[error("{backend}: {source}")]
+    Backend {
+        /// Backend name.
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Metadata could not be serialized (e.g. frame metadata holding NaN keys).
     #[error("metadata: {0}")]
     Metadata(#[from] serde_json::Error),

@@ -8,6 +8,8 @@
 //! ```
 
 mod bench;
+mod omero;
+mod repair;
 
 use std::fs;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -61,6 +63,15 @@ enum Command {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// OMERO's local storage: list, load and write images, export ROMIO pixel files.
+    Omero(omero::OmeroArgs),
+    /// Finish a dataset left by a killed writer: final metadata from what is on disk,
+    /// missing planes marked; complete data untouched. Idempotent.
+    Repair {
+        /// The dataset: an `.ome.zarr` directory, an `.ome.tiff` file, or the folder of
+        /// a multi-file OME-TIFF.
+        path: PathBuf,
+    },
     /// One writer run of `bench` (used by `bench` in a child process).
     #[command(hide = true)]
     BenchOne {
@@ -72,6 +83,9 @@ enum Command {
         frames: u64,
         #[arg(long)]
         size: u64,
+        /// Append at this many MB/s instead of as fast as possible.
+        #[arg(long)]
+        pace_mbps: Option<f64>,
     },
 }
 
@@ -145,6 +159,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Write(args) => write(&args),
+        Command::Omero(args) => omero::run(args),
+        Command::Repair { path } => repair::run(&path),
         Command::Bench {
             dir,
             frames,
@@ -172,7 +188,8 @@ fn run(cli: Cli) -> Result<()> {
             dir,
             frames,
             size,
-        } => bench::bench_one(workload, &dir, frames, size),
+            pace_mbps,
+        } => bench::bench_one(workload, &dir, frames, size, pace_mbps),
     }
 }
 

@@ -68,6 +68,13 @@ pub enum StreamError {
         /// The panic message.
         message: String,
     },
+    /// `finish` after the writer had already failed (that error was returned by an
+    /// earlier call); what was written before the failure was finalized.
+    #[error("the stream had failed earlier ({first}); the frames written before it were finalized")]
+    FailedEarlier {
+        /// The first error, as reported then.
+        first: String,
+    },
     /// A frame's metadata is not a JSON object.
     #[error("frame metadata must be a JSON object, got {got}")]
     Metadata {

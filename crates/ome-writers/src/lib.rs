@@ -34,10 +34,14 @@
 //! # Crate features
 //! - `zarr` (default): the OME-Zarr 0.5 backend.
 //! - `tiff` (default): the OME-TIFF backend.
+//! - `omero-local` (default): the omero_local backend (stage beside an OMERO server,
+//!   register in place).
 
+mod buffer;
 mod error;
 mod stream;
 
+pub use buffer::FrameBuffer;
 pub use error::StreamError;
 pub use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress};
 pub use ome_writers_schema::{

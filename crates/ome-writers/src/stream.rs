@@ -13,6 +13,7 @@ use ome_writers_router::FrameRouter;
 use ome_writers_schema::{BackendKind, FrameNumber, Pixel, PositionIndex, Schema, StorageIndex};
 
 use crate::StreamError;
+use crate::buffer::FrameBuffer;
 
 /// Most frames queued at once, whatever the byte budget.
 pub const MAX_QUEUED_FRAMES: usize = 4096;
@@ -64,7 +65,7 @@ enum Msg {
     Frame {
         position: PositionIndex,
         index: StorageIndex,
-        buf: Vec<u8>,
+        buf: FrameBuffer,
         metadata: Option<FrameMetadata>,
     },
     Finish(Progress),
@@ -79,12 +80,15 @@ pub struct Stream {
     schema: Schema,
     router: FrameRouter,
     tx: Option<Sender<Msg>>,
-    free: Receiver<Vec<u8>>,
+    free: Receiver<FrameBuffer>,
+    /// Buffers handed back without being sent (a refused append).
+    spare: Vec<FrameBuffer>,
     allocated: usize,
     max_buffers: usize,
     frame_bytes: usize,
     error: ErrorSlot,
-    reported: bool,
+    /// The first writer error, once returned to the caller.
+    reported: Option<String>,
     worker: Option<JoinHandle<Option<Summary>>>,
     written: u64,
     skipped: u64,
@@ -103,12 +107,11 @@ pub fn create_backend(schema: &Schema) -> Result<Box<dyn Backend>, StreamError> 
         BackendKind::Tiff => Ok(Box::new(
             ome_writers_tiff::TiffBackend::create(schema).map_err(StreamError::Create)?,
         )),
-        BackendKind::OmeroLocal => Err(StreamError::Create(BackendError::NotAvailable {
-            backend: "omero_local",
-            reason: "the omero_local backend is not implemented yet; nothing was written \
-                     (and no path under the OMERO address was created)"
-                .to_owned(),
-        })),
+        #[cfg(feature = "omero-local")]
+        BackendKind::OmeroLocal => Ok(Box::new(
+            ome_writers_omero_local::OmeroLocalBackend::create(schema)
+                .map_err(StreamError::Create)?,
+        )),
         #[allow(unreachable_patterns)]
         other => Err(StreamError::Create(BackendError::NotAvailable {
             backend: match other {
@@ -143,7 +146,7 @@ pub fn create_stream_with_backend(
     // channels preallocate millions of slots.
     let max_buffers = (options.queue_bytes / frame_bytes).clamp(1, MAX_QUEUED_FRAMES);
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(max_buffers + 1);
-    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(max_buffers);
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<FrameBuffer>(max_buffers);
     let error: ErrorSlot = Arc::new(Mutex::new(None));
     let worker_error = error.clone();
     let opts = options.clone();
@@ -164,11 +167,12 @@ pub fn create_stream_with_backend(
         router: FrameRouter::new(schema),
         tx: Some(tx),
         free: free_rx,
+        spare: Vec::new(),
         allocated: 0,
         max_buffers,
         frame_bytes: schema.frame_bytes(),
         error,
-        reported: false,
+        reported: None,
         worker,
         written: 0,
         skipped: 0,
@@ -190,94 +194,16 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-fn writer_loop(
-    mut backend: Box<dyn Backend>,
-    rx: &Receiver<Msg>,
-    free: &Sender<Vec<u8>>,
+/// Run one backend call, turning an error or a panic into the stream's error.
+fn guarded<T>(
     error: &ErrorSlot,
-    opts: &StreamOptions,
-) -> Option<Summary> {
-    let mut failed = false;
-    let mut since_flush = 0u64;
-    let mut last_flush = Instant::now();
-    let mut progress = None;
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Frame {
-                position,
-                index,
-                buf,
-                metadata,
-            } => {
-                if !failed {
-                    let r = catch_unwind(AssertUnwindSafe(|| {
-                        backend.write(position, &index, &buf, metadata.as_ref())
-                    }));
-                    match r {
-                        Ok(Ok(())) => {}
-                        Ok(Err(source)) => {
-                            failed = true;
-                            set_error(
-                                error,
-                                StreamError::Write {
-                                    position: position.0,
-                                    index,
-                                    source,
-                                },
-                            );
-                        }
-                        Err(p) => {
-                            failed = true;
-                            set_error(
-                                error,
-                                StreamError::WriterPanicked {
-                                    message: panic_message(p.as_ref()),
-                                },
-                            );
-                        }
-                    }
-                    since_flush += 1;
-                    let due = (opts.flush_every_frames > 0
-                        && since_flush >= opts.flush_every_frames)
-                        || opts.flush_every.is_some_and(|d| last_flush.elapsed() >= d);
-                    if !failed && due {
-                        match catch_unwind(AssertUnwindSafe(|| backend.flush())) {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                failed = true;
-                                set_error(error, StreamError::Flush(e));
-                            }
-                            Err(p) => {
-                                failed = true;
-                                set_error(
-                                    error,
-                                    StreamError::WriterPanicked {
-                                        message: panic_message(p.as_ref()),
-                                    },
-                                );
-                            }
-                        }
-                        since_flush = 0;
-                        last_flush = Instant::now();
-                    }
-                }
-                // Return the buffer; if the stream is gone, just drop it.
-                let _ = free.try_send(buf);
-            }
-            Msg::Finish(p) => {
-                progress = Some(p);
-                break;
-            }
-        }
-    }
-    // Finalize even after a failure or a vanished stream, so that what was written
-    // stays readable. Without a Finish message the stream was dropped mid-way: the
-    // caller's Drop always sends one, so this is the fallback for a lost sender.
-    let progress = progress.unwrap_or_default();
-    match catch_unwind(AssertUnwindSafe(|| backend.finalize(&progress))) {
-        Ok(Ok(summary)) => Some(summary),
+    call: impl FnOnce() -> Result<T, BackendError>,
+    wrap: impl FnOnce(BackendError) -> StreamError,
+) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
-            set_error(error, StreamError::Finalize(e));
+            set_error(error, wrap(e));
             None
         }
         Err(p) => {
@@ -292,6 +218,83 @@ fn writer_loop(
     }
 }
 
+fn writer_loop(
+    mut backend: Box<dyn Backend>,
+    rx: &Receiver<Msg>,
+    free: &Sender<FrameBuffer>,
+    error: &ErrorSlot,
+    opts: &StreamOptions,
+) -> Option<Summary> {
+    let mut failed = false;
+    // Frames the backend accepted (after a failure, later frames are dropped).
+    let mut written = 0u64;
+    let mut since_flush = 0u64;
+    let mut last_flush = Instant::now();
+    let mut progress = None;
+    loop {
+        // Wait for a frame, but no longer than the next time-based durability point
+        // (so a burst followed by a pause is made durable during the pause).
+        let msg = match opts.flush_every.filter(|_| since_flush > 0 && !failed) {
+            Some(every) => {
+                let wait = every.saturating_sub(last_flush.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(m) => Some(m),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
+        };
+        match msg {
+            Some(Msg::Frame {
+                position,
+                index,
+                buf,
+                metadata,
+            }) => {
+                if !failed {
+                    let ok = guarded(
+                        error,
+                        || backend.write(position, &index, buf.as_bytes(), metadata.as_ref()),
+                        |source| StreamError::Write {
+                            position: position.0,
+                            index,
+                            source,
+                        },
+                    );
+                    failed |= ok.is_none();
+                    written += u64::from(ok.is_some());
+                    since_flush += 1;
+                }
+                // Return the buffer; if the stream is gone, just drop it.
+                let _ = free.try_send(buf);
+            }
+            Some(Msg::Finish(p)) => {
+                progress = Some(p);
+                break;
+            }
+            None => {}
+        }
+        let due = (opts.flush_every_frames > 0 && since_flush >= opts.flush_every_frames)
+            || opts
+                .flush_every
+                .is_some_and(|d| since_flush > 0 && last_flush.elapsed() >= d);
+        if !failed && due {
+            failed |= guarded(error, || backend.flush(), StreamError::Flush).is_none();
+            since_flush = 0;
+            last_flush = Instant::now();
+        }
+    }
+    // Finalize even after a failure or a vanished stream, so that what was written
+    // stays readable. The backend is told the frames it actually accepted.
+    let mut progress = progress.unwrap_or_default();
+    progress.frames_written = written;
+    guarded(error, || backend.finalize(&progress), StreamError::Finalize)
+}
+
 impl Stream {
     /// The schema being written.
     pub fn schema(&self) -> &Schema {
@@ -304,7 +307,7 @@ impl Stream {
     }
 
     fn check_error(&mut self) -> Result<(), StreamError> {
-        if self.reported {
+        if self.reported.is_some() {
             return Ok(());
         }
         let taken = self
@@ -314,7 +317,7 @@ impl Stream {
             .take();
         match taken {
             Some(e) => {
-                self.reported = true;
+                self.reported = Some(e.to_string());
                 Err(e)
             }
             None => Ok(()),
@@ -326,14 +329,20 @@ impl Stream {
         self.router.route(FrameNumber(n)).map_err(StreamError::from)
     }
 
-    fn take_buffer(&mut self, block: bool) -> Result<Option<Vec<u8>>, StreamError> {
+    fn take_buffer(&mut self, block: bool) -> Result<Option<FrameBuffer>, StreamError> {
+        if let Some(b) = self.spare.pop() {
+            return Ok(Some(b));
+        }
         match self.free.try_recv() {
             Ok(b) => return Ok(Some(b)),
             Err(TryRecvError::Disconnected | TryRecvError::Empty) => {}
         }
         if self.allocated < self.max_buffers {
             self.allocated += 1;
-            return Ok(Some(vec![0u8; self.frame_bytes]));
+            return Ok(Some(FrameBuffer::new(
+                self.frame_bytes,
+                self.schema.dtype(),
+            )));
         }
         if !block {
             return Ok(None);
@@ -350,25 +359,38 @@ impl Stream {
         }
     }
 
-    fn send(
-        &mut self,
-        bytes: &[u8],
-        metadata: Option<FrameMetadata>,
-        block: bool,
-    ) -> Result<(), StreamError> {
+    fn ready(&mut self) -> Result<ome_writers_router::Route, StreamError> {
         self.check_error()?;
-        if self.reported {
+        if self.reported.is_some() {
             // The writer already failed and said so; refuse further frames rather than
             // queue frames that will never be written.
             return Err(StreamError::WriterPanicked {
                 message: "the writer failed earlier; no further frames are accepted".to_owned(),
             });
         }
-        let route = self.route_next()?;
+        self.route_next()
+    }
+
+    fn send(
+        &mut self,
+        bytes: &[u8],
+        metadata: Option<FrameMetadata>,
+        block: bool,
+    ) -> Result<(), StreamError> {
+        let route = self.ready()?;
         let Some(mut buf) = self.take_buffer(block)? else {
             return Err(StreamError::QueueFull);
         };
-        buf.copy_from_slice(bytes);
+        buf.as_bytes_mut().copy_from_slice(bytes);
+        self.send_buffer(route, buf, metadata)
+    }
+
+    fn send_buffer(
+        &mut self,
+        route: ome_writers_router::Route,
+        buf: FrameBuffer,
+        metadata: Option<FrameMetadata>,
+    ) -> Result<(), StreamError> {
         let msg = Msg::Frame {
             position: route.position,
             index: route.index,
@@ -386,6 +408,53 @@ impl Stream {
         let _ = self.router.skip_frames(1);
         self.written += 1;
         Ok(())
+    }
+
+    /// A pooled buffer for the next frame (blocks while the queue is full). Fill it and
+    /// pass it to [`append_buffer`](Self::append_buffer): no copy is made.
+    pub fn next_buffer(&mut self) -> Result<FrameBuffer, StreamError> {
+        self.check_error()?;
+        self.take_buffer(true)?.ok_or(StreamError::QueueFull)
+    }
+
+    /// Append a buffer from [`next_buffer`](Self::next_buffer), without copying it;
+    /// `metadata` as in [`append_with_metadata`](Self::append_with_metadata).
+    pub fn append_buffer(
+        &mut self,
+        buffer: FrameBuffer,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<(), StreamError> {
+        let meta = match metadata {
+            None => None,
+            Some(serde_json::Value::Object(m)) => Some(m),
+            Some(other) => {
+                self.spare.push(buffer);
+                return Err(StreamError::Metadata {
+                    got: other.to_string(),
+                });
+            }
+        };
+        if buffer.dtype() != self.schema.dtype() {
+            return Err(StreamError::FrameDtype {
+                expected: self.schema.dtype(),
+                got: buffer.dtype(),
+            });
+        }
+        if buffer.len_bytes() != self.frame_bytes {
+            return Err(StreamError::FrameShape {
+                expected_shape: self.schema.frame_shape(),
+                expected: self.frame_bytes,
+                got: buffer.len_bytes(),
+                unit: "bytes",
+            });
+        }
+        match self.ready() {
+            Ok(route) => self.send_buffer(route, buffer, meta),
+            Err(e) => {
+                self.spare.push(buffer);
+                Err(e)
+            }
+        }
     }
 
     fn check_pixels<T: Pixel>(&self, len: usize) -> Result<(), StreamError> {
@@ -447,8 +516,16 @@ impl Stream {
         if let Some(slice) = frame.as_slice() {
             return self.append(slice);
         }
-        let owned: Vec<T> = frame.iter().copied().collect();
-        self.append(&owned)
+        // Any other layout: copied element by element straight into a pooled buffer.
+        self.check_pixels::<T>(h * w)?;
+        let route = self.ready()?;
+        let Some(mut buf) = self.take_buffer(true)? else {
+            return Err(StreamError::QueueFull);
+        };
+        for (dst, src) in buf.pixels_mut::<T>()?.iter_mut().zip(frame.iter()) {
+            *dst = *src;
+        }
+        self.send_buffer(route, buf, None)
     }
 
     /// Like [`append`](Self::append) but never blocks: when the queue is full it returns
@@ -521,9 +598,28 @@ impl Stream {
     pub fn finish(mut self) -> Result<StreamSummary, StreamError> {
         let progress = self.progress();
         let summary = self.shutdown();
-        self.check_error()?;
-        let summary = summary.ok_or_else(|| StreamError::WriterPanicked {
-            message: "the writer thread ended without a summary".to_owned(),
+        // Any error left in the slot (a failed finalize, or one not yet reported).
+        let pending = self
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(e) = pending {
+            return Err(e);
+        }
+        if let Some(first) = self.reported.take() {
+            return Err(StreamError::FailedEarlier { first });
+        }
+        let summary = summary.ok_or_else(|| {
+            // After `append` returned the writer's error, `check_error` stays quiet: a
+            // finalize error that followed (the disk still full) is still in the slot.
+            self.error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| StreamError::WriterPanicked {
+                    message: "the writer thread ended without a summary".to_owned(),
+                })
         })?;
         Ok(StreamSummary {
             paths: summary.paths,

@@ -170,9 +170,18 @@ fn a_writer_error_comes_back_on_the_next_append_or_finish() {
             break;
         }
     }
+    let finished = stream.finish();
     let e = match error {
-        Some(e) => e,
-        None => stream.finish().unwrap_err(),
+        Some(e) => {
+            // finish() does not pretend all went well.
+            let later = finished.unwrap_err();
+            assert!(
+                matches!(later, StreamError::FailedEarlier { .. }),
+                "{later}"
+            );
+            e
+        }
+        None => finished.unwrap_err(),
     };
     assert!(e.is_disk_full(), "{e}");
     assert!(e.to_string().contains("/dev/full"), "{e}");
@@ -255,7 +264,7 @@ fn an_existing_output_is_refused_and_left_untouched() {
 }
 
 #[test]
-fn omero_local_is_refused_without_touching_the_disk() {
+fn omero_local_without_a_data_dir_is_refused_without_touching_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let s = Schema::from_json(
         r#"{"root_path": "omero://dataset/7", "format": {"name": "omero_local", "data_dir": "/OMERO"},
@@ -268,12 +277,34 @@ fn omero_local_is_refused_without_touching_the_disk() {
         let e = create_stream_with(schema, &StreamOptions::default())
             .err()
             .unwrap();
-        assert!(
-            e.to_string()
-                .contains("omero_local backend is not available"),
-            "{e}"
-        );
+        // No OMERO data directory here: refused at creation, naming it.
+        let msg = e.to_string();
+        assert!(msg.contains("omero_local") && msg.contains("/OMERO"), "{e}");
     }
     assert!(!Path::new("omero:").exists() && !Path::new("/omero").exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn pooled_buffers_are_appended_without_a_copy_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("b.ome.zarr");
+    let s = schema(&root, TC, "uint16");
+    let mut stream = create_stream(&s).unwrap();
+    for n in 0..6u16 {
+        let mut buf = stream.next_buffer().unwrap();
+        assert!(buf.pixels_mut::<u8>().is_err(), "wrong pixel type refused");
+        buf.pixels_mut::<u16>().unwrap().fill(n + 1);
+        stream.append_buffer(buf, Some(json!({"n": n}))).unwrap();
+    }
+    let buf = stream.next_buffer().unwrap();
+    let e = stream.append_buffer(buf, None).unwrap_err();
+    assert!(matches!(e, StreamError::TooManyFrames { .. }), "{e}");
+    stream.finish().unwrap();
+    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(&root).unwrap());
+    let arr = zarrs::array::Array::open(store, "/0").unwrap();
+    let data: Vec<u16> = arr.retrieve_array_subset(&arr.subset_all()).unwrap();
+    for (i, chunk) in data.chunks(20).enumerate() {
+        assert!(chunk.iter().all(|&v| v == i as u16 + 1), "frame {i}");
+    }
 }

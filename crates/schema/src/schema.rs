@@ -23,6 +23,8 @@ pub mod limits {
     pub const MAX_FILES_PER_IMAGE: u128 = 10_000_000;
     /// Most positions.
     pub const MAX_POSITIONS: u128 = 1_000_000;
+    /// Most channels (each gets a name and OME metadata).
+    pub const MAX_CHANNELS: u128 = 100_000;
     /// Most elements in one chunk buffer (2^31 elements).
     pub const MAX_CHUNK_ELEMENTS: u128 = 1 << 31;
 }
@@ -117,7 +119,8 @@ impl Dim {
     }
     /// Shard length in elements (the chunk length when not sharded).
     pub fn shard(&self) -> u64 {
-        self.chunk * self.shard_chunks.unwrap_or(1)
+        // Validation bounds both factors, so this cannot saturate for a `Schema`.
+        self.chunk.saturating_mul(self.shard_chunks.unwrap_or(1))
     }
     /// Physical unit of a space or time axis.
     pub fn unit(&self) -> Option<Unit> {
@@ -802,6 +805,15 @@ impl AcquisitionSettings {
                     }
                     channels = Some(chs);
                 } else if let Some(c) = count {
+                    // Checked before one name per channel is made (hostile counts).
+                    if u128::from(c) > limits::MAX_CHANNELS {
+                        return Err(SchemaError::Limit {
+                            field: field("count"),
+                            value: u128::from(c),
+                            limit: limits::MAX_CHANNELS,
+                            what: "channels",
+                        });
+                    }
                     channels = Some(
                         (0..c)
                             .map(|j| Channel::named(format!("Channel:{j}")))
@@ -855,6 +867,19 @@ impl AcquisitionSettings {
             let chunk = dim
                 .chunk_size
                 .unwrap_or(if is_frame { count.unwrap_or(1) } else { 1 });
+            let shard = u128::from(chunk) * u128::from(dim.shard_size_chunks.unwrap_or(1));
+            if shard > limits::MAX_CHUNK_ELEMENTS {
+                return Err(SchemaError::Limit {
+                    field: field(if dim.shard_size_chunks.is_some() {
+                        "shard_size_chunks"
+                    } else {
+                        "chunk_size"
+                    }),
+                    value: shard,
+                    limit: limits::MAX_CHUNK_ELEMENTS,
+                    what: "elements along one axis of a chunk or shard",
+                });
+            }
             let (unit, unit_label) = match (&dim.unit, kind) {
                 (None, _) => (None, None),
                 (Some(text), DimensionType::Space | DimensionType::Time) => {
@@ -1063,8 +1088,8 @@ impl AcquisitionSettings {
         }
         if let Some(level) = self.compression_level {
             let range = match compression {
-                Compression::Zstd | Compression::BloscZstd => -7..=22,
-                Compression::BloscLz4 => 0..=9,
+                Compression::Zstd => -7..=22,
+                Compression::BloscZstd | Compression::BloscLz4 => 0..=9,
                 Compression::Deflate => 0..=9,
                 Compression::Lzw | Compression::None => 0..=0,
             };
@@ -1285,7 +1310,7 @@ fn check_ngff_axes(dims: &[Dim], storage_axes: &[usize]) -> Result<(), SchemaErr
 fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
     let [h, w] = schema.frame_shape();
     let n = schema.dims.len();
-    let frame_bytes = u128::from(h) * u128::from(w) * schema.dtype.size() as u128;
+    let frame_bytes = (u128::from(h) * u128::from(w)).saturating_mul(schema.dtype.size() as u128);
     if frame_bytes > limits::MAX_FRAME_BYTES {
         return Err(SchemaError::Limit {
             field: format!("dimensions[{}].count", n - 1),

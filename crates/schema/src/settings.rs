@@ -591,6 +591,23 @@ pub struct OmeroLocalFormat {
     /// Path of the `omero` executable.
     #[serde(default = "omero_exe")]
     pub omero_executable: String,
+    /// OMERO server host (`-s`); the session key itself comes from the environment
+    /// (`OMERO_SESSION_KEY`), never from a settings file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// OMERO server port (`-p`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Namespace of the provenance MapAnnotation.
+    #[serde(default = "provenance_ns")]
+    pub annotation_namespace: String,
+    /// Name of the new image (default: the fileset name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+}
+
+fn provenance_ns() -> String {
+    "org.ome-writers-rs/provenance".to_owned()
 }
 
 fn in_place() -> String {

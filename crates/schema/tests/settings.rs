@@ -285,6 +285,14 @@ fn invalid_settings_are_refused_naming_field_and_value() {
         "bytes per frame",
     );
     check_invalid(
+        &[
+            ("/dimensions/0/chunk_size", json!(u64::MAX)),
+            ("/dimensions/0/shard_size_chunks", json!(3)),
+        ],
+        "dimensions[0].shard_size_chunks",
+        "elements along one axis",
+    );
+    check_invalid(
         &[("/dimensions/0/count", json!(100_000_000))],
         "chunk_size",
         "chunk files per image",

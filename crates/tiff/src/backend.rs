@@ -150,11 +150,19 @@ fn page_format(plan: &Plan) -> PageFormat {
 /// The provisional OME-XML of position `p` describing `sizes`: a standalone document
 /// for that file alone.
 fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffError> {
+    // Marked as provisional; position 0's document also records the settings, so that
+    // `recover` can finish a dataset whose writer was killed.
+    let mut record = vec![(ome::STATUS_KEY, ome::STATUS_ACQUIRING.to_owned())];
+    if p == 0 {
+        // Plain data with string keys: serializing cannot fail.
+        let settings = serde_json::to_string(plan.schema.settings()).unwrap_or_default();
+        record.push((ome::SETTINGS_KEY, settings));
+    }
     let images = [ImageState {
         position: p,
         sizes,
         planes: None,
-        record: Vec::new(),
+        record,
     }];
     ome::full_xml(
         plan,
@@ -258,6 +266,44 @@ impl TiffBackend {
         })
     }
 
+    /// A backend over the files a killed writer left (for `recover`): `writers[p]` is
+    /// position `p`'s file, reopened. Nothing is written until [`finish`](Self::finish).
+    pub(crate) fn reopened(plan: Plan, writers: Vec<TiffWriter>) -> Self {
+        let format = page_format(&plan);
+        let mut open = VecDeque::new();
+        let mut files = Vec::with_capacity(writers.len());
+        for (p, mut writer) in writers.into_iter().enumerate() {
+            if open.len() < MAX_OPEN_FILES {
+                open.push_back(p);
+            } else {
+                writer.close();
+            }
+            let pages = writer.pages();
+            files.push(PositionFile {
+                writer,
+                described: if pages > 0 {
+                    plan.prefix_box(pages)
+                } else {
+                    Vec::new()
+                },
+                planes: BTreeMap::new(),
+                frames: pages,
+            });
+        }
+        let frames_written = files.iter().map(|f| f.frames).sum();
+        Self {
+            plan,
+            format,
+            files,
+            open,
+            scratch: Scratch::default(),
+            frames_written,
+            bytes_received: 0,
+            finalized: false,
+            dir_synced: true,
+        }
+    }
+
     /// Make sure file `p` counts among the open handles, closing the oldest if needed.
     fn touch(&mut self, p: usize) {
         touch(&mut self.files, &mut self.open, p);
@@ -336,7 +382,7 @@ impl TiffBackend {
 
     /// Pad, write the final OME-XML, sync. `record` goes into every image's
     /// acquisition annotation.
-    fn finish(
+    pub(crate) fn finish(
         &mut self,
         growth_extent: u64,
         record: &[(&'static str, String)],
@@ -417,7 +463,9 @@ impl TiffBackend {
             },
         };
         let mut paths = Vec::with_capacity(plan.files.len() + 1);
-        for (p, f) in plan.files.iter().enumerate() {
+        // Last file first: the first file's provisional document holds the settings,
+        // so as long as any file is provisional, `recover` can finish the dataset.
+        for (p, f) in plan.files.iter().enumerate().rev() {
             let xml = match (plan.mode, &full_xml) {
                 (Mode::Single | Mode::MasterTiff, Some(xml)) if p == 0 => xml.clone(),
                 (Mode::Redundant, Some(xml)) => xml.replacen(
@@ -436,6 +484,7 @@ impl TiffBackend {
             w.set_final(xml.as_bytes()).map_err(io_err(w.path()))?;
             paths.push(f.path.clone());
         }
+        paths.reverse();
         if let Some(c) = &self.plan.companion {
             paths.push(c.path.clone());
         }

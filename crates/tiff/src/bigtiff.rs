@@ -167,6 +167,111 @@ impl TiffWriter {
         })
     }
 
+    /// Reopen a file this writer left behind (a writer that was killed, or a finished
+    /// file): walk the chain of IFDs, find IFD 0's description and the two slots, and
+    /// carry on appending after the end of the file. Returns the writer and IFD 0's
+    /// description (NULs stripped), if any. Refuses files this module did not write
+    /// (other byte order, classic TIFF, IFDs that leave the file).
+    pub(crate) fn reopen(path: &Path) -> io::Result<(Self, Option<Vec<u8>>)> {
+        use std::io::Read;
+        let bad = |what: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a BigTIFF written by ome-writers: {what}"),
+            )
+        };
+        let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+        let len = file.metadata()?.len();
+        let read_at = |file: &mut File, at: u64, n: u64| -> io::Result<Vec<u8>> {
+            if at.checked_add(n).is_none_or(|e| e > len) {
+                return Err(bad(format!(
+                    "{n} bytes at {at} run past the end ({len} bytes)"
+                )));
+            }
+            let mut buf = vec![0u8; n as usize];
+            file.seek(SeekFrom::Start(at))?;
+            file.read_exact(&mut buf)?;
+            Ok(buf)
+        };
+        let u64_at = |b: &[u8], i: usize| -> u64 {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&b[i..i + 8]);
+            u64::from_ne_bytes(v)
+        };
+        let u16_at = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
+        let head = read_at(&mut file, 0, 16)?;
+        if head[..2] != MAGIC || u16_at(&head, 2) != 43 || u16_at(&head, 4) != 8 {
+            return Err(bad(
+                "header is not a BigTIFF of this machine's byte order".to_owned()
+            ));
+        }
+        let mut next = u64_at(&head, 8);
+        let mut link = 8;
+        let mut pages = 0u64;
+        let mut desc_entry = None;
+        let mut description = None;
+        let mut first_strip = None;
+        let mut previous = 0u64;
+        while next != 0 {
+            // IFDs are appended one after the other: a link backwards is a loop.
+            if next <= previous || next % 8 != 0 {
+                return Err(bad(format!("IFD {pages} at offset {next} is out of order")));
+            }
+            previous = next;
+            let count = u64_at(&read_at(&mut file, next, 8)?, 0);
+            if count == 0 || count > 64 {
+                return Err(bad(format!("IFD {pages} has {count} entries")));
+            }
+            let body = read_at(&mut file, next + 8, count * ENTRY + 8)?;
+            for i in 0..count as usize {
+                let e = &body[i * ENTRY as usize..(i + 1) * ENTRY as usize];
+                let tag = u16_at(e, 0);
+                if pages == 0 && tag == Tag::ImageDescription.to_u16() {
+                    desc_entry = Some(next + 8 + i as u64 * ENTRY);
+                    let (n, at) = (u64_at(e, 4), u64_at(e, 12));
+                    let mut text = if n <= 8 {
+                        e[12..12 + n as usize].to_vec()
+                    } else {
+                        read_at(&mut file, at, n)?
+                    };
+                    while text.last() == Some(&0) {
+                        text.pop();
+                    }
+                    description = Some((text, at));
+                }
+                if pages == 0 && tag == Tag::StripOffsets.to_u16() {
+                    first_strip = Some(u64_at(e, 12));
+                }
+            }
+            link = next + 8 + count * ENTRY;
+            next = u64_at(&body, body.len() - 8);
+            pages += 1;
+        }
+        // Layout: header | slot A | slot B | strip 0 | ...: the slots split what lies
+        // between the header and the first strip (or, with no page yet, the end).
+        let slots_end = first_strip.unwrap_or(len).max(16);
+        let cap = ((slots_end - 16) / 2) / 8 * 8;
+        let slots = [16, 16 + cap];
+        let active_slot = description
+            .as_ref()
+            .and_then(|(_, at)| slots.iter().position(|s| s == at));
+        Ok((
+            Self {
+                path: path.to_owned(),
+                file: Some(file),
+                end: len,
+                link,
+                pages,
+                slots,
+                slot_cap: cap,
+                active_slot,
+                desc_entry,
+                dirty: false,
+            },
+            description.map(|(text, _)| text),
+        ))
+    }
+
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path

@@ -58,9 +58,11 @@ mod bigtiff;
 mod error;
 mod ome;
 mod plan;
+mod recover;
 
 pub use backend::TiffBackend;
 pub use error::TiffError;
+pub use recover::{RecoveredFile, Recovery, recover};
 
 /// Backend name in errors.
 const BACKEND: &str = "tiff";

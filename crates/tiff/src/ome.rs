@@ -385,7 +385,13 @@ pub(crate) struct ImageState<'a> {
 }
 
 /// Namespace of the acquisition record map annotations.
-const RECORD_NS: &str = "https://github.com/ome-writers-rs/ome-writers-rs/acquisition";
+pub(crate) const RECORD_NS: &str = "https://github.com/ome-writers-rs/ome-writers-rs/acquisition";
+/// Record key present (with [`STATUS_ACQUIRING`]) only in provisional documents.
+pub(crate) const STATUS_KEY: &str = "status";
+/// The value of [`STATUS_KEY`] while the writer runs.
+pub(crate) const STATUS_ACQUIRING: &str = "acquiring";
+/// Record key of the normalized settings JSON (first file's provisional document).
+pub(crate) const SETTINGS_KEY: &str = "settings";
 
 /// The OME `PixelType` of a dtype.
 pub(crate) fn pixel_type(dtype: DType) -> &'static str {

@@ -68,10 +68,25 @@ impl EncoderPool {
                                 .lock()
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .is_some();
-                            if !failed && let Err(e) = encode_and_store(&spec, &job, &options) {
-                                let mut slot = error.lock().unwrap_or_else(PoisonError::into_inner);
-                                if slot.is_none() {
-                                    *slot = Some(e);
+                            if !failed {
+                                // A panic in a codec or store must not lose the unit: the
+                                // writer waits for every unit to come back.
+                                let result =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        encode_and_store(&spec, &job, &options)
+                                    }))
+                                    .unwrap_or_else(|_| {
+                                        Err(BackendError::Format {
+                                            backend: BACKEND,
+                                            source: "an encoder thread panicked".into(),
+                                        })
+                                    });
+                                if let Err(e) = result {
+                                    let mut slot =
+                                        error.lock().unwrap_or_else(PoisonError::into_inner);
+                                    if slot.is_none() {
+                                        *slot = Some(e);
+                                    }
                                 }
                             }
                             if tx.send(job.unit).is_err() {

@@ -5,8 +5,9 @@
 //! last plane arrives; at finish, units left incomplete (an early stop, skipped frames)
 //! are stored with their missing planes at the fill value. Buffers are pooled and reused.
 //!
-//! **Invariant:** the backend never reads from its store (the store it writes to cannot
-//! read), so there is no read-modify-write of a chunk or shard; every `zarr.json` is
+//! **Invariant:** the backend never reads a chunk or shard back (its stores have no read
+//! method for them; the only read is of its own per-frame metadata journal at finish),
+//! so there is no read-modify-write; every `zarr.json` is
 //! replaced atomically, and only after the chunks it describes are durable.
 //!
 //! Layouts (REFERENCE.md section 3): one position is a single image at the root; several
@@ -48,7 +49,7 @@ use ome_writers_backend::{
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::codec::{BloscCodec, ZstdCodec};
-use zarrs::array::{Array, ArrayBuilder, data_type};
+use zarrs::array::{Array, ArrayBuilder, BytesToBytesCodecTraits, data_type};
 use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
 use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
@@ -138,7 +139,9 @@ struct Image {
     open: HashMap<UnitKey, Unit>,
     /// Highest growth-axis index written, plus one.
     growth_reached: u64,
-    /// Current array shape along the growth axis (as last written to metadata).
+    /// Growth-axis unit index of the last frame written (units before it are closed).
+    growth_unit: u64,
+    /// Frames written to this image.
     frames_written: u64,
     /// Per-frame metadata kept in memory (stores without journals), or read back from
     /// the journal at finish.
@@ -214,6 +217,7 @@ impl ZarrBackend {
                 schema.compression().as_str()
             )));
         }
+        bytes_codecs(schema)?;
         let names = image_groups(schema);
         let mut seen = std::collections::HashSet::new();
         for (p, name) in names.iter().enumerate() {
@@ -226,7 +230,8 @@ impl ZarrBackend {
             let bad = name.split('/').any(|part| {
                 part.is_empty() || part == "." || part == ".." || part.starts_with("__")
             }) || name.contains('\\');
-            if !name.is_empty() && (bad || (schema.plate().is_none() && name == "OME")) {
+            let nested = schema.plate().is_none() && name.contains('/');
+            if !name.is_empty() && (bad || nested || (schema.plate().is_none() && name == "OME")) {
                 return Err(unsupported(format!(
                     "position name {name:?} cannot be a zarr group name"
                 )));
@@ -261,6 +266,7 @@ impl ZarrBackend {
                 array,
                 open: HashMap::new(),
                 growth_reached: 0,
+                growth_unit: 0,
                 frames_written: 0,
                 frame_metadata: Vec::new(),
                 metadata_count: 0,
@@ -505,6 +511,24 @@ impl ZarrBackend {
             .product()
     }
 
+    /// Store (zero-filled where planes are missing) every open unit of image `p` whose
+    /// growth-axis unit index is below `unit`.
+    fn close_units_before(&mut self, p: usize, g: usize, unit: u64) -> Result<(), BackendError> {
+        let mut keys: Vec<UnitKey> = self.images[p]
+            .open
+            .keys()
+            .filter(|k| k[g] < unit)
+            .copied()
+            .collect();
+        keys.sort_unstable();
+        for key in keys {
+            if let Some(u) = self.images[p].open.remove(&key) {
+                self.store_unit(p, key, u)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Store a copy of every open (incomplete) unit, its missing planes at the fill
     /// value, so that a durability point covers every frame written so far. The units
     /// stay open: when complete they are stored again, whole, replacing the copy. This
@@ -743,6 +767,37 @@ fn image_groups(schema: &Schema) -> Vec<String> {
     }
 }
 
+/// The compression codecs of a schema (checked before anything is written).
+fn bytes_codecs(schema: &Schema) -> Result<Vec<Arc<dyn BytesToBytesCodecTraits>>, BackendError> {
+    let unsupported = |reason: String| BackendError::Unsupported {
+        backend: BACKEND,
+        reason,
+    };
+    let typesize = schema.dtype().size();
+    let level = schema.compression_level();
+    let blosc = |cname, default_level: u8| -> Result<BloscCodec, BackendError> {
+        let l = level.unwrap_or(i32::from(default_level));
+        let clevel = u8::try_from(l)
+            .ok()
+            .and_then(|l| BloscCompressionLevel::try_from(l).ok())
+            .ok_or_else(|| unsupported(format!("blosc compression level {l} is outside 0..=9")))?;
+        BloscCodec::new(
+            cname,
+            clevel,
+            None,
+            BloscShuffleMode::Shuffle,
+            Some(typesize),
+        )
+        .map_err(|e| unsupported(e.to_string()))
+    };
+    Ok(match schema.compression() {
+        Compression::Zstd => vec![Arc::new(ZstdCodec::new(level.unwrap_or(3), false))],
+        Compression::BloscZstd => vec![Arc::new(blosc(BloscCompressor::Zstd, 3)?)],
+        Compression::BloscLz4 => vec![Arc::new(blosc(BloscCompressor::LZ4, 5)?)],
+        _ => Vec::new(),
+    })
+}
+
 fn build_array(
     schema: &Schema,
     store: Arc<dyn ZarrStore>,
@@ -772,34 +827,9 @@ fn build_array(
     if let Some(inner) = inner {
         builder.subchunk_shape(inner);
     }
-    let typesize = schema.dtype().size();
-    let level = schema.compression_level();
-    let blosc = |cname, default_level: u8| {
-        let clevel = BloscCompressionLevel::try_from(level.map_or(default_level, |l| l as u8))
-            .map_err(|bad| {
-                fmt_err(format!("blosc compression level {bad} is outside 0..=9").into())
-            })?;
-        BloscCodec::new(
-            cname,
-            clevel,
-            None,
-            BloscShuffleMode::Shuffle,
-            Some(typesize),
-        )
-        .map_err(|e| fmt_err(Box::new(e)))
-    };
-    match schema.compression() {
-        Compression::Zstd => {
-            builder
-                .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level.unwrap_or(3), false))]);
-        }
-        Compression::BloscZstd => {
-            builder.bytes_to_bytes_codecs(vec![Arc::new(blosc(BloscCompressor::Zstd, 3)?)]);
-        }
-        Compression::BloscLz4 => {
-            builder.bytes_to_bytes_codecs(vec![Arc::new(blosc(BloscCompressor::LZ4, 5)?)]);
-        }
-        _ => {}
+    let codecs = bytes_codecs(schema)?;
+    if !codecs.is_empty() {
+        builder.bytes_to_bytes_codecs(codecs);
     }
     let path = if group.is_empty() {
         "/0".to_owned()
@@ -841,6 +871,15 @@ impl Backend for ZarrBackend {
         if let Some(g) = self.growth {
             let img = &mut self.images[p];
             img.growth_reached = img.growth_reached.max(idx[g] + 1);
+            // Within one image the growth coordinate never decreases: once a frame lies
+            // in a later growth unit, the units before it can receive nothing more
+            // (their missing planes were skipped), so they are stored now rather than
+            // held until finish.
+            let unit = idx[g] / self.unit[g];
+            if unit > img.growth_unit {
+                img.growth_unit = unit;
+                self.close_units_before(p, g, unit)?;
+            }
         }
         if self.frame_units && self.raw_chunks {
             self.store_frame(p, &key, frame)?;
@@ -885,6 +924,21 @@ impl Backend for ZarrBackend {
         }
         self.finalized = true;
         let extent = self.growth.map(|_| progress.growth_extent);
+        // A trimmed channel axis keeps the display settings of the channels it kept.
+        if let Some(g) = self.growth
+            && self
+                .schema
+                .array_dims()
+                .nth(g)
+                .is_some_and(|d| d.kind() == ome_writers_schema::DimensionType::Channel)
+        {
+            let kept = usize::try_from(progress.growth_extent).unwrap_or(usize::MAX);
+            for img in &mut self.images {
+                if let Some(omero) = img.meta.omero.as_mut() {
+                    omero.channels.truncate(kept);
+                }
+            }
+        }
         // Final shape: the growth axis trimmed (or grown) to the extent reached.
         let shape = self.schema.array_shape(extent);
         for img in &mut self.images {

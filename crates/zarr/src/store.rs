@@ -5,7 +5,8 @@
 //! (called at every durability point and at finish) fsyncs them and their directories
 //! before any metadata that refers to them is replaced. Every file is written under a
 //! temporary name and renamed into place (`zarr.json` documents also fsynced first), so
-//! a reader or a crash never sees a torn chunk or document. The store cannot read: a read-modify-write is impossible.
+//! a reader or a crash never sees a torn chunk or document. The store cannot read chunks
+//! (only its own metadata journal): a read-modify-write is impossible.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -59,6 +60,15 @@ impl DirStore {
     fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
         if self.lock().known_dirs.contains(dir) {
             return Ok(());
+        }
+        // Once made, the root is never made again: if it vanished (removed during the
+        // acquisition), recreating it would leave a dataset whose metadata claims
+        // frames that are gone.
+        if self.lock().known_dirs.contains(&self.root) && !self.root.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the dataset directory vanished during the acquisition",
+            ));
         }
         fs::create_dir_all(dir)?;
         let mut st = self.lock();

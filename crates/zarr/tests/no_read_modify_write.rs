@@ -114,3 +114,109 @@ fn a_whole_stream_never_reads_and_writes_each_unit_once() {
         );
     }
 }
+
+/// Counts writes; panics on the `panic_at`-th chunk write when set.
+struct Panicky(
+    Arc<PerformanceMetricsStorageAdapter<MemoryStore>>,
+    Option<usize>,
+);
+
+impl WritableStorageTraits for Panicky {
+    fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        let is_chunk = key.as_str().contains("/c/");
+        assert!(!(is_chunk && Some(self.0.writes()) >= self.1), "store bug");
+        self.0.set(key, value)
+    }
+    fn set_partial_many(&self, key: &StoreKey, v: OffsetBytesIterator) -> Result<(), StorageError> {
+        self.0.set_partial_many(key, v)
+    }
+    fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.0.erase(key)
+    }
+    fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.0.erase_prefix(prefix)
+    }
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
+
+impl ZarrStore for Panicky {
+    fn sync(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn units_with_skipped_planes_are_stored_as_soon_as_the_acquisition_moves_past_them() {
+    // Unbounded t, chunks of 4 z; every time point skips its last z plane. Without
+    // closing, every chunk would stay open (in memory) until finish.
+    let schema = Schema::from_json(
+        r#"{"root_path": "s.ome.zarr", "dtype": "uint16", "dimensions": [
+            {"name": "t", "count": null}, {"name": "z", "count": 4, "chunk_size": 4},
+            {"name": "y", "count": 8}, {"name": "x", "count": 8}]}"#,
+    )
+    .unwrap();
+    let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
+        MemoryStore::new(),
+    )));
+    let mut backend = ZarrBackend::create_in(&schema, Arc::new(Counted(metrics.clone()))).unwrap();
+    let created = metrics.writes();
+    let frame = vec![1u8; schema.frame_bytes()];
+    let router = FrameRouter::new(&schema);
+    for n in 0..40u64 {
+        if n % 4 == 3 {
+            continue; // skipped
+        }
+        let route = router.route(ome_writers_schema::FrameNumber(n)).unwrap();
+        backend
+            .write(route.position, &route.index, &frame, None)
+            .unwrap();
+    }
+    // 10 time points: the first 9 chunks are stored already, the 10th is still open.
+    assert_eq!(metrics.writes() - created, 9);
+    assert_eq!(metrics.reads(), 0);
+}
+
+#[test]
+fn a_panicking_store_under_the_encoders_is_an_error_not_a_hang() {
+    let schema = Schema::from_json(
+        r#"{"root_path": "p.ome.zarr", "dtype": "uint16", "compression": "zstd", "dimensions": [
+            {"name": "t", "count": 6}, {"name": "y", "count": 4}, {"name": "x", "count": 4}]}"#,
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
+            MemoryStore::new(),
+        )));
+        let created = metrics.writes();
+        let store = Arc::new(Panicky(metrics, Some(created + 1)));
+        let mut backend = ZarrBackend::create_in(&schema, store).unwrap();
+        let frame = vec![1u8; schema.frame_bytes()];
+        let mut result = Ok(());
+        for route in FrameRouter::new(&schema) {
+            result = backend.write(route.position, &route.index, &frame, None);
+            if result.is_err() {
+                break;
+            }
+        }
+        let done = result.and_then(|()| {
+            backend
+                .finalize(&Progress {
+                    frames_written: 6,
+                    frames_reached: 6,
+                    growth_extent: 6,
+                    complete: true,
+                    ..Progress::default()
+                })
+                .map(|_| ())
+        });
+        tx.send(done.map_err(|e| e.to_string())).unwrap();
+    });
+    let outcome = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the backend hung after an encoder panic");
+    let err = outcome.expect_err("the panic must surface as an error");
+    assert!(err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,199 @@
+"""Check datasets left by a killed `omew write` (and then repaired) with the ordinary
+readers: zarr-python + yaozarrs for OME-Zarr, tifffile + the OME XSD for OME-TIFF.
+
+Usage (run by crates/cli/tests/crash.rs):
+    python crash_check.py JOBS.json
+
+JOBS.json is a list of jobs; one line `ok <label>` or `FAIL <label>: reason` per job,
+exit status 1 if any failed.  Frames follow the pattern of tests/python/_common.py.
+
+Zarr job:
+    {"kind": "zarr", "label": str, "root": path, "dtype": "uint16",
+     "stage": "killed" | "repaired",
+     "frames": [[[storage index], n], ...]   # every frame handed to the writer, in order
+     "max_total": int | null}                # declared frames (null: unbounded)
+
+  The durable frames are the first `frames_written` (from the image group's zarr.json):
+  each must read back exactly. Every other frame handed over must read back exactly or
+  as zeros (written after the last durability point, or not at all) - or, when it spans
+  several write units (chunks or shards), each unit's part whole or zero; every other plane
+  must be zero. After repair the store must validate (yaozarrs) and the status must
+  not be "acquiring".
+
+TIFF job:
+    {"kind": "tiff", "label": str, "stage": "killed" | "repaired", "dtype": "uint16",
+     "files": [{"path": path, "frames": [n, ...]}],   # per file: frames in page order
+     "companion": path | null}
+
+  Killed: each file is a standalone OME-TIFF whose series 0 (the provisional OME-XML)
+  holds exactly its first planes; every page on disk is a whole frame. Repaired: the
+  series covers every page (the last growth step padded with zero planes), the
+  description is final (not "acquiring") and records the repair, every XML validates.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2] / "tests" / "python"))
+
+from _common import CheckError, pattern_plane  # noqa: E402
+
+
+def zarr_job(job: dict) -> str:
+    import yaozarrs
+    import zarr
+
+    root = Path(job["root"])
+    dtype = np.dtype(job["dtype"])
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    ow = attrs["ome_writers"]
+    durable = ow["frames_written"]
+    status = ow["status"]
+    frames = job["frames"]
+    if durable > len(frames):
+        raise CheckError(f"metadata says {durable} frames written, only {len(frames)} handed over")
+    if job["stage"] == "repaired":
+        if status == "acquiring":
+            raise CheckError("status still 'acquiring' after repair")
+        if status != "complete" and "repaired" not in ow:
+            raise CheckError("no 'repaired' record after repair")
+    arr = zarr.open_array(store=str(root / "0"), mode="r")
+    data = arr[...]
+    if str(data.dtype) != dtype.name:
+        raise CheckError(f"dtype {data.dtype}, expected {dtype}")
+    ny, nx = data.shape[-2:]
+    unit_y, unit_x = (arr.shards or arr.chunks)[-2:]
+    partial = 0
+    covered = np.zeros(data.shape[:-2], dtype=bool)
+    present = 0
+    for i, (idx, n) in enumerate(frames):
+        idx = tuple(idx)
+        inside = all(0 <= k < s for k, s in zip(idx, data.shape))
+        if i < durable:
+            if not inside:
+                raise CheckError(f"durable frame {n} at {list(idx)} is outside shape {data.shape}")
+            if not np.array_equal(data[idx], pattern_plane(n, ny, nx, dtype)):
+                raise CheckError(f"durable frame {n} at {list(idx)} does not read back")
+        elif inside:
+            plane = data[idx]
+            want = pattern_plane(n, ny, nx, dtype)
+            if np.array_equal(plane, want):
+                present += 1
+            elif plane.any():
+                # A frame spanning several write units (chunks, or shards) may have been
+                # killed between them: each unit's part must be whole or zero.
+                for y0 in range(0, ny, unit_y):
+                    for x0 in range(0, nx, unit_x):
+                        got = plane[y0:y0 + unit_y, x0:x0 + unit_x]
+                        if got.any() and not np.array_equal(
+                                got, want[y0:y0 + unit_y, x0:x0 + unit_x]):
+                            raise CheckError(f"frame {n} at {list(idx)} is torn inside "
+                                             f"the write unit at y={y0}, x={x0}")
+                partial += 1
+        if inside:
+            covered[idx] = True
+    stray = np.argwhere(data.reshape(-1, ny * nx).any(axis=1).reshape(covered.shape) & ~covered)
+    if len(stray):
+        raise CheckError(f"plane {list(stray[0])} holds data no frame put there")
+    if job["stage"] == "repaired":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yaozarrs.validate_zarr_store(str(root))
+    return (f"status={status} frames_written={durable} shape={list(data.shape)} "
+            f"later_frames_present={present} later_frames_in_part={partial}")
+
+
+def tiff_job(job: dict) -> str:
+    import tifffile
+    from check_tiff import OME_NS, own_series_index, validate_ome_xml
+    from lxml import etree
+
+    dtype = np.dtype(job["dtype"])
+    notes = []
+    for spec in job["files"]:
+        path = Path(spec["path"])
+        frames = spec["frames"]
+        raw = path.read_bytes()[:16]
+        if len(raw) == 16 and raw[8:16] == bytes(8):
+            # Killed before its first page: no frame was written, and repair has
+            # nothing to recover (it says so and leaves the file).
+            notes.append(f"{path.name}: killed before its first page (no frame written)")
+            continue
+        with tifffile.TiffFile(path) as tf:
+            description = tf.pages[0].description
+            pages = [p.asarray() for p in tf.pages]
+        validate_ome_xml(description, f"{path.name} ImageDescription")
+        own = etree.fromstring(description.encode())
+        acquiring = 'K="status">acquiring<' in description
+        omexml = description
+        binary_only = own.find(f"{{{OME_NS}}}BinaryOnly")
+        if binary_only is not None:
+            meta = path.parent / binary_only.get("MetadataFile", "")
+            if meta.suffix.lower() in (".tif", ".tiff"):
+                with tifffile.TiffFile(meta) as master:
+                    omexml = master.pages[0].description
+            else:
+                omexml = meta.read_text()
+            validate_ome_xml(omexml, meta.name)
+        if job["stage"] == "killed" and not acquiring and binary_only is None:
+            raise CheckError(f"{path.name}: killed file has a final description?")
+        if job["stage"] == "repaired":
+            if acquiring:
+                raise CheckError(f"{path.name}: still provisional after repair")
+            if "repaired" not in omexml and 'K="complete">true<' not in omexml:
+                raise CheckError(f"{path.name}: the final OME-XML does not record the repair")
+        if len(pages) > len(frames) and job["stage"] == "killed":
+            raise CheckError(f"{path.name}: {len(pages)} pages but {len(frames)} frames handed")
+        ny, nx = pages[0].shape[-2:]
+        zero = np.zeros((ny, nx), dtype=dtype)
+        written = 0
+        for i, page in enumerate(pages):
+            if i < len(frames) and np.array_equal(page, pattern_plane(frames[i], ny, nx, dtype)):
+                written += 1
+                if written != i + 1:
+                    raise CheckError(f"{path.name}: page {i} follows a zero page")
+            elif not np.array_equal(page, zero) or job["stage"] == "killed":
+                raise CheckError(f"{path.name}: page {i} is neither frame nor zero padding")
+        index = own_series_index(omexml, own.get("UUID"), path.name)
+        with tifffile.TiffFile(path, omexml=omexml if binary_only is not None else None) as tf:
+            series = tf.series[index]
+            data = series.asarray().reshape(-1, ny, nx)
+        if len(data) > len(pages):
+            raise CheckError(f"{path.name}: series has {len(data)} planes, file {len(pages)}")
+        for i, plane in enumerate(data):
+            want = pattern_plane(frames[i], ny, nx, dtype) if i < written else zero
+            if not np.array_equal(plane, want):
+                raise CheckError(f"{path.name}: series plane {i} differs")
+        if job["stage"] == "repaired" and len(data) != len(pages):
+            raise CheckError(f"{path.name}: series has {len(data)} planes, file {len(pages)}")
+        notes.append(f"{path.name}: pages={len(pages)} described={len(data)} "
+                     f"shape={list(series.shape)}")
+    if job.get("companion") and job["stage"] == "repaired":
+        validate_ome_xml(Path(job["companion"]).read_bytes(), job["companion"])
+    return "; ".join(notes)
+
+
+def main(argv: list[str]) -> int:
+    jobs = json.loads(Path(argv[0]).read_text())
+    failed = 0
+    for job in jobs:
+        try:
+            note = zarr_job(job) if job["kind"] == "zarr" else tiff_job(job)
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            failed += 1
+            print(f"FAIL {job['label']}: {type(e).__name__}: {e}")
+        else:
+            print(f"ok {job['label']}: {note}")
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,7 @@
+//! Fuzz bodies shared by the cargo-fuzz targets and the stable test
+//! (crates/cli/tests/fuzz_bodies.rs).
+
+#[path = "bodies.rs"]
+mod bodies;
+
+pub use bodies::{router, settings};

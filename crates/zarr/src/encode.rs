@@ -27,6 +27,10 @@ pub(crate) struct EncodeSpec {
     pub(crate) shape: Vec<NonZeroU64>,
     pub(crate) data_type: DataType,
     pub(crate) fill_value: FillValue,
+    /// Plain zstd at this level (unsharded chunks): encoded here with one reusable
+    /// compressor context and output buffer per thread, the same bytes zarrs' zstd codec
+    /// writes, without its per-chunk context and buffer allocations.
+    pub(crate) zstd_level: Option<i32>,
 }
 
 struct Job {
@@ -63,6 +67,12 @@ impl EncoderPool {
                 std::thread::Builder::new()
                     .name(format!("ome-writers-encode-{i}"))
                     .spawn(move || {
+                        let mut scratch = Scratch {
+                            zstd: spec
+                                .zstd_level
+                                .and_then(|l| zstd::bulk::Compressor::new(l).ok()),
+                            out: Vec::new(),
+                        };
                         for job in rx {
                             let failed = error
                                 .lock()
@@ -73,7 +83,7 @@ impl EncoderPool {
                                 // writer waits for every unit to come back.
                                 let result =
                                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                        encode_and_store(&spec, &job, &options)
+                                        encode_and_store(&spec, &job, &options, &mut scratch)
                                     }))
                                     .unwrap_or_else(|_| {
                                         Err(BackendError::Format {
@@ -165,15 +175,34 @@ impl Drop for EncoderPool {
     }
 }
 
+/// Per-thread encoding state, reused for every unit.
+struct Scratch {
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    out: Vec<u8>,
+}
+
 fn encode_and_store(
     spec: &EncodeSpec,
     job: &Job,
     options: &CodecOptions,
+    scratch: &mut Scratch,
 ) -> Result<(), BackendError> {
     let format = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
         backend: BACKEND,
         source: e,
     };
+    if let Some(zstd) = scratch.zstd.as_mut() {
+        let out = &mut scratch.out;
+        out.clear();
+        out.reserve(zstd::zstd_safe::compress_bound(job.unit.data.len()));
+        zstd.compress_to_buffer(&job.unit.data[..], out)
+            .map_err(|e| format(Box::new(e)))?;
+        return spec.store.set_slice(&job.key, out).map_err(|e| {
+            spec.store
+                .take_error()
+                .unwrap_or_else(|| format(Box::new(e)))
+        });
+    }
     let encoded = spec
         .codecs
         .encode(

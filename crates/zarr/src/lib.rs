@@ -310,6 +310,10 @@ impl ZarrBackend {
                     shape: shape.clone(),
                     data_type: first.data_type().clone(),
                     fill_value: first.fill_value().clone(),
+                    zstd_level: (schema.compression() == Compression::Zstd
+                        && schema.shard_shape().is_none()
+                        && cfg!(target_endian = "little"))
+                    .then(|| schema.compression_level().unwrap_or(3)),
                 },
                 threads,
             ))

@@ -390,7 +390,18 @@ fn write(args: &WriteArgs) -> Result<()> {
         }
     }
     progress.done();
-    let summary = stream.finish()?;
+    let summary = match (stream.finish(), input_error) {
+        (Ok(summary), error) => {
+            input_error = error;
+            summary
+        }
+        // The first error (e.g. the disk filled during a write) says more than the
+        // finish that followed it.
+        (Err(finish), Some(first)) => {
+            return Err(first.context(format!("then, finishing: {finish}")));
+        }
+        (Err(finish), None) => return Err(finish.into()),
+    };
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let shown: Vec<String> = summary
         .paths

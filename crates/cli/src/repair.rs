@@ -48,8 +48,8 @@ pub(crate) fn run(path: &Path) -> Result<()> {
     }
     if meta.is_dir() && !path.join("zarr.json").exists() && holds_nothing(path) {
         println!(
-            "nothing to repair: {} holds no metadata and no data (the writer was killed \
-             while creating it; no frame was written)",
+            "nothing to repair: {} holds no data and no root zarr.json (the writer was \
+             killed while creating it; no frame was written)",
             path.display()
         );
         return Ok(());
@@ -94,8 +94,9 @@ pub(crate) fn run(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether a directory holds no file but stale temporaries (`.*.tmp`, `.*.partial`), in
-/// any subdirectory.
+/// Whether a directory holds no data: no file but stale temporaries (`.*.tmp`,
+/// `.*.partial`) and metadata (`zarr.json`: a writer killed while creating the
+/// dataset, before its root `zarr.json`), in any subdirectory.
 fn holds_nothing(dir: &Path) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
@@ -105,7 +106,9 @@ fn holds_nothing(dir: &Path) -> bool {
         match e.file_type() {
             Ok(t) if t.is_dir() => holds_nothing(&e.path()),
             Ok(_) => {
-                name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".partial"))
+                name == "zarr.json"
+                    || (name.starts_with('.')
+                        && (name.ends_with(".tmp") || name.ends_with(".partial")))
             }
             Err(_) => false,
         }

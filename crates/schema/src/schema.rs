@@ -515,7 +515,10 @@ fn infer_kind(i: usize, dim: &Dimension) -> Result<DimensionType, SchemaError> {
             UnitKind::Length => DimensionType::Space,
             UnitKind::Time => DimensionType::Time,
         });
-    if let (Some(c), Some(u)) = (from_coords, from_unit)
+    // Only when the type is inferred: an explicit type is checked against the coords
+    // below, and validation fills a position dimension's coords, so checking the unit
+    // against them here would refuse the normalized form of settings it accepted.
+    if let (None, Some(c), Some(u)) = (dim.kind, from_coords, from_unit)
         && c != u
     {
         return Err(SchemaError::invalid(

@@ -4,41 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ome_writers::{DType, Schema, StreamError, StreamOptions, create_stream_with};
+use ome_writers::{Schema, StreamError, StreamOptions, create_stream_with};
 use ome_writers_router::FrameRouter;
 use ome_writers_schema::FrameNumber;
 use serde_json::{Value, json};
 
-/// The pixel pattern shared with tests/python/_common.py.
-pub fn value(dtype: DType, n: u64, y: u64, x: u64) -> i64 {
-    let m = match dtype {
-        DType::U8 | DType::I8 => 100,
-        DType::U16 | DType::I16 => 30_000,
-        _ => 1_000_000,
-    };
-    1 + ((n * 7 + y * 3 + x) % m) as i64
-}
-
-/// Frame `n` as native-endian bytes.
+/// Frame `n` (the pattern shared with tests/python/_common.py), as little-endian bytes.
 pub fn frame_bytes(schema: &Schema, n: u64) -> Vec<u8> {
-    let [h, w] = schema.frame_shape();
-    let dtype = schema.dtype();
     let mut out = Vec::with_capacity(schema.frame_bytes());
-    for y in 0..h {
-        for x in 0..w {
-            let v = value(dtype, n, y, x);
-            match dtype {
-                DType::U8 => out.extend((v as u8).to_ne_bytes()),
-                DType::I8 => out.extend((v as i8).to_ne_bytes()),
-                DType::U16 => out.extend((v as u16).to_ne_bytes()),
-                DType::I16 => out.extend((v as i16).to_ne_bytes()),
-                DType::U32 => out.extend((v as u32).to_ne_bytes()),
-                DType::I32 => out.extend((v as i32).to_ne_bytes()),
-                DType::F32 => out.extend((v as f32).to_ne_bytes()),
-                DType::F64 => out.extend((v as f64).to_ne_bytes()),
-            }
-        }
-    }
+    ome_writers::pattern_frame(schema.dtype(), n, schema.frame_shape(), &mut out);
     out
 }
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ome_writers::{Schema, StreamOptions, create_stream_with};
+use ome_writers::{DType, Schema, StreamOptions, create_stream_with};
 use serde_json::{Value, json};
 
 /// A benchmark workload.
@@ -93,49 +93,18 @@ impl Workload {
     }
 }
 
-/// A small, fast, deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Approximately Poisson(mean) for mean >= 100: a normal with variance = mean.
-    fn poisson(&mut self, mean: f64) -> f64 {
-        let u1 = self.unit().max(1e-12);
-        let u2 = self.unit();
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (mean + z * mean.sqrt()).round()
-    }
-}
-
-/// `count` distinct frames, cycled by the benchmark (generation is not measured).
+/// Pattern frames (cheap to compress) or realistic ones (smooth structure between
+/// 100 and 4000 plus shot noise), `count` distinct ones, cycled by the benchmark.
 fn make_frames(size: u64, realistic: bool, count: usize) -> Vec<Vec<u16>> {
-    let n = (size * size) as usize;
-    (0..count)
+    (0..count as u64)
         .map(|k| {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1));
-            let mut f = vec![0u16; n];
-            for (i, px) in f.iter_mut().enumerate() {
-                let y = (i as u64 / size) as f64 / size as f64;
-                let x = (i as u64 % size) as f64 / size as f64;
-                *px = if realistic {
-                    // smooth structure between 100 and 4000, plus shot noise
-                    let s = 0.5
-                        + 0.25 * (12.0 * x + k as f64).sin() * (9.0 * y).cos()
-                        + 0.25 * (30.0 * (x - 0.5) * (y - 0.3)).sin();
-                    rng.poisson(100.0 + 3900.0 * s * s).clamp(0.0, 65535.0) as u16
-                } else {
-                    ((i as u64 * 7 + k as u64 * 131) % 30_000 + 1) as u16
-                };
+            if realistic {
+                ome_writers::realistic_frame(size, k)
+            } else {
+                (0..size * size)
+                    .map(|i| ome_writers::pattern_value(DType::U16, k, i / size, i % size) as u16)
+                    .collect()
             }
-            f
         })
         .collect()
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use ome_writers::{Schema, StreamOptions, create_stream_with};
-use ome_writers_schema::{AcquisitionSettings, DType};
+use ome_writers_schema::AcquisitionSettings;
 
 #[derive(Parser)]
 #[command(
@@ -222,32 +222,6 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-fn synthetic_frame(schema: &Schema, n: u64, out: &mut Vec<u8>) {
-    let [h, w] = schema.frame_shape();
-    let dtype = schema.dtype();
-    let m = match dtype {
-        DType::U8 | DType::I8 => 100,
-        DType::U16 | DType::I16 => 30_000,
-        _ => 1_000_000,
-    };
-    out.clear();
-    for y in 0..h {
-        for x in 0..w {
-            let v = 1 + (n * 7 + y * 3 + x) % m;
-            match dtype {
-                DType::U8 => out.extend((v as u8).to_le_bytes()),
-                DType::I8 => out.extend((v as i8).to_le_bytes()),
-                DType::U16 => out.extend((v as u16).to_le_bytes()),
-                DType::I16 => out.extend((v as i16).to_le_bytes()),
-                DType::U32 => out.extend((v as u32).to_le_bytes()),
-                DType::I32 => out.extend((v as i32).to_le_bytes()),
-                DType::F32 => out.extend((v as f32).to_le_bytes()),
-                DType::F64 => out.extend((v as f64).to_le_bytes()),
-            }
-        }
-    }
-}
-
 struct ProgressLine {
     enabled: bool,
     last: Instant,
@@ -328,7 +302,7 @@ fn write(args: &WriteArgs) -> Result<()> {
     let mut input_error: Option<anyhow::Error> = None;
     while limit.is_none_or(|l| n < l) {
         if args.synthetic {
-            synthetic_frame(&schema, n, &mut buf);
+            ome_writers::pattern_frame(schema.dtype(), n, schema.frame_shape(), &mut buf);
         } else if let Some(r) = input.as_mut() {
             let got = match read_full(r, &mut buf) {
                 Ok(got) => got,

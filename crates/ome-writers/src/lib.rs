@@ -40,6 +40,7 @@
 mod buffer;
 mod error;
 mod stream;
+mod synthetic;
 
 pub use buffer::FrameBuffer;
 pub use error::StreamError;
@@ -51,3 +52,4 @@ pub use stream::{
     MAX_QUEUED_FRAMES, Stream, StreamOptions, StreamSummary, create_backend, create_stream,
     create_stream_with, create_stream_with_backend,
 };
+pub use synthetic::{pattern_frame, pattern_value, realistic_frame};

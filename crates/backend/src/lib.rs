@@ -32,6 +32,7 @@
 //! # Ok::<(), BackendError>(())
 //! ```
 
+mod buffer;
 mod error;
 mod fsutil;
 
@@ -39,6 +40,7 @@ use std::path::PathBuf;
 
 use ome_writers_schema::{PositionIndex, StorageIndex};
 
+pub use buffer::{DtypeMismatch, FrameBuffer};
 pub use error::BackendError;
 pub use fsutil::{DatasetKind, prepare_output, sync_dir, write_atomic};
 
@@ -91,6 +93,19 @@ pub trait Backend: Send {
         frame: &[u8],
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError>;
+
+    /// Write one frame given as a pooled buffer the backend may keep (for example to
+    /// compress it on another thread); dropping it returns it to the stream's pool. The
+    /// default borrows it for [`write`](Self::write).
+    fn write_owned(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: FrameBuffer,
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        self.write(position, index, frame.as_bytes(), metadata)
+    }
 
     /// A durability point: after it returns, every frame written so far reads back
     /// with valid metadata after a crash.

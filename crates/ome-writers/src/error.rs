@@ -107,3 +107,12 @@ impl From<ome_writers_router::RouteError> for StreamError {
         }
     }
 }
+
+impl From<ome_writers_backend::DtypeMismatch> for StreamError {
+    fn from(e: ome_writers_backend::DtypeMismatch) -> Self {
+        Self::FrameDtype {
+            expected: e.expected,
+            got: e.got,
+        }
+    }
+}

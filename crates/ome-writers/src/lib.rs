@@ -37,14 +37,12 @@
 //! - `omero-local` (default): the omero_local backend (stage beside an OMERO server,
 //!   register in place).
 
-mod buffer;
 mod error;
 mod stream;
 mod synthetic;
 
-pub use buffer::FrameBuffer;
 pub use error::StreamError;
-pub use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress};
+pub use ome_writers_backend::{Backend, BackendError, FrameBuffer, FrameMetadata, Progress};
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,
 };

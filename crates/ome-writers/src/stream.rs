@@ -8,12 +8,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress, Summary};
+use ome_writers_backend::{Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary};
 use ome_writers_router::FrameRouter;
 use ome_writers_schema::{BackendKind, FrameNumber, Pixel, PositionIndex, Schema, StorageIndex};
 
 use crate::StreamError;
-use crate::buffer::FrameBuffer;
 
 /// Most frames queued at once, whatever the byte budget.
 pub const MAX_QUEUED_FRAMES: usize = 4096;
@@ -81,6 +80,8 @@ pub struct Stream {
     router: FrameRouter,
     tx: Option<Sender<Msg>>,
     free: Receiver<FrameBuffer>,
+    /// The pool's sending side: buffers handed out carry it, and return when dropped.
+    pool: Sender<FrameBuffer>,
     /// Buffers handed back without being sent (a refused append).
     spare: Vec<FrameBuffer>,
     allocated: usize,
@@ -152,7 +153,7 @@ pub fn create_stream_with_backend(
     let opts = options.clone();
     let worker = std::thread::Builder::new()
         .name("ome-writers".to_owned())
-        .spawn(move || writer_loop(backend, &rx, &free_tx, &worker_error, &opts))
+        .spawn(move || writer_loop(backend, &rx, &worker_error, &opts))
         .ok();
     if worker.is_none() {
         set_error(
@@ -167,6 +168,7 @@ pub fn create_stream_with_backend(
         router: FrameRouter::new(schema),
         tx: Some(tx),
         free: free_rx,
+        pool: free_tx,
         spare: Vec::new(),
         allocated: 0,
         max_buffers,
@@ -221,7 +223,6 @@ fn guarded<T>(
 fn writer_loop(
     mut backend: Box<dyn Backend>,
     rx: &Receiver<Msg>,
-    free: &Sender<FrameBuffer>,
     error: &ErrorSlot,
     opts: &StreamOptions,
 ) -> Option<Summary> {
@@ -249,34 +250,32 @@ fn writer_loop(
             },
         };
         match msg {
+            // The buffer goes to the backend; after a failure it is dropped here. Either
+            // way it returns to the pool when dropped.
             Some(Msg::Frame {
                 position,
                 index,
                 buf,
                 metadata,
-            }) => {
-                if !failed {
-                    let ok = guarded(
-                        error,
-                        || backend.write(position, &index, buf.as_bytes(), metadata.as_ref()),
-                        |source| StreamError::Write {
-                            position: position.0,
-                            index,
-                            source,
-                        },
-                    );
-                    failed |= ok.is_none();
-                    written += u64::from(ok.is_some());
-                    since_flush += 1;
-                }
-                // Return the buffer; if the stream is gone, just drop it.
-                let _ = free.try_send(buf);
+            }) if !failed => {
+                let ok = guarded(
+                    error,
+                    || backend.write_owned(position, &index, buf, metadata.as_ref()),
+                    |source| StreamError::Write {
+                        position: position.0,
+                        index,
+                        source,
+                    },
+                );
+                failed |= ok.is_none();
+                written += u64::from(ok.is_some());
+                since_flush += 1;
             }
+            Some(Msg::Frame { .. }) | None => {}
             Some(Msg::Finish(p)) => {
                 progress = Some(p);
                 break;
             }
-            None => {}
         }
         let due = (opts.flush_every_frames > 0 && since_flush >= opts.flush_every_frames)
             || opts
@@ -347,14 +346,19 @@ impl Stream {
         if !block {
             return Ok(None);
         }
-        match self.free.recv() {
-            Ok(b) => Ok(Some(b)),
-            Err(_) => {
-                // The writer thread is gone: report its error.
-                self.check_error()?;
-                Err(StreamError::WriterPanicked {
-                    message: "the writer thread stopped".to_owned(),
-                })
+        loop {
+            match self.free.recv_timeout(Duration::from_millis(100)) {
+                Ok(b) => return Ok(Some(b)),
+                Err(_) => {
+                    // Buffers come back when dropped, also when the writer fails; a
+                    // writer thread that has ended while none came back is reported.
+                    if self.worker.as_ref().is_none_or(JoinHandle::is_finished) {
+                        self.check_error()?;
+                        return Err(StreamError::WriterPanicked {
+                            message: "the writer thread stopped".to_owned(),
+                        });
+                    }
+                }
             }
         }
     }
@@ -391,6 +395,8 @@ impl Stream {
         buf: FrameBuffer,
         metadata: Option<FrameMetadata>,
     ) -> Result<(), StreamError> {
+        let mut buf = buf;
+        buf.set_home(self.pool.clone());
         let msg = Msg::Frame {
             position: route.position,
             index: route.index,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use ome_writers_backend::BackendError;
+use ome_writers_backend::{BackendError, FrameBuffer};
 use zarrs::array::{
     ArrayBytes, ArrayToBytesCodecTraits, CodecChain, CodecOptions, DataType, FillValue,
 };
@@ -33,9 +33,25 @@ pub(crate) struct EncodeSpec {
     pub(crate) zstd_level: Option<i32>,
 }
 
+/// What an encoder encodes: a unit buffer (returned for reuse) or a whole-frame chunk
+/// still in the stream's pooled frame buffer (returned to that pool when dropped).
+enum Payload {
+    Unit(Unit),
+    Frame(FrameBuffer),
+}
+
+impl Payload {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Unit(u) => &u.data,
+            Self::Frame(f) => f.as_bytes(),
+        }
+    }
+}
+
 struct Job {
     key: StoreKey,
-    unit: Unit,
+    payload: Payload,
 }
 
 type ErrorSlot = Arc<Mutex<Option<BackendError>>>;
@@ -43,7 +59,7 @@ type ErrorSlot = Arc<Mutex<Option<BackendError>>>;
 /// A pool of encoder threads.
 pub(crate) struct EncoderPool {
     jobs: Option<Sender<Job>>,
-    done: Receiver<Unit>,
+    done: Receiver<Option<Unit>>,
     error: ErrorSlot,
     in_flight: usize,
     handles: Vec<JoinHandle<()>>,
@@ -53,7 +69,7 @@ impl EncoderPool {
     pub(crate) fn new(spec: EncodeSpec, threads: usize) -> Self {
         let threads = threads.max(1);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(threads);
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<Unit>();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<Option<Unit>>();
         let error: ErrorSlot = Arc::new(Mutex::new(None));
         let spec = Arc::new(spec);
         // Units are encoded one per thread; inner parallelism would oversubscribe.
@@ -99,7 +115,11 @@ impl EncoderPool {
                                     }
                                 }
                             }
-                            if tx.send(job.unit).is_err() {
+                            let back = match job.payload {
+                                Payload::Unit(u) => Some(u),
+                                Payload::Frame(_) => None,
+                            };
+                            if tx.send(back).is_err() {
                                 break;
                             }
                         }
@@ -119,33 +139,55 @@ impl EncoderPool {
     /// Queue a complete unit for encoding (blocks while every encoder is busy and the
     /// queue is full).
     pub(crate) fn submit(&mut self, key: StoreKey, unit: Unit) -> Result<(), BackendError> {
+        self.send(Job {
+            key,
+            payload: Payload::Unit(unit),
+        })
+    }
+
+    /// Queue a whole-frame chunk straight from its pooled frame buffer (no copy).
+    pub(crate) fn submit_frame(
+        &mut self,
+        key: StoreKey,
+        frame: FrameBuffer,
+    ) -> Result<(), BackendError> {
+        self.send(Job {
+            key,
+            payload: Payload::Frame(frame),
+        })
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), BackendError> {
         self.check()?;
         let Some(jobs) = &self.jobs else {
             return Err(BackendError::Finalized);
         };
-        jobs.send(Job { key, unit })
-            .map_err(|_| BackendError::Format {
-                backend: BACKEND,
-                source: "the encoder threads stopped".into(),
-            })?;
+        jobs.send(job).map_err(|_| BackendError::Format {
+            backend: BACKEND,
+            source: "the encoder threads stopped".into(),
+        })?;
         self.in_flight += 1;
         Ok(())
     }
 
     /// Units whose encoding finished, ready for reuse.
     pub(crate) fn returned(&mut self) -> Option<Unit> {
-        let u = self.done.try_recv().ok()?;
-        self.in_flight -= 1;
-        Some(u)
+        loop {
+            let back = self.done.try_recv().ok()?;
+            self.in_flight -= 1;
+            if back.is_some() {
+                return back;
+            }
+        }
     }
 
     /// Wait for every queued unit; returns the buffers and the first error.
     pub(crate) fn drain(&mut self, pool: &mut Vec<Unit>) -> Result<(), BackendError> {
         while self.in_flight > 0 {
             match self.done.recv() {
-                Ok(u) => {
+                Ok(back) => {
                     self.in_flight -= 1;
-                    pool.push(u);
+                    pool.extend(back);
                 }
                 Err(_) => break,
             }
@@ -194,8 +236,8 @@ fn encode_and_store(
     if let Some(zstd) = scratch.zstd.as_mut() {
         let out = &mut scratch.out;
         out.clear();
-        out.reserve(zstd::zstd_safe::compress_bound(job.unit.data.len()));
-        zstd.compress_to_buffer(&job.unit.data[..], out)
+        out.reserve(zstd::zstd_safe::compress_bound(job.payload.bytes().len()));
+        zstd.compress_to_buffer(job.payload.bytes(), out)
             .map_err(|e| format(Box::new(e)))?;
         return spec.store.set_slice(&job.key, out).map_err(|e| {
             spec.store
@@ -206,7 +248,7 @@ fn encode_and_store(
     let encoded = spec
         .codecs
         .encode(
-            ArrayBytes::new_flen(&job.unit.data[..]),
+            ArrayBytes::new_flen(job.payload.bytes()),
             &spec.shape,
             &spec.data_type,
             &spec.fill_value,

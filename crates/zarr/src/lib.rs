@@ -45,7 +45,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetKind, FrameMetadata, Progress, Summary, prepare_output,
+    Backend, BackendError, DatasetKind, FrameBuffer, FrameMetadata, Progress, Summary,
+    prepare_output,
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::codec::{BloscCodec, ZstdCodec};
@@ -120,6 +121,21 @@ impl ZarrStore for DirStore {
     }
     fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
         DirStore::remove_journal(self, key)
+    }
+}
+
+/// A frame as the backend receives it.
+enum Frame<'a> {
+    Borrowed(&'a [u8]),
+    Owned(FrameBuffer),
+}
+
+impl Frame<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Borrowed(b) => b,
+            Self::Owned(f) => f.as_bytes(),
+        }
     }
 }
 
@@ -647,6 +663,90 @@ impl ZarrBackend {
         Ok(())
     }
 
+    /// Route one frame into its chunk(s), given borrowed or as a pooled buffer.
+    fn write_frame(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: Frame<'_>,
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        let p = position.0;
+        if p >= self.images.len() || index.len() + 2 != self.unit.len() {
+            return Err(BackendError::Unsupported {
+                backend: BACKEND,
+                reason: format!("no image for position {p} and index {index}"),
+            });
+        }
+        let idx = index.as_slice();
+        let n_index = idx.len();
+        let mut key: UnitKey = [0; MAX_AXES];
+        let mut plane = 0u64;
+        for k in 0..n_index {
+            key[k] = idx[k] / self.unit[k];
+            plane = plane * self.unit[k] + idx[k] % self.unit[k];
+        }
+        let plane = plane as usize;
+        if let Some(g) = self.growth {
+            let img = &mut self.images[p];
+            img.growth_reached = img.growth_reached.max(idx[g] + 1);
+            // Within one image the growth coordinate never decreases: once a frame lies
+            // in a later growth unit, the units before it can receive nothing more
+            // (their missing planes were skipped), so they are stored now rather than
+            // held until finish.
+            let unit = idx[g] / self.unit[g];
+            if unit > img.growth_unit {
+                img.growth_unit = unit;
+                self.close_units_before(p, g, unit)?;
+            }
+        }
+        let frame_len = frame.bytes().len();
+        match frame {
+            // A whole-frame chunk to compress: the encoder threads take the pooled frame
+            // buffer itself, no copy.
+            Frame::Owned(buf) if self.frame_units && self.encoder.is_some() => {
+                self.grow_to(p, &key)?;
+                let chunk_key = self.images[p].array.chunk_key(&key[..self.unit.len()]);
+                if let Some(enc) = self.encoder.as_mut() {
+                    enc.submit_frame(chunk_key, buf)?;
+                }
+            }
+            frame => {
+                if self.frame_units && self.raw_chunks {
+                    self.store_frame(p, &key, frame.bytes())?;
+                } else {
+                    self.write_into_units(p, &key, plane, frame.bytes())?;
+                }
+            }
+        }
+        let img = &mut self.images[p];
+        img.frames_written += 1;
+        img.dirty = true;
+        if let Some(m) = metadata {
+            let mut entry = m.clone();
+            entry.insert(
+                "storage_index".to_owned(),
+                serde_json::Value::from(idx.to_vec()),
+            );
+            // Appended to a journal (flat cost per frame, durable at the next
+            // durability point); folded into the attributes at finish.
+            let key = journal_key(&img.group);
+            let mut line = serde_json::to_vec(&entry)?;
+            line.push(b'\n');
+            if self.store.append(&key, &line)? {
+                img.journal = Some(key);
+            } else {
+                img.frame_metadata.push(serde_json::Value::Object(entry));
+            }
+            img.metadata_count += 1;
+        }
+        self.bytes_received += frame_len as u64;
+        Ok(())
+    }
+
     /// Grow an unbounded growth axis so that the unit at `key` lies inside the array.
     fn grow_to(&mut self, image: usize, key: &UnitKey) -> Result<(), BackendError> {
         let Some(g) = self.growth else {
@@ -853,66 +953,17 @@ impl Backend for ZarrBackend {
         frame: &[u8],
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError> {
-        if self.finalized {
-            return Err(BackendError::Finalized);
-        }
-        let p = position.0;
-        if p >= self.images.len() || index.len() + 2 != self.unit.len() {
-            return Err(BackendError::Unsupported {
-                backend: BACKEND,
-                reason: format!("no image for position {p} and index {index}"),
-            });
-        }
-        let idx = index.as_slice();
-        let n_index = idx.len();
-        let mut key: UnitKey = [0; MAX_AXES];
-        let mut plane = 0u64;
-        for k in 0..n_index {
-            key[k] = idx[k] / self.unit[k];
-            plane = plane * self.unit[k] + idx[k] % self.unit[k];
-        }
-        let plane = plane as usize;
-        if let Some(g) = self.growth {
-            let img = &mut self.images[p];
-            img.growth_reached = img.growth_reached.max(idx[g] + 1);
-            // Within one image the growth coordinate never decreases: once a frame lies
-            // in a later growth unit, the units before it can receive nothing more
-            // (their missing planes were skipped), so they are stored now rather than
-            // held until finish.
-            let unit = idx[g] / self.unit[g];
-            if unit > img.growth_unit {
-                img.growth_unit = unit;
-                self.close_units_before(p, g, unit)?;
-            }
-        }
-        if self.frame_units && self.raw_chunks {
-            self.store_frame(p, &key, frame)?;
-        } else {
-            self.write_into_units(p, &key, plane, frame)?;
-        }
-        let img = &mut self.images[p];
-        img.frames_written += 1;
-        img.dirty = true;
-        if let Some(m) = metadata {
-            let mut entry = m.clone();
-            entry.insert(
-                "storage_index".to_owned(),
-                serde_json::Value::from(idx.to_vec()),
-            );
-            // Appended to a journal (flat cost per frame, durable at the next
-            // durability point); folded into the attributes at finish.
-            let key = journal_key(&img.group);
-            let mut line = serde_json::to_vec(&entry)?;
-            line.push(b'\n');
-            if self.store.append(&key, &line)? {
-                img.journal = Some(key);
-            } else {
-                img.frame_metadata.push(serde_json::Value::Object(entry));
-            }
-            img.metadata_count += 1;
-        }
-        self.bytes_received += frame.len() as u64;
-        Ok(())
+        self.write_frame(position, index, Frame::Borrowed(frame), metadata)
+    }
+
+    fn write_owned(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: FrameBuffer,
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        self.write_frame(position, index, Frame::Owned(frame), metadata)
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {

@@ -1,0 +1,91 @@
+//! Pooled frame buffers: frames travel from the caller to the backend (and on to its
+//! encoder threads) without being copied, and return to their pool when dropped.
+
+use crossbeam_channel::Sender;
+use ome_writers_schema::{DType, Pixel};
+
+/// The pixel type of a buffer is not the one asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("frame dtype: expected {expected}, got {got}")]
+pub struct DtypeMismatch {
+    /// The buffer's pixel type.
+    pub expected: DType,
+    /// The type asked for.
+    pub got: DType,
+}
+
+/// One frame's worth of pooled memory (8-byte aligned, so it can be viewed as any pixel
+/// type). Buffers are reused, so their content is whatever the previous frame left:
+/// every pixel must be written. A buffer that belongs to a pool returns to it when
+/// dropped, wherever that happens (the writer thread, an encoder thread).
+pub struct FrameBuffer {
+    words: Vec<u64>,
+    bytes: usize,
+    dtype: DType,
+    home: Option<Sender<FrameBuffer>>,
+}
+
+impl FrameBuffer {
+    /// A zeroed buffer of `bytes` bytes of `dtype` pixels, belonging to no pool.
+    pub fn new(bytes: usize, dtype: DType) -> Self {
+        Self {
+            words: vec![0u64; bytes.div_ceil(8)],
+            bytes,
+            dtype,
+            home: None,
+        }
+    }
+
+    /// Make this buffer return to `pool` when dropped.
+    pub fn set_home(&mut self, pool: Sender<FrameBuffer>) {
+        self.home = Some(pool);
+    }
+
+    /// The frame's bytes (native byte order).
+    pub fn as_bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.bytes]
+    }
+
+    /// The frame's bytes, to fill.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.bytes]
+    }
+
+    /// The frame's pixels, to fill; `T` must be the buffer's pixel type.
+    pub fn pixels_mut<T: Pixel>(&mut self) -> Result<&mut [T], DtypeMismatch> {
+        if T::DTYPE != self.dtype {
+            return Err(DtypeMismatch {
+                expected: self.dtype,
+                got: T::DTYPE,
+            });
+        }
+        let len = self.bytes / self.dtype.size();
+        // u64 words are aligned for every pixel type and a whole number of pixels long.
+        Ok(&mut bytemuck::cast_slice_mut(&mut self.words)[..len])
+    }
+
+    /// Length in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Pixel type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
+
+impl Drop for FrameBuffer {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            // The memory goes back to the pool as a buffer without a home (the pool
+            // gives it one again when it hands it out): no recursion on a closed pool.
+            let _ = home.try_send(FrameBuffer {
+                words: std::mem::take(&mut self.words),
+                bytes: self.bytes,
+                dtype: self.dtype,
+                home: None,
+            });
+        }
+    }
+}

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ome_writers::{DType, Schema, StreamOptions, create_stream_with};
+use ome_writers::{Schema, StreamOptions, create_stream_with};
 use serde_json::{Value, json};
 
 /// Frame side (pixels) of every case.
@@ -28,21 +28,6 @@ const SIZE: u64 = 1024;
 const FRAMES: u64 = 32;
 /// Distinct source frames, cycled.
 const POOL: usize = 4;
-
-/// Pattern frames (cheap to compress) or realistic ones, as `omew bench` makes them.
-fn make_frames(realistic: bool) -> Vec<Vec<u16>> {
-    (0..POOL as u64)
-        .map(|k| {
-            if realistic {
-                ome_writers::realistic_frame(SIZE, k)
-            } else {
-                (0..SIZE * SIZE)
-                    .map(|i| ome_writers::pattern_value(DType::U16, k, i / SIZE, i % SIZE) as u16)
-                    .collect()
-            }
-        })
-        .collect()
-}
 
 /// One benchmark case: a settings document and its source frames.
 struct Case {
@@ -182,8 +167,8 @@ fn schema_of(case: &Case) -> (Schema, PathBuf) {
 
 fn write_path(c: &mut Criterion) {
     let dir = shm_or_tmp();
-    let pattern = make_frames(false);
-    let realistic = make_frames(true);
+    let pattern = ome_writers::frame_pool_u16(SIZE, false, POOL);
+    let realistic = ome_writers::frame_pool_u16(SIZE, true, POOL);
     let mut group = c.benchmark_group("write_path");
     group
         .sample_size(10)
@@ -210,7 +195,7 @@ fn disk(c: &mut Criterion) {
         .prefix("omew-bench-")
         .tempdir_in(&base)
         .expect("temporary directory");
-    let pattern = make_frames(false);
+    let pattern = ome_writers::frame_pool_u16(SIZE, false, POOL);
     let case = &cases(dir.path())[0];
     let (schema, root) = schema_of(case);
     let mut group = c.benchmark_group("disk");

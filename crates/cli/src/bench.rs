@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ome_writers::{DType, Schema, StreamOptions, create_stream_with};
+use ome_writers::{Schema, StreamOptions, create_stream_with};
 use serde_json::{Value, json};
 
 /// A benchmark workload.
@@ -93,22 +93,6 @@ impl Workload {
     }
 }
 
-/// Pattern frames (cheap to compress) or realistic ones (smooth structure between
-/// 100 and 4000 plus shot noise), `count` distinct ones, cycled by the benchmark.
-fn make_frames(size: u64, realistic: bool, count: usize) -> Vec<Vec<u16>> {
-    (0..count as u64)
-        .map(|k| {
-            if realistic {
-                ome_writers::realistic_frame(size, k)
-            } else {
-                (0..size * size)
-                    .map(|i| ome_writers::pattern_value(DType::U16, k, i / size, i % size) as u16)
-                    .collect()
-            }
-        })
-        .collect()
-}
-
 fn peak_rss_bytes() -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
@@ -148,7 +132,7 @@ pub(crate) fn bench_one(
 ) -> Result<()> {
     let root = dir.join(format!("bench{}", workload.suffix()));
     let settings = workload.settings(&root, frames, size);
-    let pool = make_frames(size, workload.realistic(), 8);
+    let pool = ome_writers::frame_pool_u16(size, workload.realistic(), 8);
     let schema = Schema::from_json(&settings.to_string())?;
     let total = schema.num_frames().unwrap_or(frames);
     let mut latencies = Vec::with_capacity(total as usize);
@@ -198,7 +182,7 @@ pub(crate) fn bench_one(
 
 /// The disk's own speed: the same bytes to one file, fsync included.
 fn disk_reference(dir: &Path, frames: u64, size: u64) -> Result<f64> {
-    let pool = make_frames(size, false, 8);
+    let pool = ome_writers::frame_pool_u16(size, false, 8);
     let path = dir.join("disk-reference.raw");
     let started = Instant::now();
     let mut f = fs::File::create(&path)?;
@@ -238,7 +222,7 @@ fn codec_reference(size: u64, workload: Workload) -> Result<f64> {
         _ => Box::new(ZstdCodec::new(1, false)),
     };
     let options = CodecOptions::default().with_concurrent_target(1);
-    let frames = make_frames(size, true, 4);
+    let frames = ome_writers::frame_pool_u16(size, true, 4);
     let started = Instant::now();
     let mut raw = 0u64;
     for _ in 0..2 {

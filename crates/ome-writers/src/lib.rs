@@ -50,4 +50,4 @@ pub use stream::{
     MAX_QUEUED_FRAMES, Stream, StreamOptions, StreamSummary, create_backend, create_stream,
     create_stream_with, create_stream_with_backend,
 };
-pub use synthetic::{pattern_frame, pattern_value, realistic_frame};
+pub use synthetic::{frame_pool_u16, pattern_frame, pattern_value, realistic_frame};

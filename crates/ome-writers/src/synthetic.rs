@@ -80,6 +80,22 @@ pub fn realistic_frame(size: u64, k: u64) -> Vec<u16> {
         .collect()
 }
 
+/// `count` distinct `size` x `size` uint16 frames, realistic or pattern ones (frame `k`
+/// of the pool is frame number `k`), for benchmarks that cycle through them.
+pub fn frame_pool_u16(size: u64, realistic: bool, count: usize) -> Vec<Vec<u16>> {
+    (0..count as u64)
+        .map(|k| {
+            if realistic {
+                realistic_frame(size, k)
+            } else {
+                (0..size * size)
+                    .map(|i| pattern_value(DType::U16, k, i / size, i % size) as u16)
+                    .collect()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,18 +38,11 @@ fn zarr_conformance_read_back_by_zarr_python_and_yaozarrs() {
         "cases failed:\n{}",
         failures.join("\n")
     );
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Python readers are required under CI"
-        );
-        eprintln!("SKIPPED the independent read-back: no Python venv (set OMEW_PYTHON)");
-        return;
-    };
-    let out = check(&py, "check_zarr.py", &expects).unwrap_or_else(|e| panic!("{e}"));
-    let oks = out.lines().filter(|l| l.starts_with("ok ")).count();
-    assert_eq!(oks, expects.len(), "{out}");
-    eprintln!("{oks} zarr cases read back exactly by zarr-python and validated by yaozarrs");
+    read_back(
+        "check_zarr.py",
+        &expects,
+        "zarr cases read back exactly by zarr-python and validated by yaozarrs",
+    );
 }
 
 #[test]
@@ -88,6 +81,16 @@ fn tiff_conformance_read_back_by_tifffile_and_the_ome_xsd() {
             "the tiff backend refused {name}"
         );
     }
+    read_back(
+        "check_tiff.py",
+        &expects,
+        "tiff cases read back exactly by tifffile, OME-XML valid against the XSD",
+    );
+}
+
+/// Run a Python checker over every EXPECT file; every one must pass. Without the venv
+/// the read-back is skipped with a message, except under CI where it is required.
+fn read_back(script: &str, expects: &[PathBuf], what: &str) {
     let Some(py) = python() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -96,8 +99,8 @@ fn tiff_conformance_read_back_by_tifffile_and_the_ome_xsd() {
         eprintln!("SKIPPED the independent read-back: no Python venv (set OMEW_PYTHON)");
         return;
     };
-    let out = check(&py, "check_tiff.py", &expects).unwrap_or_else(|e| panic!("{e}"));
+    let out = check(&py, script, expects).unwrap_or_else(|e| panic!("{e}"));
     let oks = out.lines().filter(|l| l.starts_with("ok ")).count();
     assert_eq!(oks, expects.len(), "{out}");
-    eprintln!("{oks} tiff cases read back exactly by tifffile, OME-XML valid against the XSD");
+    eprintln!("{oks} {what}");
 }

@@ -4,6 +4,8 @@
 use crossbeam_channel::Sender;
 use ome_writers_schema::{DType, Pixel};
 
+use crate::AlignedBuf;
+
 /// The pixel type of a buffer is not the one asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("frame dtype: expected {expected}, got {got}")]
@@ -14,13 +16,12 @@ pub struct DtypeMismatch {
     pub got: DType,
 }
 
-/// One frame's worth of pooled memory (8-byte aligned, so it can be viewed as any pixel
-/// type). Buffers are reused, so their content is whatever the previous frame left:
+/// One frame's worth of pooled memory (page-aligned, so it can be viewed as any pixel
+/// type and written to disk directly, bypassing the page cache). Buffers are reused, so their content is whatever the previous frame left:
 /// every pixel must be written. A buffer that belongs to a pool returns to it when
 /// dropped, wherever that happens (the writer thread, an encoder thread).
 pub struct FrameBuffer {
-    words: Vec<u64>,
-    bytes: usize,
+    data: AlignedBuf,
     dtype: DType,
     home: Option<Sender<FrameBuffer>>,
 }
@@ -29,8 +30,7 @@ impl FrameBuffer {
     /// A zeroed buffer of `bytes` bytes of `dtype` pixels, belonging to no pool.
     pub fn new(bytes: usize, dtype: DType) -> Self {
         Self {
-            words: vec![0u64; bytes.div_ceil(8)],
-            bytes,
+            data: AlignedBuf::zeroed(bytes),
             dtype,
             home: None,
         }
@@ -43,12 +43,12 @@ impl FrameBuffer {
 
     /// The frame's bytes (native byte order).
     pub fn as_bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.words)[..self.bytes]
+        self.data.as_bytes()
     }
 
     /// The frame's bytes, to fill.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.bytes]
+        self.data.as_bytes_mut()
     }
 
     /// The frame's pixels, to fill; `T` must be the buffer's pixel type.
@@ -59,14 +59,16 @@ impl FrameBuffer {
                 got: T::DTYPE,
             });
         }
-        let len = self.bytes / self.dtype.size();
-        // u64 words are aligned for every pixel type and a whole number of pixels long.
-        Ok(&mut bytemuck::cast_slice_mut(&mut self.words)[..len])
+        let len = self.data.len() / self.dtype.size();
+        // Page-aligned memory is aligned for every pixel type.
+        Ok(bytemuck::cast_slice_mut(
+            &mut self.data.as_bytes_mut()[..len * self.dtype.size()],
+        ))
     }
 
     /// Length in bytes.
     pub fn len_bytes(&self) -> usize {
-        self.bytes
+        self.data.len()
     }
 
     /// Pixel type.
@@ -81,8 +83,7 @@ impl Drop for FrameBuffer {
             // The memory goes back to the pool as a buffer without a home (the pool
             // gives it one again when it hands it out): no recursion on a closed pool.
             let _ = home.try_send(FrameBuffer {
-                words: std::mem::take(&mut self.words),
-                bytes: self.bytes,
+                data: std::mem::take(&mut self.data),
                 dtype: self.dtype,
                 home: None,
             });

@@ -32,7 +32,9 @@
 //! # Ok::<(), BackendError>(())
 //! ```
 
+mod aligned;
 mod buffer;
+mod direct;
 mod error;
 mod fsutil;
 
@@ -40,7 +42,9 @@ use std::path::PathBuf;
 
 use ome_writers_schema::{PositionIndex, StorageIndex};
 
+pub use aligned::{ALIGN, AlignedBuf, is_aligned};
 pub use buffer::{DtypeMismatch, FrameBuffer};
+pub use direct::{Direct, create_direct};
 pub use error::BackendError;
 pub use fsutil::{DatasetKind, prepare_output, sync_dir, write_atomic};
 

@@ -86,6 +86,9 @@ enum Command {
         /// Append at this many MB/s instead of as fast as possible.
         #[arg(long)]
         pace_mbps: Option<f64>,
+        /// How the synthetic camera fills the stream's buffers.
+        #[arg(long, value_enum, default_value = "copy")]
+        camera: bench::Camera,
     },
 }
 
@@ -189,7 +192,8 @@ fn run(cli: Cli) -> Result<()> {
             frames,
             size,
             pace_mbps,
-        } => bench::bench_one(workload, &dir, frames, size, pace_mbps),
+            camera,
+        } => bench::bench_one(workload, &dir, frames, size, pace_mbps, camera),
     }
 }
 

@@ -54,9 +54,10 @@ use zarrs::array::{Array, ArrayBuilder, BytesToBytesCodecTraits, data_type};
 use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
 use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
+pub use encode::ChunkCodec;
 pub use store::DirStore;
 
-use crate::encode::{EncodeSpec, EncoderPool};
+use crate::encode::{BloscName, EncodeSpec, EncoderPool, FastCodec};
 use crate::layout::Layout;
 use crate::ngff::{
     Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
@@ -64,6 +65,11 @@ use crate::ngff::{
 };
 
 const BACKEND: &str = "zarr";
+/// Encoder threads per core. The store writes encoded chunks around the page cache,
+/// which blocks the writing thread until the disk has the bytes; meanwhile the other
+/// threads keep every core compressing. Measured on 2 cores (docs/benchmarks.md):
+/// 3 per core beat 2 per core and the buffered writes with 1 per core.
+const ENCODER_THREADS_PER_CORE: usize = 3;
 /// Most array axes: 4 index axes + Y + X.
 const MAX_AXES: usize = 6;
 type UnitKey = [u64; MAX_AXES];
@@ -84,6 +90,11 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     /// Store a value given in parts, back to back.
     fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
         self.set(key, Bytes::from(parts.concat()))
+    }
+    /// [`set_parts`](Self::set_parts) from an encoder thread: stores that write files
+    /// may write around the page cache (the value is page-aligned when it can be).
+    fn set_parts_direct(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
+        self.set_parts(key, parts)
     }
     /// Append to a journal file (per-frame metadata), made durable by [`sync`](Self::sync).
     /// `Ok(false)`: this store keeps no journals (the caller keeps the data in memory).
@@ -112,6 +123,9 @@ impl ZarrStore for DirStore {
     }
     fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
         DirStore::set_parts(self, key, parts)
+    }
+    fn set_parts_direct(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
+        DirStore::set_parts_direct(self, key, parts)
     }
     fn append(&self, key: &str, value: &[u8]) -> Result<bool, BackendError> {
         DirStore::append(self, key, value).map(|()| true)
@@ -318,7 +332,8 @@ impl ZarrBackend {
                         backend: BACKEND,
                         source: Box::new(e),
                     })?;
-            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let threads = ENCODER_THREADS_PER_CORE
+                * std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
             Some(EncoderPool::new(
                 EncodeSpec {
                     store: store.clone(),
@@ -326,10 +341,7 @@ impl ZarrBackend {
                     shape: shape.clone(),
                     data_type: first.data_type().clone(),
                     fill_value: first.fill_value().clone(),
-                    zstd_level: (schema.compression() == Compression::Zstd
-                        && schema.shard_shape().is_none()
-                        && cfg!(target_endian = "little"))
-                    .then(|| schema.compression_level().unwrap_or(3)),
+                    fast: fast_codec(schema),
                 },
                 threads,
             ))
@@ -900,6 +912,30 @@ fn bytes_codecs(schema: &Schema) -> Result<Vec<Arc<dyn BytesToBytesCodecTraits>>
         Compression::BloscLz4 => vec![Arc::new(blosc(BloscCompressor::LZ4, 5)?)],
         _ => Vec::new(),
     })
+}
+
+/// The codec the encoder threads run themselves, for unsharded chunks on a
+/// little-endian machine (parameters as in [`bytes_codecs`]).
+fn fast_codec(schema: &Schema) -> Option<FastCodec> {
+    if schema.shard_shape().is_some() || !cfg!(target_endian = "little") {
+        return None;
+    }
+    let level = schema.compression_level();
+    let blosc = |compressor, default: u8| {
+        Some(FastCodec::Blosc {
+            compressor,
+            clevel: level.map_or(Some(default), |l| u8::try_from(l).ok())?,
+            typesize: schema.dtype().size(),
+        })
+    };
+    match schema.compression() {
+        Compression::Zstd => Some(FastCodec::Zstd {
+            level: level.unwrap_or(3),
+        }),
+        Compression::BloscLz4 => blosc(BloscName::Lz4, 5),
+        Compression::BloscZstd => blosc(BloscName::Zstd, 3),
+        _ => None,
+    }
 }
 
 fn build_array(

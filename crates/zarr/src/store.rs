@@ -7,14 +7,24 @@
 //! temporary name and renamed into place (`zarr.json` documents also fsynced first), so
 //! a reader or a crash never sees a torn chunk or document. The store cannot read chunks
 //! (only its own metadata journal): a read-modify-write is impossible.
+//!
+//! Two write paths, chosen by the caller: through the page cache with its writeback
+//! started at once (the writer thread's raw chunks and shards: it cannot overlap its
+//! own writes, and the kernel's asynchronous writeback does that for it), or around the
+//! page cache (`O_DIRECT`, for the encoder threads' page-aligned output: no copy into
+//! the page cache and no writeback work taking CPU from compression; the encoder pool
+//! has more threads than cores to overlap the synchronous writes). A filesystem that
+//! refuses direct I/O (tmpfs, some network filesystems) turns the second path into the
+//! first for the rest of the store's life. Both are made durable by the same sync.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ome_writers_backend::{BackendError, sync_dir, write_atomic};
+use ome_writers_backend::{BackendError, Direct, create_direct, sync_dir, write_atomic};
 use zarrs::storage::{
     Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
 };
@@ -33,10 +43,18 @@ struct State {
     journals: HashMap<PathBuf, fs::File>,
 }
 
+/// Files at least this large are written directly (around the page cache) when their
+/// bytes are page-aligned: below it, the synchronous device round trip of a direct
+/// write costs more than the copy it saves.
+const DIRECT_MIN_BYTES: usize = 256 << 10;
+
 /// A write-only filesystem store (see the module docs).
 pub struct DirStore {
     root: PathBuf,
     state: Mutex<State>,
+    /// Large chunk files go to the disk directly (`O_DIRECT`) until the filesystem
+    /// refuses it once.
+    direct: AtomicBool,
 }
 
 impl DirStore {
@@ -45,6 +63,7 @@ impl DirStore {
         Self {
             root: root.into(),
             state: Mutex::new(State::default()),
+            direct: AtomicBool::new(cfg!(target_os = "linux")),
         }
     }
 
@@ -178,8 +197,9 @@ impl DirStore {
         Ok(())
     }
 
-    /// Write a whole file, atomically for `zarr.json`.
-    fn write_file(&self, key: &str, parts: &[&[u8]]) -> std::io::Result<()> {
+    /// Write a whole file, atomically for `zarr.json`; `direct`: around the page cache
+    /// when the file is large, its bytes page-aligned and the filesystem willing.
+    fn write_file(&self, key: &str, parts: &[&[u8]], direct: bool) -> std::io::Result<()> {
         let path = self.root.join(key);
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         self.ensure_dir(&dir)?;
@@ -196,6 +216,29 @@ impl DirStore {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.partial"));
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if direct && total >= DIRECT_MIN_BYTES && self.direct.load(Ordering::Relaxed) {
+            // No copy into the page cache and no writeback work left for the kernel:
+            // the CPU stays with the encoders. Durable at the next sync, as below.
+            match create_direct(&tmp, parts).and_then(|d| match d {
+                Direct::Written(_) => fs::rename(&tmp, &path).map(|()| true),
+                Direct::Refused => {
+                    self.direct.store(false, Ordering::Relaxed);
+                    Ok(false)
+                }
+                Direct::NotSuitable => Ok(false),
+            }) {
+                Ok(true) => {
+                    self.mark_dirty(path, dir);
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+        }
         let written = fs::File::create(&tmp)
             .and_then(|mut f| {
                 for part in parts {
@@ -209,17 +252,40 @@ impl DirStore {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        let mut st = self.lock();
-        st.dirty_files.push(path);
-        st.dirty_dirs.insert(dir);
+        self.mark_dirty(path, dir);
         Ok(())
+    }
+
+    fn mark_dirty(&self, file: PathBuf, dir: PathBuf) {
+        let mut st = self.lock();
+        st.dirty_files.push(file);
+        st.dirty_dirs.insert(dir);
     }
 }
 
 impl DirStore {
-    /// Write a value given in parts, back to back (no copy into `Bytes`).
+    /// Write a value given in parts, back to back (no copy into `Bytes`), through the
+    /// page cache, its writeback started at once.
     pub fn set_parts(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
-        self.write_file(key.as_str(), parts).map_err(|e| {
+        self.set_parts_with(key, parts, false)
+    }
+
+    /// [`set_parts`](Self::set_parts), but written around the page cache when the
+    /// value is large and its first part page-aligned (`O_DIRECT`): for encoder
+    /// threads, which would otherwise share their cores with the copy into the page
+    /// cache and the kernel's writeback. A writer that cannot overlap its writes (one
+    /// thread) is faster buffered.
+    pub fn set_parts_direct(&self, key: &StoreKey, parts: &[&[u8]]) -> Result<(), StorageError> {
+        self.set_parts_with(key, parts, true)
+    }
+
+    fn set_parts_with(
+        &self,
+        key: &StoreKey,
+        parts: &[&[u8]],
+        direct: bool,
+    ) -> Result<(), StorageError> {
+        self.write_file(key.as_str(), parts, direct).map_err(|e| {
             self.record_error(&self.root.join(key.as_str()), &e);
             StorageError::IOError(Arc::new(e))
         })
@@ -228,10 +294,11 @@ impl DirStore {
 
 impl WritableStorageTraits for DirStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        self.write_file(key.as_str(), &[&value]).map_err(|e| {
-            self.record_error(&self.root.join(key.as_str()), &e);
-            StorageError::IOError(Arc::new(e))
-        })
+        self.write_file(key.as_str(), &[&value], false)
+            .map_err(|e| {
+                self.record_error(&self.root.join(key.as_str()), &e);
+                StorageError::IOError(Arc::new(e))
+            })
     }
 
     fn set_partial_many(

@@ -180,6 +180,7 @@ pub(crate) fn bench_one(
     size: u64,
     pace_mbps: Option<f64>,
     camera: Camera,
+    label: Option<&str>,
 ) -> Result<()> {
     let root = dir.join(format!("bench{}", workload.suffix()));
     let settings = workload.settings(&root, frames, size);
@@ -226,6 +227,10 @@ pub(crate) fn bench_one(
     };
     if camera == Camera::InPlace {
         name.push_str(", camera fills in place");
+    }
+    if let Some(l) = label {
+        name.push_str(", ");
+        name.push_str(l);
     }
     let line = json!({
         "workload": name,
@@ -313,6 +318,15 @@ fn codec_all_cores(dir: &Path, size: u64, workload: Workload, cores: usize) -> R
     speeds.into_iter().sum()
 }
 
+/// Whether this process may run a child under SCHED_FIFO (`chrt` exists and the
+/// privilege is there).
+fn chrt_available() -> bool {
+    Command::new("chrt")
+        .args(["-f", "10", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Run every workload and print (or return as JSON) the table.
 pub(crate) fn bench(
     dir: &Path,
@@ -333,16 +347,24 @@ pub(crate) fn bench(
     );
     for &w in workloads {
         let disk = disk_reference(dir, frames, size)?;
+        // (pace, camera, the camera thread under SCHED_FIFO): the paced runs show the
+        // append latency while the queue is not full, with the camera thread at normal
+        // priority and at the real-time priority acquisition software often gives it.
         let runs = [
-            (None, Camera::Copy),
-            (Some(disk / 2e6), Camera::Copy),
-            (None, Camera::InPlace),
+            (None, Camera::Copy, false),
+            (Some(disk / 2e6), Camera::Copy, false),
+            (Some(disk / 2e6), Camera::Copy, true),
+            (None, Camera::InPlace, false),
         ];
-        for (pace, camera) in runs {
-            if pace.is_some() && !matches!(w, Workload::W1 | Workload::Tiff) {
+        for (pace, camera, fifo) in runs {
+            if pace.is_some() && w == Workload::W2 {
                 continue;
             }
-            if camera == Camera::InPlace && !w.realistic() {
+            if (camera == Camera::InPlace || fifo) && !w.realistic() {
+                continue;
+            }
+            if fifo && !chrt_available() {
+                eprintln!("(no SCHED_FIFO run: `chrt -f 10 true` failed here)");
                 continue;
             }
             // The codec's reference speed is measured just before and just after the
@@ -352,7 +374,13 @@ pub(crate) fn bench(
             } else {
                 0.0
             };
-            let mut cmd = Command::new(&exe);
+            let mut cmd = if fifo {
+                let mut c = Command::new("chrt");
+                c.args(["-f", "10"]).arg(&exe);
+                c
+            } else {
+                Command::new(&exe)
+            };
             cmd.args(["bench-one", "--workload"])
                 .arg(
                     clap::ValueEnum::to_possible_value(&w)
@@ -364,6 +392,9 @@ pub(crate) fn bench(
                 .args(["--frames", &frames.to_string(), "--size", &size.to_string()]);
             if let Some(p) = pace {
                 cmd.arg("--pace-mbps").arg(format!("{p}"));
+            }
+            if fifo {
+                cmd.arg("--label").arg("camera thread SCHED_FIFO");
             }
             if camera == Camera::InPlace {
                 cmd.args(["--camera", "in-place"]);

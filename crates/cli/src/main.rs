@@ -89,6 +89,9 @@ enum Command {
         /// How the synthetic camera fills the stream's buffers.
         #[arg(long, value_enum, default_value = "copy")]
         camera: bench::Camera,
+        /// Added to the workload's name in the results.
+        #[arg(long)]
+        label: Option<String>,
     },
 }
 
@@ -193,7 +196,16 @@ fn run(cli: Cli) -> Result<()> {
             size,
             pace_mbps,
             camera,
-        } => bench::bench_one(workload, &dir, frames, size, pace_mbps, camera),
+            label,
+        } => bench::bench_one(
+            workload,
+            &dir,
+            frames,
+            size,
+            pace_mbps,
+            camera,
+            label.as_deref(),
+        ),
     }
 }
 

@@ -115,6 +115,7 @@ impl EncoderPool {
                 std::thread::Builder::new()
                     .name(format!("ome-writers-encode-{i}"))
                     .spawn(move || {
+                        yield_to_the_application();
                         let mut fast = spec.fast.map(ChunkCodec::new);
                         for job in rx {
                             let failed = error
@@ -240,6 +241,33 @@ impl Drop for EncoderPool {
         self.jobs = None;
         for h in self.handles.drain(..) {
             let _ = h.join();
+        }
+    }
+}
+
+/// Encoder threads are many (more than the cores) and always runnable while frames
+/// wait, so they run under Linux's `SCHED_IDLE` policy: they get every cycle the
+/// application leaves, and the application's threads (the camera thread appending
+/// frames above all) get a core the moment they want one. At normal priority, even
+/// 10 nice levels down, the camera thread waited up to a scheduler slice (3-5 ms) for
+/// a core after each hand-over while zstd kept both cores busy; under `SCHED_IDLE`
+/// its p99 stays under 0.1 ms (docs/benchmarks.md). If refused: nice +10. Linux only.
+/// Advisory: failures are ignored.
+fn yield_to_the_application() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler only reads `param`, a live, initialized
+        // `sched_param` borrowed for the duration of the call; pid 0 means the calling
+        // thread. SCHED_IDLE with priority 0 is always permitted (it only lowers the
+        // thread's priority) and changes nothing else about the thread or memory.
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) };
+        if idle == 0 {
+            return;
+        }
+        let me = Some(rustix::thread::gettid());
+        if let Ok(nice) = rustix::process::getpriority_process(me) {
+            let _ = rustix::process::setpriority_process(me, (nice + 10).min(19));
         }
     }
 }

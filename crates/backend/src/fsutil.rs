@@ -108,6 +108,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BackendError> {
     sync_dir(dir)
 }
 
+/// Ask the kernel to start writing `len` bytes of `file` from `offset` (to the end
+/// with `None`) back to the disk now, asynchronously, and to drop those pages from the
+/// page cache once written (`posix_fadvise(DONTNEED)`): the next durability point finds
+/// little left to do, and dirty pages do not pile up in memory. Advisory: failures are
+/// ignored. Linux only.
+pub fn start_writeback(file: &fs::File, offset: u64, len: Option<u64>) {
+    #[cfg(target_os = "linux")]
+    {
+        let len = len.and_then(std::num::NonZeroU64::new);
+        let _ = rustix::fs::fadvise(file, offset, len, rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
 /// fsync a directory so that entries created or renamed in it survive a crash.
 pub fn sync_dir(dir: &Path) -> Result<(), BackendError> {
     let d = if dir.as_os_str().is_empty() {

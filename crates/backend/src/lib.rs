@@ -46,7 +46,7 @@ pub use aligned::{ALIGN, AlignedBuf, is_aligned};
 pub use buffer::{DtypeMismatch, FrameBuffer};
 pub use direct::{Direct, create_direct};
 pub use error::BackendError;
-pub use fsutil::{DatasetKind, prepare_output, sync_dir, write_atomic};
+pub use fsutil::{DatasetKind, prepare_output, start_writeback, sync_dir, write_atomic};
 
 /// Per-frame metadata: any JSON object (`delta_t`, `exposure_time`, stage positions, ...).
 pub type FrameMetadata = serde_json::Map<String, serde_json::Value>;

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ome_writers_backend::{BackendError, Direct, create_direct, sync_dir, write_atomic};
+use ome_writers_backend::{
+    BackendError, Direct, create_direct, start_writeback, sync_dir, write_atomic,
+};
 use zarrs::storage::{
     Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
 };
@@ -244,7 +246,7 @@ impl DirStore {
                 for part in parts {
                     f.write_all(part)?;
                 }
-                start_writeback(&f);
+                start_writeback(&f, 0, None);
                 Ok(())
             })
             .and_then(|()| fs::rename(&tmp, &path));
@@ -335,16 +337,4 @@ impl WritableStorageTraits for DirStore {
     fn supports_set_partial(&self) -> bool {
         false
     }
-}
-
-/// Ask the kernel to start writing a file back now (asynchronously), so that the sync at
-/// the next durability point finds little left to do and dirty pages do not pile up.
-/// Advisory: failures are ignored.
-fn start_writeback(f: &fs::File) {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = f;
 }

@@ -65,11 +65,20 @@ use crate::ngff::{
 };
 
 const BACKEND: &str = "zarr";
-/// Encoder threads per core. The store writes encoded chunks around the page cache,
-/// which blocks the writing thread until the disk has the bytes; meanwhile the other
-/// threads keep every core compressing. Measured on 2 cores (docs/benchmarks.md):
-/// 3 per core beat 2 per core and the buffered writes with 1 per core.
-const ENCODER_THREADS_PER_CORE: usize = 3;
+/// Memory the encoder threads beyond one per core may hold in output buffers.
+const EXTRA_ENCODER_BYTES: usize = 32 << 20;
+
+/// How many encoder threads: one per core, plus up to two per core more. The store
+/// writes encoded chunks around the page cache, which blocks the writing thread until
+/// the disk has the bytes; meanwhile the extra threads keep every core compressing.
+/// Measured on 2 cores (docs/benchmarks.md): 3 per core beat 2 per core and buffered
+/// writes with 1 per core. Each thread keeps one output buffer of about a unit, so
+/// the extra threads are limited to [`EXTRA_ENCODER_BYTES`] of them: the memory bound
+/// does not grow with the core count.
+fn encoder_threads(cores: usize, unit_bytes: usize) -> usize {
+    let extra = (2 * cores).min(EXTRA_ENCODER_BYTES / unit_bytes.max(1));
+    cores.max(1) + extra
+}
 /// Most array axes: 4 index axes + Y + X.
 const MAX_AXES: usize = 6;
 type UnitKey = [u64; MAX_AXES];
@@ -332,8 +341,10 @@ impl ZarrBackend {
                         backend: BACKEND,
                         source: Box::new(e),
                     })?;
-            let threads = ENCODER_THREADS_PER_CORE
-                * std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let threads = encoder_threads(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                unit_elems as usize * schema.dtype().size(),
+            );
             Some(EncoderPool::new(
                 EncodeSpec {
                     store: store.clone(),
@@ -1101,5 +1112,23 @@ impl Backend for ZarrBackend {
             bytes_received: self.bytes_received,
             shape,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encoder_threads;
+
+    #[test]
+    fn extra_encoder_threads_are_bounded_in_memory_not_in_cores() {
+        let frame = 2048 * 2048 * 2;
+        assert_eq!(encoder_threads(2, frame), 6);
+        // Many cores: one thread each, and the same 32 MiB of extra output buffers.
+        assert_eq!(encoder_threads(64, frame), 68);
+        // Small chunks: up to two extra threads per core.
+        assert_eq!(encoder_threads(4, 64 << 10), 12);
+        // Chunks larger than the extra budget: one thread per core.
+        assert_eq!(encoder_threads(8, 64 << 20), 8);
+        assert_eq!(encoder_threads(0, 0), 1);
     }
 }

@@ -72,11 +72,7 @@ mod imp {
         e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
     }
 
-    pub(super) fn create(
-        path: &Path,
-        first: &[u8],
-        rest: &[&[u8]],
-    ) -> std::io::Result<Direct> {
+    pub(super) fn create(path: &Path, first: &[u8], rest: &[&[u8]]) -> std::io::Result<Direct> {
         #[allow(clippy::cast_possible_wrap)]
         let flags = rustix::fs::OFlags::DIRECT.bits() as i32;
         let mut f = match fs::OpenOptions::new()
@@ -128,11 +124,7 @@ mod imp {
 
     use super::Direct;
 
-    pub(super) fn create(
-        _path: &Path,
-        _first: &[u8],
-        _rest: &[&[u8]],
-    ) -> std::io::Result<Direct> {
+    pub(super) fn create(_path: &Path, _first: &[u8], _rest: &[&[u8]]) -> std::io::Result<Direct> {
         Ok(Direct::Refused)
     }
 }

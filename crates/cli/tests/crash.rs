@@ -27,6 +27,8 @@ use ome_writers_router::FrameRouter;
 use ome_writers_schema::{DType, FrameNumber, Schema};
 use serde_json::{Value, json};
 
+mod common;
+
 /// splitmix64: a small seeded generator (no dependency needed).
 struct Rng(u64);
 
@@ -194,19 +196,6 @@ fn snapshot(path: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         out.insert(path.to_owned(), std::fs::read(path).unwrap());
     }
     out
-}
-
-/// The interop venv's Python: `$OMEW_PYTHON`, or tests/python/setup_venv.sh.
-fn python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OMEW_PYTHON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("tests/python/setup_venv.sh"))
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
 }
 
 fn repo_root() -> PathBuf {
@@ -518,28 +507,7 @@ fn killed_writers_lose_no_durable_frame_and_repair_finishes_them() {
         })
     });
 
-    let jobs_path = tmp.path().join("jobs.json");
-    std::fs::write(&jobs_path, serde_json::to_string(&jobs).unwrap()).unwrap();
-    match python() {
-        Some(py) => {
-            let out = Command::new(py)
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crash_check.py"))
-                .arg(&jobs_path)
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            print!("{stdout}");
-            assert!(
-                out.status.success(),
-                "the readers found lost or torn frames:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        None => {
-            assert!(!under_ci(), "the Python readers are required under CI");
-            println!("SKIP Python readers: no venv (tests/python/setup_venv.sh)");
-        }
-    }
+    common::check_with_readers(&jobs, tmp.path());
     if let Some(bf) = bf {
         for (label, result) in bf.join().unwrap() {
             match result {

@@ -9,13 +9,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ome_writers::{Schema, StreamOptions, create_stream_with};
 use ome_writers_router::FrameRouter;
 use ome_writers_schema::FrameNumber;
 use serde_json::{Value, json};
+
+mod common;
 
 /// A size-limited tmpfs, unmounted on drop.
 struct Tmpfs {
@@ -73,45 +75,6 @@ fn frame(n: u64) -> Vec<u8> {
         }
     }
     out
-}
-
-fn python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OMEW_PYTHON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("bash")
-        .arg(root.join("tests/python/setup_venv.sh"))
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-}
-
-/// Check datasets with the independent readers (crates/cli/tests/crash_check.py).
-fn check_with_readers(jobs: &[Value], scratch: &Path) {
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Python readers are required under CI"
-        );
-        println!("SKIP Python readers: no venv (tests/python/setup_venv.sh)");
-        return;
-    };
-    let path = scratch.join("jobs.json");
-    std::fs::write(&path, serde_json::to_string(jobs).unwrap()).unwrap();
-    let out = Command::new(py)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crash_check.py"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    assert!(
-        out.status.success(),
-        "readers:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Reader jobs for a dataset that was handed `frames` frames.
@@ -245,7 +208,7 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing_durable() {
         }
     }
     drop(fs);
-    check_with_readers(&jobs, scratch.path());
+    common::check_with_readers(&jobs, scratch.path());
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// Run `omew` with `args`, feeding `stdin` (the writer may stop reading early; that is
@@ -21,4 +22,46 @@ pub(crate) fn omew(args: &[&str], stdin: Option<&[u8]>) -> Output {
     }
     drop(input);
     child.wait_with_output().unwrap()
+}
+
+/// The interop venv's Python: `$OMEW_PYTHON`, or tests/python/setup_venv.sh.
+pub(crate) fn python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("OMEW_PYTHON").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("bash")
+        .arg(root.join("tests/python/setup_venv.sh"))
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// Check datasets with the independent readers (crates/cli/tests/crash_check.py): each
+/// job names a dataset and what it must hold. Without a venv the check is skipped,
+/// except under CI, where that is a failure.
+pub(crate) fn check_with_readers(jobs: &[serde_json::Value], scratch: &Path) {
+    let Some(py) = python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Python readers are required under CI"
+        );
+        println!("SKIP Python readers: no venv (tests/python/setup_venv.sh)");
+        return;
+    };
+    let path = scratch.join("jobs.json");
+    std::fs::write(&path, serde_json::to_string(jobs).unwrap()).unwrap();
+    let out = Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crash_check.py"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the readers found lost or torn frames:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

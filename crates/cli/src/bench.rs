@@ -278,17 +278,17 @@ fn bytemuck_cast(v: &[u16]) -> &[u8] {
 /// reused context and output buffer per thread), on the realistic frames, in raw bytes
 /// per second: the fastest of three passes over 8 frames, so that the reference is the
 /// codec at its best and the writer's ratio to it is not flattered.
-fn codec_reference(dir: &Path, size: u64, workload: Workload) -> Result<f64> {
+/// `frames`: the realistic frames to encode (generated once per `omew bench`).
+fn codec_reference(dir: &Path, size: u64, workload: Workload, frames: &[Vec<u16>]) -> Result<f64> {
     let settings = workload.settings(&dir.join("codec-reference.ome.zarr"), 1, size);
     let schema = Schema::from_json(&settings.to_string())?;
     let mut codec = ChunkCodec::for_schema(&schema)
         .with_context(|| format!("{} has no chunk codec", workload.name()))?;
-    let frames = ome_writers::frame_pool_u16(size, true, 8);
     let mut best = 0f64;
     for _ in 0..3 {
         let started = Instant::now();
         let mut raw = 0u64;
-        for f in &frames {
+        for f in frames {
             let bytes = bytemuck_cast(f);
             raw += bytes.len() as u64;
             std::hint::black_box(codec.encode(bytes)?.len());
@@ -298,14 +298,23 @@ fn codec_reference(dir: &Path, size: u64, workload: Workload) -> Result<f64> {
     Ok(best)
 }
 
-/// The codec on every core at once (one thread per core, each with its own frames and
-/// codec, no I/O), in raw bytes per second: what the cores can compress together on
-/// this machine. Cores that share a physical core or memory bandwidth make this less
-/// than cores x the single-core speed.
-fn codec_all_cores(dir: &Path, size: u64, workload: Workload, cores: usize) -> Result<f64> {
+/// The codec on every core at once (one thread per core, each with its own copy of the
+/// frames and its own codec, no I/O), in raw bytes per second: what the cores can
+/// compress together on this machine. Cores that share a physical core or memory
+/// bandwidth make this less than cores x the single-core speed.
+fn codec_all_cores(
+    dir: &Path,
+    size: u64,
+    workload: Workload,
+    cores: usize,
+    frames: &[Vec<u16>],
+) -> Result<f64> {
     let speeds: Vec<Result<f64>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cores)
-            .map(|_| scope.spawn(|| codec_reference(dir, size, workload)))
+            .map(|_| {
+                let own = frames.to_vec();
+                scope.spawn(move || codec_reference(dir, size, workload, &own))
+            })
             .collect();
         handles
             .into_iter()
@@ -316,6 +325,11 @@ fn codec_all_cores(dir: &Path, size: u64, workload: Workload, cores: usize) -> R
             .collect()
     });
     speeds.into_iter().sum()
+}
+
+/// The realistic frames the codec references encode, made once.
+fn codec_frames(cache: &mut Option<Vec<Vec<u16>>>, size: u64) -> &[Vec<u16>] {
+    cache.get_or_insert_with(|| ome_writers::frame_pool_u16(size, true, 8))
 }
 
 /// Whether this process may run a child under SCHED_FIFO (`chrt` exists and the
@@ -345,6 +359,8 @@ pub(crate) fn bench(
         (frames * size * size * 2) as f64 / 1e9,
         dir.display()
     );
+    // The codec references' realistic frames, generated on first need (slow to make).
+    let mut realistic = None;
     for &w in workloads {
         let disk = disk_reference(dir, frames, size)?;
         // (paced, camera, the camera thread under SCHED_FIFO): the paced runs show the
@@ -375,7 +391,7 @@ pub(crate) fn bench(
             // writer, and the faster of the two kept.
             let measure_codec = w.realistic() && !paced;
             let codec_before = if measure_codec {
-                codec_reference(dir, size, w)?
+                codec_reference(dir, size, w, codec_frames(&mut realistic, size))?
             } else {
                 0.0
             };
@@ -429,8 +445,9 @@ pub(crate) fn bench(
                     json!(bytes / row["bytes_on_disk"].as_f64().unwrap_or(f64::NAN));
             }
             if measure_codec {
-                let codec = codec_before.max(codec_reference(dir, size, w)?);
-                let all = codec_all_cores(dir, size, w, cores)?;
+                let frames = codec_frames(&mut realistic, size);
+                let codec = codec_before.max(codec_reference(dir, size, w, frames)?);
+                let all = codec_all_cores(dir, size, w, cores, frames)?;
                 row["codec_all_cores_mb_per_s"] = json!(all / 1e6);
                 row["ratio_to_codec_all_cores"] = json!(speed / all);
                 row["codec_1core_mb_per_s"] = json!(codec / 1e6);

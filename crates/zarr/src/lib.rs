@@ -901,13 +901,14 @@ fn bytes_codecs(schema: &Schema) -> Result<Vec<Arc<dyn BytesToBytesCodecTraits>>
         reason,
     };
     let typesize = schema.dtype().size();
-    let level = schema.compression_level();
-    let blosc = |cname, default_level: u8| -> Result<BloscCodec, BackendError> {
-        let l = level.unwrap_or(i32::from(default_level));
-        let clevel = u8::try_from(l)
+    let level = compression_level(schema);
+    let blosc = |cname| -> Result<BloscCodec, BackendError> {
+        let clevel = u8::try_from(level)
             .ok()
             .and_then(|l| BloscCompressionLevel::try_from(l).ok())
-            .ok_or_else(|| unsupported(format!("blosc compression level {l} is outside 0..=9")))?;
+            .ok_or_else(|| {
+                unsupported(format!("blosc compression level {level} is outside 0..=9"))
+            })?;
         BloscCodec::new(
             cname,
             clevel,
@@ -918,9 +919,9 @@ fn bytes_codecs(schema: &Schema) -> Result<Vec<Arc<dyn BytesToBytesCodecTraits>>
         .map_err(|e| unsupported(e.to_string()))
     };
     Ok(match schema.compression() {
-        Compression::Zstd => vec![Arc::new(ZstdCodec::new(level.unwrap_or(3), false))],
-        Compression::BloscZstd => vec![Arc::new(blosc(BloscCompressor::Zstd, 3)?)],
-        Compression::BloscLz4 => vec![Arc::new(blosc(BloscCompressor::LZ4, 5)?)],
+        Compression::Zstd => vec![Arc::new(ZstdCodec::new(level, false))],
+        Compression::BloscZstd => vec![Arc::new(blosc(BloscCompressor::Zstd)?)],
+        Compression::BloscLz4 => vec![Arc::new(blosc(BloscCompressor::LZ4)?)],
         _ => Vec::new(),
     })
 }
@@ -931,22 +932,31 @@ fn fast_codec(schema: &Schema) -> Option<FastCodec> {
     if schema.shard_shape().is_some() || !cfg!(target_endian = "little") {
         return None;
     }
-    let level = schema.compression_level();
-    let blosc = |compressor, default: u8| {
+    let level = compression_level(schema);
+    let blosc = |compressor| {
         Some(FastCodec::Blosc {
             compressor,
-            clevel: level.map_or(Some(default), |l| u8::try_from(l).ok())?,
+            clevel: u8::try_from(level).ok()?,
             typesize: schema.dtype().size(),
         })
     };
     match schema.compression() {
-        Compression::Zstd => Some(FastCodec::Zstd {
-            level: level.unwrap_or(3),
-        }),
-        Compression::BloscLz4 => blosc(BloscName::Lz4, 5),
-        Compression::BloscZstd => blosc(BloscName::Zstd, 3),
+        Compression::Zstd => Some(FastCodec::Zstd { level }),
+        Compression::BloscLz4 => blosc(BloscName::Lz4),
+        Compression::BloscZstd => blosc(BloscName::Zstd),
         _ => None,
     }
+}
+
+/// The schema's compression level, or the codec's default (zstd 3, blosc-zstd 3,
+/// blosc-lz4 5): one place for both the zarrs codecs and the encoders' own.
+fn compression_level(schema: &Schema) -> i32 {
+    schema
+        .compression_level()
+        .unwrap_or(match schema.compression() {
+            Compression::BloscLz4 => 5,
+            _ => 3,
+        })
 }
 
 fn build_array(

@@ -275,45 +275,86 @@ fn bytemuck_cast(v: &[u16]) -> &[u8] {
 }
 
 /// Single-core speed of the workload's codec, run as the encoder threads run it (one
-/// reused context and output buffer per thread), on the realistic frames, in raw bytes
-/// per second: the fastest of three passes over 8 frames, so that the reference is the
-/// codec at its best and the writer's ratio to it is not flattered.
+/// reused context and output buffer per thread), on the realistic frames, no I/O, in
+/// raw bytes per second: one sustained pass over as many frames as the workload has
+/// (the 8 realistic frames in turn), the same bytes the writer compresses.
 /// `frames`: the realistic frames to encode (generated once per `omew bench`).
-fn codec_reference(dir: &Path, size: u64, workload: Workload, frames: &[Vec<u16>]) -> Result<f64> {
-    let settings = workload.settings(&dir.join("codec-reference.ome.zarr"), 1, size);
-    let schema = Schema::from_json(&settings.to_string())?;
-    let mut codec = ChunkCodec::for_schema(&schema)
-        .with_context(|| format!("{} has no chunk codec", workload.name()))?;
+fn codec_reference(
+    dir: &Path,
+    size: u64,
+    workload: Workload,
+    frames: &[Vec<u16>],
+    total: u64,
+) -> Result<f64> {
+    let mut codec = workload_codec(dir, size, workload)?;
+    let started = Instant::now();
+    let raw = encode_frames(&mut codec, frames, (0..total).map(|n| n as usize))?;
+    Ok(raw as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The codec at its peak: the fastest of three short passes over the 8 frames (about
+/// 0.1 s each). Reported beside the sustained reference (JSON only): on a shared VM a
+/// short burst runs faster than any multi-second run can.
+fn codec_burst(dir: &Path, size: u64, workload: Workload, frames: &[Vec<u16>]) -> Result<f64> {
+    let mut codec = workload_codec(dir, size, workload)?;
     let mut best = 0f64;
     for _ in 0..3 {
         let started = Instant::now();
-        let mut raw = 0u64;
-        for f in frames {
-            let bytes = bytemuck_cast(f);
-            raw += bytes.len() as u64;
-            std::hint::black_box(codec.encode(bytes)?.len());
-        }
+        let raw = encode_frames(&mut codec, frames, 0..frames.len())?;
         best = best.max(raw as f64 / started.elapsed().as_secs_f64());
     }
     Ok(best)
 }
 
-/// The codec on every core at once (one thread per core, each with its own copy of the
-/// frames and its own codec, no I/O), in raw bytes per second: what the cores can
-/// compress together on this machine. Cores that share a physical core or memory
-/// bandwidth make this less than cores x the single-core speed.
+fn workload_codec(dir: &Path, size: u64, workload: Workload) -> Result<ChunkCodec> {
+    let settings = workload.settings(&dir.join("codec-reference.ome.zarr"), 1, size);
+    let schema = Schema::from_json(&settings.to_string())?;
+    ChunkCodec::for_schema(&schema)
+        .with_context(|| format!("{} has no chunk codec", workload.name()))
+}
+
+/// Encode `frames[n % len]` for every `n`; returns the raw bytes encoded.
+fn encode_frames(
+    codec: &mut ChunkCodec,
+    frames: &[Vec<u16>],
+    order: impl Iterator<Item = usize>,
+) -> Result<u64> {
+    let mut raw = 0u64;
+    for n in order {
+        let bytes = bytemuck_cast(&frames[n % frames.len()]);
+        raw += bytes.len() as u64;
+        std::hint::black_box(codec.encode(bytes)?.len());
+    }
+    Ok(raw)
+}
+
+/// The codec on every core at once, no I/O: one thread per core, each with its own
+/// codec, taking the workload's frames from one shared counter as the encoder threads
+/// take chunks; raw bytes per second of wall time. What the cores can compress
+/// together on this machine (cores that share a physical core or memory bandwidth make
+/// it less than cores x the single-core speed).
 fn codec_all_cores(
     dir: &Path,
     size: u64,
     workload: Workload,
     cores: usize,
     frames: &[Vec<u16>],
+    total: u64,
 ) -> Result<f64> {
-    let speeds: Vec<Result<f64>> = std::thread::scope(|scope| {
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let started = Instant::now();
+    let raws: Vec<Result<u64>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cores)
             .map(|_| {
-                let own = frames.to_vec();
-                scope.spawn(move || codec_reference(dir, size, workload, &own))
+                let next = &next;
+                scope.spawn(move || {
+                    let mut codec = workload_codec(dir, size, workload)?;
+                    let order = std::iter::from_fn(|| {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        (n < total).then_some(n as usize)
+                    });
+                    encode_frames(&mut codec, frames, order)
+                })
             })
             .collect();
         handles
@@ -324,7 +365,9 @@ fn codec_all_cores(
             })
             .collect()
     });
-    speeds.into_iter().sum()
+    let seconds = started.elapsed().as_secs_f64();
+    let raw: u64 = raws.into_iter().sum::<Result<u64>>()?;
+    Ok(raw as f64 / seconds)
 }
 
 /// The realistic frames the codec references encode, made once.
@@ -391,7 +434,7 @@ pub(crate) fn bench(
             // writer, and the faster of the two kept.
             let measure_codec = w.realistic() && !paced;
             let codec_before = if measure_codec {
-                codec_reference(dir, size, w, codec_frames(&mut realistic, size))?
+                codec_reference(dir, size, w, codec_frames(&mut realistic, size), frames)?
             } else {
                 0.0
             };
@@ -445,9 +488,11 @@ pub(crate) fn bench(
                     json!(bytes / row["bytes_on_disk"].as_f64().unwrap_or(f64::NAN));
             }
             if measure_codec {
+                let count = frames;
                 let frames = codec_frames(&mut realistic, size);
-                let codec = codec_before.max(codec_reference(dir, size, w, frames)?);
-                let all = codec_all_cores(dir, size, w, cores, frames)?;
+                let codec = codec_before.max(codec_reference(dir, size, w, frames, count)?);
+                let all = codec_all_cores(dir, size, w, cores, frames, count)?;
+                row["codec_1core_burst_mb_per_s"] = json!(codec_burst(dir, size, w, frames)? / 1e6);
                 row["codec_all_cores_mb_per_s"] = json!(all / 1e6);
                 row["ratio_to_codec_all_cores"] = json!(speed / all);
                 row["codec_1core_mb_per_s"] = json!(codec / 1e6);

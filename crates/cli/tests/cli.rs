@@ -187,3 +187,70 @@ fn check_settings_names_the_bad_field() {
         "{err}"
     );
 }
+
+/// `omew bench` at a toy size: every workload runs, and each row carries the figures
+/// the performance goals are judged by (ratios to the disk and, compressed, to the
+/// codec measured in the same run).
+#[test]
+fn bench_reports_every_workload_with_its_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = omew(
+        &[
+            "bench",
+            "--frames",
+            "16",
+            "--size",
+            "64",
+            "--json",
+            "--dir",
+            &dir.path().to_string_lossy(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["workload"].as_str()).collect();
+    for w in [
+        "W1 zarr",
+        "W2 zarr sharded",
+        "W3 zarr zstd-1",
+        "W3 zarr blosc-lz4-1",
+        "W1 ome-tiff",
+    ] {
+        assert!(names.contains(&w), "{w} missing from {names:?}");
+    }
+    for r in &rows {
+        let name = r["workload"].as_str().unwrap();
+        assert_eq!(r["bytes"], json!(16 * 64 * 64 * 2), "{name}");
+        for k in [
+            "mb_per_s",
+            "ratio_to_disk",
+            "peak_rss_bytes",
+            "append_p99_us",
+        ] {
+            assert!(
+                r[k].as_f64().is_some_and(|x| x > 0.0),
+                "{name}: {k} = {}",
+                r[k]
+            );
+        }
+        let unpaced_w3 = name.starts_with("W3") && !name.contains("paced");
+        for k in [
+            "codec_1core_mb_per_s",
+            "codec_1core_burst_mb_per_s",
+            "codec_all_cores_mb_per_s",
+            "ratio_to_codec_x_cores",
+        ] {
+            assert_eq!(
+                r[k].as_f64().is_some_and(|x| x > 0.0),
+                unpaced_w3,
+                "{name}: {k}"
+            );
+        }
+        if name.starts_with("W3") {
+            assert!(r["compression_ratio"].as_f64().unwrap() > 1.0, "{name}");
+        }
+    }
+    // Nothing is left behind in the scratch directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

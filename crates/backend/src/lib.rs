@@ -48,6 +48,36 @@ pub use direct::{Direct, create_direct};
 pub use error::BackendError;
 pub use fsutil::{DatasetKind, prepare_output, start_writeback, sync_dir, write_atomic};
 
+/// How a backend that compresses (zarr today) spreads the encoding over threads.
+///
+/// The defaults fit an acquisition machine whose cores are there for the writer when
+/// the application does not need them. An application with CPU-heavy work of its own
+/// (live processing, display) can cap the encoder threads, or give them normal
+/// priority so that its own busy threads cannot starve them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncoderOptions {
+    /// Encoder threads. `None`: one per core, plus up to two per core more (bounded
+    /// to 32 MiB of extra output buffers) that keep the cores compressing while other
+    /// encoders wait for the disk.
+    pub threads: Option<std::num::NonZeroUsize>,
+    /// Scheduling priority of the encoder threads.
+    pub priority: EncoderPriority,
+}
+
+/// Scheduling priority of encoder threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncoderPriority {
+    /// Linux `SCHED_IDLE` (nice +10 where refused): encoders use only the CPU the
+    /// application's threads leave, so the thread appending frames gets a core the
+    /// moment it wants one. A busy application thread that never sleeps delays the
+    /// encoders until the queue fills and `append` waits.
+    #[default]
+    Background,
+    /// The scheduler's normal priority: encoders share the cores fairly with the
+    /// application's threads.
+    Normal,
+}
+
 /// Per-frame metadata: any JSON object (`delta_t`, `exposure_time`, stage positions, ...).
 pub type FrameMetadata = serde_json::Map<String, serde_json::Value>;
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use ome_writers::{Schema, StreamOptions, create_stream_with};
+use ome_writers::{EncoderOptions, EncoderPriority, Schema, StreamOptions, create_stream_with};
 use ome_writers_schema::AcquisitionSettings;
 
 #[derive(Parser)]
@@ -127,6 +127,21 @@ struct WriteArgs {
     /// A durability point every N frames (0: only time-based and at the end).
     #[arg(long, default_value_t = 1000)]
     flush_every: u64,
+    /// Threads that compress (zarr); default: one per core plus a few that cover the
+    /// waits for the disk.
+    #[arg(long)]
+    encoder_threads: Option<std::num::NonZeroUsize>,
+    /// Priority of the compressing threads: `background` (Linux SCHED_IDLE: only the
+    /// CPU the rest leaves) or `normal`.
+    #[arg(long, value_enum, default_value = "background")]
+    encoder_priority: Priority,
+}
+
+/// `--encoder-priority`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Priority {
+    Background,
+    Normal,
 }
 
 fn main() -> ExitCode {
@@ -302,6 +317,13 @@ fn write(args: &WriteArgs) -> Result<()> {
     let options = StreamOptions {
         queue_bytes: args.queue_mib.max(1) << 20,
         flush_every_frames: args.flush_every,
+        encoders: EncoderOptions {
+            threads: args.encoder_threads,
+            priority: match args.encoder_priority {
+                Priority::Background => EncoderPriority::Background,
+                Priority::Normal => EncoderPriority::Normal,
+            },
+        },
         ..StreamOptions::default()
     };
     let started = Instant::now();

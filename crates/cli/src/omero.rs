@@ -614,6 +614,8 @@ esac
                 overwrite: false,
                 queue_mib: 16,
                 flush_every: 1000,
+                encoder_threads: None,
+                encoder_priority: crate::Priority::Background,
             },
             target: Some("7".to_owned()),
             data_dir: Some(data.to_string_lossy().into_owned()),

@@ -254,3 +254,58 @@ fn bench_reports_every_workload_with_its_references() {
     // Nothing is left behind in the scratch directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// The encoder flags reach the writer (a compressed write with them completes), and a
+/// bad value is refused by name before anything is written.
+#[test]
+fn encoder_flags_are_accepted_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.json");
+    std::fs::write(
+        &path,
+        json!({"dtype": "uint16", "compression": "zstd", "dimensions": tyx()}).to_string(),
+    )
+    .unwrap();
+    let s = path.to_string_lossy().into_owned();
+    let out = dir.path().join("enc.ome.zarr");
+    let base = [
+        "write",
+        "--settings",
+        &s,
+        "--output",
+        out.to_str().unwrap(),
+        "--synthetic",
+    ];
+    let o = omew(
+        &[
+            &base[..],
+            &["--encoder-threads", "2", "--encoder-priority", "normal"],
+        ]
+        .concat(),
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(group_attrs(&out)["status"], "complete");
+    let codecs = std::fs::read_to_string(out.join("0/zarr.json")).unwrap();
+    assert!(codecs.contains("\"zstd\""), "{codecs}");
+    for (flag, value) in [("--encoder-threads", "0"), ("--encoder-priority", "high")] {
+        let fresh = dir.path().join(format!("bad{value}.ome.zarr"));
+        let o = omew(
+            &[
+                "write",
+                "--settings",
+                &s,
+                "--output",
+                fresh.to_str().unwrap(),
+                "--synthetic",
+                flag,
+                value,
+            ],
+            None,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains(flag) && err.contains(value), "{err}");
+        assert!(!fresh.exists());
+    }
+}

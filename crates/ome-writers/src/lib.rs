@@ -42,12 +42,14 @@ mod stream;
 mod synthetic;
 
 pub use error::StreamError;
-pub use ome_writers_backend::{Backend, BackendError, FrameBuffer, FrameMetadata, Progress};
+pub use ome_writers_backend::{
+    Backend, BackendError, EncoderOptions, EncoderPriority, FrameBuffer, FrameMetadata, Progress,
+};
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,
 };
 pub use stream::{
-    MAX_QUEUED_FRAMES, Stream, StreamOptions, StreamSummary, create_backend, create_stream,
-    create_stream_with, create_stream_with_backend,
+    MAX_QUEUED_FRAMES, Stream, StreamOptions, StreamSummary, create_backend, create_backend_with,
+    create_stream, create_stream_with, create_stream_with_backend,
 };
 pub use synthetic::{frame_pool_u16, pattern_frame, pattern_value, realistic_frame};

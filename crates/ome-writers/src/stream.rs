@@ -8,7 +8,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use ome_writers_backend::{Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary};
+use ome_writers_backend::{
+    Backend, BackendError, EncoderOptions, FrameBuffer, FrameMetadata, Progress, Summary,
+};
 use ome_writers_router::FrameRouter;
 use ome_writers_schema::{BackendKind, FrameNumber, Pixel, PositionIndex, Schema, StorageIndex};
 
@@ -29,6 +31,9 @@ pub struct StreamOptions {
     pub flush_every_frames: u64,
     /// A durability point at least this often while frames arrive (default 10 s).
     pub flush_every: Option<Duration>,
+    /// How many encoder threads compress, at what priority (backends that compress:
+    /// zarr).
+    pub encoders: EncoderOptions,
 }
 
 impl Default for StreamOptions {
@@ -37,6 +42,7 @@ impl Default for StreamOptions {
             queue_bytes: 256 << 20,
             flush_every_frames: 1000,
             flush_every: Some(Duration::from_secs(10)),
+            encoders: EncoderOptions::default(),
         }
     }
 }
@@ -99,10 +105,21 @@ pub struct Stream {
 /// Create the backend a schema selects. The choice comes only from
 /// [`Schema::backend`], which validation fixed.
 pub fn create_backend(schema: &Schema) -> Result<Box<dyn Backend>, StreamError> {
+    create_backend_with(schema, &StreamOptions::default())
+}
+
+/// [`create_backend`] with the options that concern backends (the encoder threads).
+pub fn create_backend_with(
+    schema: &Schema,
+    options: &StreamOptions,
+) -> Result<Box<dyn Backend>, StreamError> {
+    #[cfg(not(feature = "zarr"))]
+    let _ = options;
     match schema.backend() {
         #[cfg(feature = "zarr")]
         BackendKind::Zarr => Ok(Box::new(
-            ome_writers_zarr::ZarrBackend::create(schema).map_err(StreamError::Create)?,
+            ome_writers_zarr::ZarrBackend::create_with(schema, &options.encoders)
+                .map_err(StreamError::Create)?,
         )),
         #[cfg(feature = "tiff")]
         BackendKind::Tiff => Ok(Box::new(
@@ -132,7 +149,7 @@ pub fn create_stream(schema: &Schema) -> Result<Stream, StreamError> {
 
 /// Create a stream with explicit options.
 pub fn create_stream_with(schema: &Schema, options: &StreamOptions) -> Result<Stream, StreamError> {
-    let backend = create_backend(schema)?;
+    let backend = create_backend_with(schema, options)?;
     Ok(create_stream_with_backend(schema, backend, options))
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use ome_writers_backend::{AlignedBuf, BackendError, FrameBuffer};
+use ome_writers_backend::{AlignedBuf, BackendError, EncoderPriority, FrameBuffer};
 use zarrs::array::{
     ArrayBytes, ArrayToBytesCodecTraits, CodecChain, CodecOptions, DataType, FillValue,
 };
@@ -98,7 +98,7 @@ pub(crate) struct EncoderPool {
 }
 
 impl EncoderPool {
-    pub(crate) fn new(spec: EncodeSpec, threads: usize) -> Self {
+    pub(crate) fn new(spec: EncodeSpec, threads: usize, priority: EncoderPriority) -> Self {
         let threads = threads.max(1);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(threads);
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<Option<Unit>>();
@@ -115,7 +115,9 @@ impl EncoderPool {
                 std::thread::Builder::new()
                     .name(format!("ome-writers-encode-{i}"))
                     .spawn(move || {
-                        yield_to_the_application();
+                        if priority == EncoderPriority::Background {
+                            yield_to_the_application();
+                        }
                         let mut fast = spec.fast.map(ChunkCodec::new);
                         for job in rx {
                             let failed = error
@@ -246,7 +248,8 @@ impl Drop for EncoderPool {
 }
 
 /// Encoder threads are many (more than the cores) and always runnable while frames
-/// wait, so they run under Linux's `SCHED_IDLE` policy: they get every cycle the
+/// wait, so by default ([`EncoderPriority::Background`]) they run under Linux's
+/// `SCHED_IDLE` policy: they get every cycle the
 /// application leaves, and the application's threads (the camera thread appending
 /// frames above all) get a core the moment they want one. At normal priority, even
 /// 10 nice levels down, the camera thread waited up to a scheduler slice (3-5 ms) for

@@ -55,6 +55,7 @@ use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, 
 use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
 pub use encode::ChunkCodec;
+pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
 pub use store::DirStore;
 
 use crate::encode::{BloscName, EncodeSpec, EncoderPool, FastCodec};
@@ -230,6 +231,11 @@ impl ZarrBackend {
     /// Create the dataset at the schema's output path (refusing an existing one unless
     /// `overwrite`), with every group and array and their metadata written.
     pub fn create(schema: &Schema) -> Result<Self, BackendError> {
+        Self::create_with(schema, &EncoderOptions::default())
+    }
+
+    /// [`create`](Self::create), with the encoder threads set by `encoders`.
+    pub fn create_with(schema: &Schema, encoders: &EncoderOptions) -> Result<Self, BackendError> {
         let Target::Disk { path } = schema.target() else {
             return Err(BackendError::Unsupported {
                 backend: BACKEND,
@@ -238,7 +244,7 @@ impl ZarrBackend {
         };
         Self::check(schema)?;
         prepare_output(path, DatasetKind::ZarrDirectory, schema.overwrite())?;
-        Self::create_in(schema, Arc::new(DirStore::new(path.clone())))
+        Self::create_in_with(schema, Arc::new(DirStore::new(path.clone())), encoders)
     }
 
     /// Refuse, before anything is written, what this backend cannot write.
@@ -282,6 +288,15 @@ impl ZarrBackend {
     /// Create the dataset in any [`ZarrStore`] (tests use an in-memory store wrapped in
     /// zarrs' performance-metrics adapter to prove the backend never reads).
     pub fn create_in(schema: &Schema, store: Arc<dyn ZarrStore>) -> Result<Self, BackendError> {
+        Self::create_in_with(schema, store, &EncoderOptions::default())
+    }
+
+    /// [`create_in`](Self::create_in), with the encoder threads set by `encoders`.
+    pub fn create_in_with(
+        schema: &Schema,
+        store: Arc<dyn ZarrStore>,
+        encoders: &EncoderOptions,
+    ) -> Result<Self, BackendError> {
         Self::check(schema)?;
         let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
         let growth = schema.growth_axis();
@@ -341,9 +356,14 @@ impl ZarrBackend {
                         backend: BACKEND,
                         source: Box::new(e),
                     })?;
-            let threads = encoder_threads(
-                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                unit_elems as usize * schema.dtype().size(),
+            let threads = encoders.threads.map_or_else(
+                || {
+                    encoder_threads(
+                        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                        unit_elems as usize * schema.dtype().size(),
+                    )
+                },
+                std::num::NonZero::get,
             );
             Some(EncoderPool::new(
                 EncodeSpec {
@@ -355,6 +375,7 @@ impl ZarrBackend {
                     fast: fast_codec(schema),
                 },
                 threads,
+                encoders.priority,
             ))
         };
         let mut backend = Self {

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ome_writers::{Schema, StreamOptions, create_stream_with};
+use ome_writers::{EncoderOptions, EncoderPriority, Schema, StreamOptions, create_stream_with};
 use ome_writers_zarr::ChunkCodec;
 use serde_json::{Value, json};
 
@@ -172,16 +172,32 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
+/// One writer run of `omew bench-one`.
+pub(crate) struct Run<'a> {
+    pub(crate) workload: Workload,
+    pub(crate) dir: &'a Path,
+    pub(crate) frames: u64,
+    pub(crate) size: u64,
+    /// Append at this many MB/s instead of as fast as possible.
+    pub(crate) pace_mbps: Option<f64>,
+    pub(crate) camera: Camera,
+    /// Added to the workload's name in the results.
+    pub(crate) label: Option<&'a str>,
+    pub(crate) encoder_priority: EncoderPriority,
+}
+
 /// One writer run (in its own process): prints one JSON line.
-pub(crate) fn bench_one(
-    workload: Workload,
-    dir: &Path,
-    frames: u64,
-    size: u64,
-    pace_mbps: Option<f64>,
-    camera: Camera,
-    label: Option<&str>,
-) -> Result<()> {
+pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
+    let &Run {
+        workload,
+        dir,
+        frames,
+        size,
+        pace_mbps,
+        camera,
+        label,
+        encoder_priority,
+    } = run;
     let root = dir.join(format!("bench{}", workload.suffix()));
     let settings = workload.settings(&root, frames, size);
     let pool = ome_writers::frame_pool_u16(size, workload.realistic(), 8);
@@ -191,7 +207,14 @@ pub(crate) fn bench_one(
     let cpu0 = process_cpu();
     let machine0 = machine_cpu();
     let started = Instant::now();
-    let mut stream = create_stream_with(&schema, &StreamOptions::default())?;
+    let options = StreamOptions {
+        encoders: EncoderOptions {
+            priority: encoder_priority,
+            ..EncoderOptions::default()
+        },
+        ..StreamOptions::default()
+    };
+    let mut stream = create_stream_with(&schema, &options)?;
     let frame_bytes = (size * size * 2) as f64;
     let interval = pace_mbps.map(|mbps| Duration::from_secs_f64(frame_bytes / (mbps * 1e6)));
     for n in 0..total {

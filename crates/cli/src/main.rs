@@ -92,6 +92,9 @@ enum Command {
         /// Added to the workload's name in the results.
         #[arg(long)]
         label: Option<String>,
+        /// Priority of the encoder threads.
+        #[arg(long, value_enum, default_value = "background")]
+        encoder_priority: Priority,
     },
 }
 
@@ -142,6 +145,15 @@ struct WriteArgs {
 enum Priority {
     Background,
     Normal,
+}
+
+impl From<Priority> for EncoderPriority {
+    fn from(p: Priority) -> Self {
+        match p {
+            Priority::Background => Self::Background,
+            Priority::Normal => Self::Normal,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -212,15 +224,17 @@ fn run(cli: Cli) -> Result<()> {
             pace_mbps,
             camera,
             label,
-        } => bench::bench_one(
+            encoder_priority,
+        } => bench::bench_one(&bench::Run {
             workload,
-            &dir,
+            dir: &dir,
             frames,
             size,
             pace_mbps,
             camera,
-            label.as_deref(),
-        ),
+            label: label.as_deref(),
+            encoder_priority: encoder_priority.into(),
+        }),
     }
 }
 
@@ -319,10 +333,7 @@ fn write(args: &WriteArgs) -> Result<()> {
         flush_every_frames: args.flush_every,
         encoders: EncoderOptions {
             threads: args.encoder_threads,
-            priority: match args.encoder_priority {
-                Priority::Background => EncoderPriority::Background,
-                Priority::Normal => EncoderPriority::Normal,
-            },
+            priority: args.encoder_priority.into(),
         },
         ..StreamOptions::default()
     };

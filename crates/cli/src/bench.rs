@@ -204,6 +204,7 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
     let schema = Schema::from_json(&settings.to_string())?;
     let total = schema.num_frames().unwrap_or(frames);
     let mut latencies = Vec::with_capacity(total as usize);
+    let (mut slow, mut slow_blocked) = (0u64, 0u64);
     let cpu0 = process_cpu();
     let machine0 = machine_cpu();
     let started = Instant::now();
@@ -234,9 +235,23 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
         if camera == Camera::Copy || pixels.first() == Some(&0) {
             pixels.copy_from_slice(frame);
         }
+        // Paced runs also tell why a slow hand-over was slow: the thread slept inside
+        // it (waited for the library: a lock, a full queue, the disk) or was only
+        // preempted (runnable, waiting for a core).
+        let switches_before = interval.and_then(|_| context_switches());
         let t = Instant::now();
         stream.append_buffer(buf, None)?;
-        latencies.push(t.elapsed());
+        let latency = t.elapsed();
+        latencies.push(latency);
+        if latency > SLOW_APPEND {
+            slow += 1;
+            let after = switches_before.and_then(|_| context_switches());
+            if let (Some((v0, _)), Some((v1, _))) = (switches_before, after)
+                && v1 > v0
+            {
+                slow_blocked += 1;
+            }
+        }
     }
     let summary = stream.finish()?;
     let seconds = started.elapsed().as_secs_f64();
@@ -262,6 +277,8 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
         "bytes_on_disk": on_disk,
         "append_p50_us": percentile(&latencies, 0.5),
         "append_p99_us": percentile(&latencies, 0.99),
+        "appends_over_1ms": slow,
+        "appends_over_1ms_blocked": pace_mbps.map(|_| slow_blocked),
         "peak_rss_bytes": peak_rss_bytes(),
         "cpu_user_s": cpu1.0 - cpu0.0,
         "cpu_system_s": cpu1.1 - cpu0.1,
@@ -272,6 +289,26 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
     let _ = fs::remove_dir_all(&root);
     let _ = fs::remove_file(&root);
     Ok(())
+}
+
+/// A hand-over slower than this counts as slow (the p99 bound).
+const SLOW_APPEND: Duration = Duration::from_millis(1);
+
+/// This thread's (voluntary, involuntary) context switches so far, from
+/// /proc/thread-self/status (Linux; `None` elsewhere). A voluntary switch means the
+/// thread slept; an involuntary one, that the scheduler took its core away.
+fn context_switches() -> Option<(u64, u64)> {
+    let status = fs::read_to_string("/proc/thread-self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        field("voluntary_ctxt_switches:")?,
+        field("nonvoluntary_ctxt_switches:")?,
+    ))
 }
 
 /// The disk's own speed: the same bytes to one file, fsync included.
@@ -538,7 +575,7 @@ pub(crate) fn bench(
 
 fn table(rows: &[Value], cores: usize) -> String {
     let mut s = String::from(
-        "| workload | MB/s | disk MB/s | x disk | codec 1-core MB/s | x codec*cores | codec all cores MB/s | x codec all cores | compression | cores busy | peak RSS MiB | append p50 us | append p99 us |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| workload | MB/s | disk MB/s | x disk | codec 1-core MB/s | x codec*cores | codec all cores MB/s | x codec all cores | compression | cores busy | peak RSS MiB | append p50 us | append p99 us | appends > 1 ms (slept) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let f = |v: &Value, k: &str, scale: f64, digits: usize| {
         v[k].as_f64()
@@ -546,7 +583,7 @@ fn table(rows: &[Value], cores: usize) -> String {
     };
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r["workload"].as_str().unwrap_or("?"),
             f(r, "mb_per_s", 1.0, 0),
             f(r, "disk_mb_per_s", 1.0, 0),
@@ -560,6 +597,14 @@ fn table(rows: &[Value], cores: usize) -> String {
             f(r, "peak_rss_bytes", 1.0 / 1_048_576.0, 0),
             f(r, "append_p50_us", 1.0, 1),
             f(r, "append_p99_us", 1.0, 1),
+            match (
+                r["appends_over_1ms"].as_u64(),
+                r["appends_over_1ms_blocked"].as_u64()
+            ) {
+                (Some(n), Some(b)) => format!("{n} ({b})"),
+                (Some(n), None) => n.to_string(),
+                _ => "-".to_owned(),
+            },
         ));
     }
     s.push_str(&format!("\n({cores} cores)\n"));

@@ -234,6 +234,12 @@ fn bench_reports_every_workload_with_its_references() {
                 r[k]
             );
         }
+        assert!(r["appends_over_1ms"].as_u64().is_some(), "{name}");
+        assert_eq!(
+            r["appends_over_1ms_blocked"].as_u64().is_some(),
+            name.contains("paced"),
+            "{name}"
+        );
         let unpaced_w3 = name.starts_with("W3") && !name.contains("paced");
         for k in [
             "codec_1core_mb_per_s",

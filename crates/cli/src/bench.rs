@@ -137,7 +137,10 @@ fn process_cpu() -> (f64, f64) {
 
 /// Busy and total CPU seconds of the whole machine so far (kernel writeback threads
 /// included), from /proc/stat.
-fn machine_cpu() -> (f64, f64) {
+/// The whole machine's CPU seconds so far, from /proc/stat: (busy, total, stolen by
+/// the hypervisor). Stolen time is when a virtual CPU had work but the host ran
+/// something else: a thread then stalls without any context switch of its own.
+fn machine_cpu() -> (f64, f64, f64) {
     let ticks = 100.0;
     fs::read_to_string("/proc/stat")
         .ok()
@@ -150,9 +153,10 @@ fn machine_cpu() -> (f64, f64) {
                 .collect();
             let total: f64 = v.iter().sum();
             let idle = v.get(3)? + v.get(4)?;
-            Some(((total - idle) / ticks, total / ticks))
+            let steal = v.get(7).copied().unwrap_or(0.0);
+            Some(((total - idle) / ticks, total / ticks, steal / ticks))
         })
-        .unwrap_or((0.0, 0.0))
+        .unwrap_or((0.0, 0.0, 0.0))
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -227,27 +231,32 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
                 std::thread::sleep(wait);
             }
         }
-        // The camera fills a pooled buffer (its DMA or SDK copy, not timed), then hands
-        // it over: the append latency is the hand-over.
+        // The camera takes a pooled buffer, fills it (its DMA or SDK copy, not timed)
+        // and hands it over: the append latency is `next_buffer` + `append_buffer`.
+        // Paced runs also tell why a slow one was slow: the thread slept in it
+        // (waited for the library: a lock, a full queue, the disk) or was only
+        // preempted (runnable, waiting for a core).
+        let paced = interval.is_some();
+        let s0 = paced.then(context_switches).flatten();
+        let t = Instant::now();
         let mut buf = stream.next_buffer()?;
+        let taking = t.elapsed();
+        let s1 = paced.then(context_switches).flatten();
         let pixels = buf.pixels_mut::<u16>()?;
         // Realistic frames are never 0 at their first pixel; a fresh buffer is.
         if camera == Camera::Copy || pixels.first() == Some(&0) {
             pixels.copy_from_slice(frame);
         }
-        // Paced runs also tell why a slow hand-over was slow: the thread slept inside
-        // it (waited for the library: a lock, a full queue, the disk) or was only
-        // preempted (runnable, waiting for a core).
-        let switches_before = interval.and_then(|_| context_switches());
+        let s2 = paced.then(context_switches).flatten();
         let t = Instant::now();
         stream.append_buffer(buf, None)?;
-        let latency = t.elapsed();
+        let latency = taking + t.elapsed();
+        let s3 = paced.then(context_switches).flatten();
         latencies.push(latency);
         if latency > SLOW_APPEND {
             slow += 1;
-            let after = switches_before.and_then(|_| context_switches());
-            if let (Some((v0, _)), Some((v1, _))) = (switches_before, after)
-                && v1 > v0
+            if let (Some((v0, _)), Some((v1, _)), Some((v2, _)), Some((v3, _))) = (s0, s1, s2, s3)
+                && v1 + v3 > v0 + v2
             {
                 slow_blocked += 1;
             }
@@ -284,6 +293,7 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
         "cpu_system_s": cpu1.1 - cpu0.1,
         "machine_busy_s": machine1.0 - machine0.0,
         "machine_total_s": machine1.1 - machine0.1,
+        "machine_steal_s": machine1.2 - machine0.2,
     });
     println!("{line}");
     let _ = fs::remove_dir_all(&root);

@@ -308,3 +308,31 @@ fn pooled_buffers_are_appended_without_a_copy_and_checked() {
         assert!(chunk.iter().all(|&v| v == i as u16 + 1), "frame {i}");
     }
 }
+
+#[test]
+fn a_buffer_dropped_without_being_appended_returns_to_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d.ome.zarr");
+    let s = schema(&root, TC, "uint16");
+    // Room for one frame only: a lost buffer would leave the pool empty for good.
+    let opts = StreamOptions {
+        queue_bytes: s.frame_bytes(),
+        ..StreamOptions::default()
+    };
+    let (done_tx, done_rx) = bounded(1);
+    std::thread::spawn(move || {
+        let mut stream = create_stream_with(&s, &opts).unwrap();
+        for _ in 0..3 {
+            drop(stream.next_buffer().unwrap());
+        }
+        let mut buf = stream.next_buffer().unwrap();
+        buf.pixels_mut::<u16>().unwrap().fill(7);
+        stream.append_buffer(buf, None).unwrap();
+        let summary = stream.finish().unwrap();
+        done_tx.send(summary.frames_written).unwrap();
+    });
+    let written = done_rx
+        .recv_timeout(std::time::Duration::from_mins(1))
+        .expect("next_buffer waits forever for a buffer the caller dropped");
+    assert_eq!(written, 1);
+}

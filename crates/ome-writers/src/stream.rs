@@ -226,14 +226,20 @@ pub fn create_stream_with_backend(
         skipped: 0,
         started: Instant::now(),
     };
-    // The first frame's buffer is made now, before the acquisition starts; the
-    // allocator thread makes the next while the first is filled.
-    stream.allocated = 1;
-    stream
-        .spare
-        .push(FrameBuffer::new(stream.frame_bytes, schema.dtype()));
+    // The first buffers are made now, before the acquisition starts: two, what a
+    // writer that keeps up needs (one being filled while one is written). The
+    // allocator thread makes more only if the writer falls behind.
+    while stream.allocated < PREMADE_BUFFERS.min(max_buffers) {
+        stream.allocated += 1;
+        stream
+            .spare
+            .push(FrameBuffer::new(stream.frame_bytes, schema.dtype()));
+    }
     stream
 }
+
+/// Frame buffers made at stream creation.
+const PREMADE_BUFFERS: usize = 2;
 
 fn set_error(slot: &ErrorSlot, e: StreamError) {
     let mut g = slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -395,16 +401,9 @@ impl Stream {
             self.allocate_ahead();
             return Ok(Some(b));
         }
-        if self.allocated < self.max_buffers {
-            // The allocator thread is behind (or absent): allocate here.
-            self.allocated += 1;
-            let b = FrameBuffer::new(self.frame_bytes, self.schema.dtype());
-            self.allocate_ahead();
-            return Ok(Some(b));
-        }
         if self.requested > self.received {
-            // The bound is reached only with buffers still being made: the queue is not
-            // full. Take the first to arrive, a new one or a used one.
+            // A buffer is being made (sooner done than one started here), and the queue
+            // is not full: take the first to arrive, the new one or a used one.
             let b = crossbeam_channel::select! {
                 recv(self.fresh) -> b => b.ok().inspect(|_| self.received += 1),
                 recv(self.free) -> b => b.ok(),
@@ -413,6 +412,13 @@ impl Stream {
                 self.allocate_ahead();
                 return Ok(Some(b));
             }
+        }
+        if self.allocated < self.max_buffers {
+            // No allocator thread: allocate here.
+            self.allocated += 1;
+            let b = FrameBuffer::new(self.frame_bytes, self.schema.dtype());
+            self.allocate_ahead();
+            return Ok(Some(b));
         }
         if !block {
             return Ok(None);

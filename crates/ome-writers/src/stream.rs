@@ -34,6 +34,14 @@ pub struct StreamOptions {
     /// How many encoder threads compress, at what priority (backends that compress:
     /// zarr).
     pub encoders: EncoderOptions,
+    /// Make the queue's frame buffers when the stream is created (default true): up
+    /// to `queue_bytes`, no more than the acquisition has frames. A fresh buffer costs
+    /// milliseconds (its pages zeroed and mapped), so a camera thread that finds one
+    /// missing while the writer is behind would wait for memory although the queue is
+    /// not full. `false`: buffers are made as the queue grows (two at creation, the
+    /// rest on an allocator thread, one ahead of need), for less memory when the
+    /// writer keeps up.
+    pub preallocate: bool,
 }
 
 impl Default for StreamOptions {
@@ -43,6 +51,7 @@ impl Default for StreamOptions {
             flush_every_frames: 1000,
             flush_every: Some(Duration::from_secs(10)),
             encoders: EncoderOptions::default(),
+            preallocate: true,
         }
     }
 }
@@ -226,10 +235,18 @@ pub fn create_stream_with_backend(
         skipped: 0,
         started: Instant::now(),
     };
-    // The first buffers are made now, before the acquisition starts: two, what a
-    // writer that keeps up needs (one being filled while one is written). The
-    // allocator thread makes more only if the writer falls behind.
-    while stream.allocated < PREMADE_BUFFERS.min(max_buffers) {
+    // Buffers made now, before the acquisition starts: the whole queue, or two (what
+    // a writer that keeps up needs: one being filled while one is written), the
+    // allocator thread making more only if the writer falls behind.
+    let premade = if options.preallocate {
+        let frames = schema
+            .num_frames()
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        max_buffers.min(frames.max(1))
+    } else {
+        PREMADE_BUFFERS.min(max_buffers)
+    };
+    while stream.allocated < premade {
         stream.allocated += 1;
         stream
             .spare

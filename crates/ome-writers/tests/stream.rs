@@ -120,6 +120,12 @@ fn wrong_frames_are_refused_with_expected_and_got() {
 
 #[test]
 fn the_queue_is_bounded_and_try_append_hands_the_frame_back() {
+    // Buffers made at creation, or as the queue grows (the allocator thread).
+    queue_bound(true);
+    queue_bound(false);
+}
+
+fn queue_bound(preallocate: bool) {
     let dir = tempfile::tempdir().unwrap();
     let s = schema(&dir.path().join("q.ome.zarr"), TC, "uint16");
     let (mut d, written) = double();
@@ -127,6 +133,7 @@ fn the_queue_is_bounded_and_try_append_hands_the_frame_back() {
     d.permits = Some(permit_rx);
     let opts = StreamOptions {
         queue_bytes: 3 * s.frame_bytes(),
+        preallocate,
         ..StreamOptions::default()
     };
     let mut stream = create_stream_with_backend(&s, Box::new(d), &opts);
@@ -311,12 +318,18 @@ fn pooled_buffers_are_appended_without_a_copy_and_checked() {
 
 #[test]
 fn a_buffer_dropped_without_being_appended_returns_to_the_pool() {
+    dropped_buffer(true);
+    dropped_buffer(false);
+}
+
+fn dropped_buffer(preallocate: bool) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("d.ome.zarr");
     let s = schema(&root, TC, "uint16");
     // Room for one frame only: a lost buffer would leave the pool empty for good.
     let opts = StreamOptions {
         queue_bytes: s.frame_bytes(),
+        preallocate,
         ..StreamOptions::default()
     };
     let (done_tx, done_rx) = bounded(1);

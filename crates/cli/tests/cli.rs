@@ -274,21 +274,14 @@ fn encoder_flags_are_accepted_and_checked() {
     .unwrap();
     let s = path.to_string_lossy().into_owned();
     let out = dir.path().join("enc.ome.zarr");
-    let base = [
-        "write",
-        "--settings",
-        &s,
-        "--output",
-        out.to_str().unwrap(),
-        "--synthetic",
-    ];
-    let o = omew(
-        &[
-            &base[..],
-            &["--encoder-threads", "2", "--encoder-priority", "normal"],
-        ]
-        .concat(),
-        None,
+    let write = |out: &Path, flags: &[&str]| {
+        let out = out.to_string_lossy();
+        let base = ["write", "--settings", &s, "--output", &out, "--synthetic"];
+        omew(&[&base[..], flags].concat(), None)
+    };
+    let o = write(
+        &out,
+        &["--encoder-threads", "2", "--encoder-priority", "normal"],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(group_attrs(&out)["status"], "complete");
@@ -296,19 +289,7 @@ fn encoder_flags_are_accepted_and_checked() {
     assert!(codecs.contains("\"zstd\""), "{codecs}");
     for (flag, value) in [("--encoder-threads", "0"), ("--encoder-priority", "high")] {
         let fresh = dir.path().join(format!("bad{value}.ome.zarr"));
-        let o = omew(
-            &[
-                "write",
-                "--settings",
-                &s,
-                "--output",
-                fresh.to_str().unwrap(),
-                "--synthetic",
-                flag,
-                value,
-            ],
-            None,
-        );
+        let o = write(&fresh, &[flag, value]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success());
         assert!(err.contains(flag) && err.contains(value), "{err}");

@@ -198,21 +198,26 @@ pub fn create_stream_with_backend(
             },
         );
     }
-    // Fresh frame buffers (zeroed, so every page is touched: 5-10 ms for 8 MiB on a
-    // small VM) are made on this thread, one ahead of need, not on the caller's.
+    // A pool that grows on demand (`preallocate: false`) makes its fresh frame buffers
+    // (zeroed, so every page is touched: 5-10 ms for 8 MiB on a small VM) on this
+    // thread, one ahead of need, not on the caller's.
     let (ahead, requests) = crossbeam_channel::unbounded::<()>();
     let (made, fresh) = crossbeam_channel::unbounded::<FrameBuffer>();
     let (bytes, dtype) = (schema.frame_bytes(), schema.dtype());
-    let allocator = std::thread::Builder::new()
-        .name("ome-writers-alloc".to_owned())
-        .spawn(move || {
-            for () in requests {
-                if made.send(FrameBuffer::new(bytes, dtype)).is_err() {
-                    break;
-                }
-            }
+    let allocator = (!options.preallocate)
+        .then(|| {
+            std::thread::Builder::new()
+                .name("ome-writers-alloc".to_owned())
+                .spawn(move || {
+                    for () in requests {
+                        if made.send(FrameBuffer::new(bytes, dtype)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .ok()
         })
-        .ok();
+        .flatten();
     let mut stream = Stream {
         schema: schema.clone(),
         router: FrameRouter::new(schema),

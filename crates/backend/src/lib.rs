@@ -97,7 +97,69 @@ pub struct Progress {
     /// Extent of the growth axis after trimming.
     pub growth_extent: u64,
     /// Whether every declared frame was reached (always false when unbounded).
+    /// Never true together with `failed`.
     pub complete: bool,
+    /// The stream met an error (a write, a durability point, a writer panic): frames
+    /// after it were not handed over. The backend records
+    /// [`DatasetStatus::Failed`] and counts in its summary only the frames it stored.
+    pub failed: bool,
+}
+
+impl Progress {
+    /// The status a backend records at finalize: `failed` after any error (the
+    /// stream's, or the backend's own, passed as `backend_failed`), `complete` when
+    /// every declared frame was reached, else `partial`.
+    #[must_use]
+    pub fn status(&self, backend_failed: bool) -> DatasetStatus {
+        if self.failed || backend_failed {
+            DatasetStatus::Failed
+        } else if self.complete {
+            DatasetStatus::Complete
+        } else {
+            DatasetStatus::Partial
+        }
+    }
+}
+
+/// The state a dataset's metadata records, the same words in every format (zarr
+/// `ome_writers.status`, the TIFF acquisition record, the OMERO provenance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatasetStatus {
+    /// The writer is running (or was killed: `omew repair` finishes it).
+    Acquiring,
+    /// Every declared frame was reached and stored.
+    Complete,
+    /// Stopped early without error; the partial-acquisition rule applies.
+    Partial,
+    /// A write failed: only the frames the metadata counts are stored.
+    Failed,
+}
+
+impl DatasetStatus {
+    /// The word written on disk.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acquiring => "acquiring",
+            Self::Complete => "complete",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parse the word written on disk.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Acquiring, Self::Complete, Self::Partial, Self::Failed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for DatasetStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a finished backend reports.

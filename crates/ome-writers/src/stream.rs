@@ -372,6 +372,10 @@ fn writer_loop(
     // stays readable. The backend is told the frames it actually accepted.
     let mut progress = progress.unwrap_or_default();
     progress.frames_written = written;
+    if failed {
+        progress.failed = true;
+        progress.complete = false;
+    }
     guarded(error, || backend.finalize(&progress), StreamError::Finalize)
 }
 
@@ -692,6 +696,7 @@ impl Stream {
             frames_reached: reached,
             growth_extent: self.router.extent_reached(reached),
             complete: self.router.total() == Some(reached),
+            failed: false,
         }
     }
 

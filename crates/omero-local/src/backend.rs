@@ -184,15 +184,7 @@ impl OmeroLocalBackend {
             pair("timestamp", rfc3339(SystemTime::now())),
             pair("fileset", fileset.to_string_lossy().into_owned()),
             pair("frames_written", progress.frames_written.to_string()),
-            pair(
-                "status",
-                if progress.complete {
-                    "complete"
-                } else {
-                    "partial"
-                }
-                .to_owned(),
-            ),
+            pair("status", progress.status(false).as_str().to_owned()),
             pair("schema", self.settings_json.clone()),
         ]
     }

@@ -595,6 +595,7 @@ impl Backend for TiffBackend {
             ("frames_reached", progress.frames_reached.to_string()),
             ("growth_extent", progress.growth_extent.to_string()),
             ("complete", progress.complete.to_string()),
+            ("status", progress.status(false).as_str().to_owned()),
         ];
         self.finish(progress.growth_extent, &record)
     }

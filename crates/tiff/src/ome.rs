@@ -386,7 +386,8 @@ pub(crate) struct ImageState<'a> {
 
 /// Namespace of the acquisition record map annotations.
 pub(crate) const RECORD_NS: &str = "https://github.com/ome-writers-rs/ome-writers-rs/acquisition";
-/// Record key present (with [`STATUS_ACQUIRING`]) only in provisional documents.
+/// Record key of the dataset status: [`STATUS_ACQUIRING`] in provisional documents,
+/// the final status (`complete`, `partial`, `failed`) after finish.
 pub(crate) const STATUS_KEY: &str = "status";
 /// The value of [`STATUS_KEY`] while the writer runs.
 pub(crate) const STATUS_ACQUIRING: &str = "acquiring";

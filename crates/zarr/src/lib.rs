@@ -45,7 +45,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetKind, FrameBuffer, FrameMetadata, Progress, Summary,
+    Backend, BackendError, DatasetKind, DatasetStatus, FrameBuffer, FrameMetadata, Progress,
+    Summary,
     prepare_output,
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
@@ -1049,7 +1050,7 @@ impl Backend for ZarrBackend {
             return Ok(());
         }
         self.checkpoint_open_units()?;
-        self.write_metadata("acquiring")
+        self.write_metadata(DatasetStatus::Acquiring.as_str())
     }
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         if self.finalized {
@@ -1124,12 +1125,7 @@ impl Backend for ZarrBackend {
             .iter_mut()
             .filter_map(|img| img.journal.take())
             .collect();
-        let status = if progress.complete {
-            "complete"
-        } else {
-            "partial"
-        };
-        self.write_metadata(status)?;
+        self.write_metadata(progress.status(false).as_str())?;
         for key in journals {
             self.store.remove_journal(&key)?;
         }

@@ -207,6 +207,7 @@ pub fn write(case: &Case, dir: &Path) -> Written {
                 frames_reached: reached,
                 growth_extent,
                 complete: Some(reached) == router.total(),
+                failed: false,
             };
             backend
                 .finalize(&progress)

@@ -21,8 +21,16 @@ pub enum BackendError {
         /// Why it does not look like our dataset.
         reason: String,
     },
+    /// Another process (a writer, or `omew repair`) holds the output's lock.
+    #[error("{path}: another writer is using this output ({holder}); one writer per output")]
+    Locked {
+        /// The output.
+        path: PathBuf,
+        /// What the lock file says of its holder (`pid N`).
+        holder: String,
+    },
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -47,7 +55,7 @@ pub enum BackendError {
         reason: String,
     },
     /// The format library reported an error.
-    #[error("{backend}: {source}")]
+    #[error("{backend}")]
     Format {
         /// Backend name.
         backend: &'static str,
@@ -57,7 +65,7 @@ pub enum BackendError {
     },
     /// A backend-specific error (configuration, registration, ...), kept typed: downcast
     /// `source` to the backend's own error type.
-    #[error("{backend}: {source}")]
+    #[error("{backend}")]
     Backend {
         /// Backend name.
         backend: &'static str,
@@ -66,7 +74,7 @@ pub enum BackendError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Metadata could not be serialized (e.g. frame metadata holding NaN keys).
-    #[error("metadata: {0}")]
+    #[error("metadata")]
     Metadata(#[from] serde_json::Error),
     /// The backend was already finalized.
     #[error("the backend was already finalized")]
@@ -94,4 +102,19 @@ impl BackendError {
             _ => false,
         }
     }
+}
+
+/// An error and its sources, each said once: `outer: inner: root cause` (what
+/// `anyhow`'s `{:#}` prints). Error messages in this workspace never repeat their
+/// source, so this is how to show one whole in a single line.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }

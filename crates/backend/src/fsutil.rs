@@ -1,89 +1,11 @@
-//! Filesystem helpers every disk backend needs: refusing or replacing an existing
-//! output safely, and atomic, durable small-file writes.
+//! Filesystem helpers every disk backend needs: atomic, durable small-file writes,
+//! writeback hints, directory syncs.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use crate::BackendError;
-
-/// What a backend writes at its output path, so `overwrite` only ever removes a dataset
-/// of that kind and nothing else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DatasetKind {
-    /// A directory with a `zarr.json` at its root.
-    ZarrDirectory,
-    /// A single `.ome.tif(f)` file.
-    TiffFile,
-    /// A directory that holds only `.ome.tif(f)` files and `.companion.ome` / `.ome`
-    /// files.
-    TiffDirectory,
-}
-
-/// Make `path` ready to be written: refuse if it exists and `overwrite` is false;
-/// with `overwrite`, remove it only if it is a dataset of `kind`. Creates the parent
-/// directory.
-pub fn prepare_output(path: &Path, kind: DatasetKind, overwrite: bool) -> Result<(), BackendError> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(BackendError::io(path, e)),
-        Ok(meta) => {
-            if !overwrite {
-                return Err(BackendError::Exists {
-                    path: path.to_owned(),
-                });
-            }
-            let refuse = |reason: &str| BackendError::RefuseOverwrite {
-                path: path.to_owned(),
-                reason: reason.to_owned(),
-            };
-            if meta.file_type().is_symlink() {
-                return Err(refuse("it is a symbolic link"));
-            }
-            match kind {
-                DatasetKind::ZarrDirectory => {
-                    if !meta.is_dir() || !path.join("zarr.json").is_file() {
-                        return Err(refuse(
-                            "it is not a Zarr directory (no zarr.json at its root)",
-                        ));
-                    }
-                    fs::remove_dir_all(path).map_err(|e| BackendError::io(path, e))?;
-                }
-                DatasetKind::TiffFile => {
-                    if !meta.is_file() {
-                        return Err(refuse("it is not a file"));
-                    }
-                    fs::remove_file(path).map_err(|e| BackendError::io(path, e))?;
-                }
-                DatasetKind::TiffDirectory => {
-                    if !meta.is_dir() {
-                        return Err(refuse("it is not a directory"));
-                    }
-                    let entries = fs::read_dir(path).map_err(|e| BackendError::io(path, e))?;
-                    for entry in entries {
-                        let entry = entry.map_err(|e| BackendError::io(path, e))?;
-                        let name = entry.file_name().to_string_lossy().to_lowercase();
-                        let ours = entry.file_type().is_ok_and(|t| t.is_file())
-                            && [".ome.tif", ".ome.tiff", ".ome", ".ome.xml"]
-                                .iter()
-                                .any(|s| name.ends_with(s));
-                        if !ours {
-                            return Err(refuse(&format!(
-                                "it holds {:?}, which is not an OME-TIFF file",
-                                entry.file_name()
-                            )));
-                        }
-                    }
-                    fs::remove_dir_all(path).map_err(|e| BackendError::io(path, e))?;
-                }
-            }
-        }
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| BackendError::io(parent, e))?;
-    }
-    Ok(())
-}
 
 /// Write `bytes` to `path` atomically and durably: a temporary file in the same
 /// directory, fsync, rename over `path`, fsync the directory. Readers see the old or
@@ -138,44 +60,6 @@ pub fn sync_dir(dir: &Path) -> Result<(), BackendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn existing_output_is_refused_without_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.ome.zarr");
-        fs::create_dir(&p).unwrap();
-        assert!(matches!(
-            prepare_output(&p, DatasetKind::ZarrDirectory, false),
-            Err(BackendError::Exists { .. })
-        ));
-    }
-
-    #[test]
-    fn overwrite_never_removes_something_that_is_not_our_dataset() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("precious.ome.zarr");
-        fs::create_dir(&p).unwrap();
-        fs::write(p.join("thesis.docx"), b"years of work").unwrap();
-        let err = prepare_output(&p, DatasetKind::ZarrDirectory, true).unwrap_err();
-        assert!(matches!(err, BackendError::RefuseOverwrite { .. }), "{err}");
-        assert!(p.join("thesis.docx").exists());
-
-        let t = dir.path().join("set");
-        fs::create_dir(&t).unwrap();
-        fs::write(t.join("notes.txt"), b"x").unwrap();
-        assert!(prepare_output(&t, DatasetKind::TiffDirectory, true).is_err());
-        assert!(t.join("notes.txt").exists());
-    }
-
-    #[test]
-    fn overwrite_replaces_our_dataset() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.ome.zarr");
-        fs::create_dir(&p).unwrap();
-        fs::write(p.join("zarr.json"), b"{}").unwrap();
-        prepare_output(&p, DatasetKind::ZarrDirectory, true).unwrap();
-        assert!(!p.exists());
-    }
 
     #[test]
     fn atomic_write_replaces_content() {

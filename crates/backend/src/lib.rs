@@ -37,6 +37,7 @@ mod buffer;
 mod direct;
 mod error;
 mod fsutil;
+mod output;
 
 use std::path::PathBuf;
 
@@ -45,8 +46,12 @@ use ome_writers_schema::{PositionIndex, StorageIndex};
 pub use aligned::{ALIGN, AlignedBuf, is_aligned};
 pub use buffer::{DtypeMismatch, FrameBuffer};
 pub use direct::{Direct, create_direct};
-pub use error::BackendError;
-pub use fsutil::{DatasetKind, prepare_output, start_writeback, sync_dir, write_atomic};
+pub use error::{BackendError, error_chain};
+pub use fsutil::{start_writeback, sync_dir, write_atomic};
+pub use output::{
+    LOCK_SUFFIX, OutputLock, Ownership, PreparedOutput, REPLACED_SUFFIX, lock_output,
+    prepare_output,
+};
 
 /// How a backend that compresses (zarr today) spreads the encoding over threads.
 ///

@@ -10,6 +10,7 @@
 mod bench;
 mod omero;
 mod repair;
+mod signals;
 
 use std::fs;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -161,7 +162,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("omew: error: {e:#}");
-            ExitCode::FAILURE
+            e.downcast_ref::<signals::Interrupted>()
+                .map_or(ExitCode::FAILURE, |stop| ExitCode::from(stop.exit_code()))
         }
     }
 }
@@ -260,7 +262,12 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         match r.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(k) => filled += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A stop signal interrupts a read of stalled input (see `signals`).
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if signals::requested().is_some() {
+                    return Err(e);
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -338,7 +345,7 @@ fn write(args: &WriteArgs) -> Result<()> {
         ..StreamOptions::default()
     };
     let started = Instant::now();
-    let mut stream = create_stream_with(&schema, &options)?;
+    let mut stream = signals::with_handlers(|| create_stream_with(&schema, &options))?;
     let frame_bytes = schema.frame_bytes();
     let mut buf = vec![0u8; frame_bytes];
     let mut n = 0u64;
@@ -350,13 +357,20 @@ fn write(args: &WriteArgs) -> Result<()> {
     };
     let mut input_error: Option<anyhow::Error> = None;
     while limit.is_none_or(|l| n < l) {
+        if let Some(stop) = signals::requested() {
+            input_error = Some(stop.into());
+            break;
+        }
         if args.synthetic {
             ome_writers::pattern_frame(schema.dtype(), n, schema.frame_shape(), &mut buf);
         } else if let Some(r) = input.as_mut() {
             let got = match read_full(r, &mut buf) {
                 Ok(got) => got,
                 Err(e) => {
-                    input_error = Some(anyhow::Error::new(e).context(format!("reading frame {n}")));
+                    input_error = Some(match signals::requested() {
+                        Some(stop) => stop.into(),
+                        None => anyhow::Error::new(e).context(format!("reading frame {n}")),
+                    });
                     break;
                 }
             };
@@ -419,9 +433,15 @@ fn write(args: &WriteArgs) -> Result<()> {
             summary
         }
         // The first error (e.g. the disk filled during a write) says more than the
-        // finish that followed it.
+        // finish that followed it; a finish that only repeats it is not printed.
+        (Err(ome_writers::StreamError::FailedEarlier { .. }), Some(first)) => {
+            return Err(
+                first.context("the write failed; the frames stored before it were finalized")
+            );
+        }
         (Err(finish), Some(first)) => {
-            return Err(first.context(format!("then, finishing: {finish}")));
+            eprintln!("omew: error: {first:#}");
+            return Err(anyhow::Error::new(finish).context("then, finishing failed too"));
         }
         (Err(finish), None) => return Err(finish.into()),
     };

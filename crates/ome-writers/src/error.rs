@@ -8,10 +8,10 @@ use ome_writers_schema::{DType, SchemaError, StorageIndex};
 #[non_exhaustive]
 pub enum StreamError {
     /// The settings are invalid.
-    #[error("invalid settings: {0}")]
+    #[error(transparent)]
     Schema(#[from] SchemaError),
     /// The backend could not be created (existing output, unsupported case, I/O).
-    #[error("cannot create the output: {0}")]
+    #[error("cannot create the output")]
     Create(#[source] BackendError),
     /// The frame's pixel type is not the schema's.
     #[error("frame dtype: expected {expected}, got {got}")]
@@ -45,7 +45,7 @@ pub enum StreamError {
     #[error("the frame queue is full")]
     QueueFull,
     /// The backend failed writing a frame.
-    #[error("writing frame at position {position}, index {index}: {source}")]
+    #[error("writing frame at position {position}, index {index}")]
     Write {
         /// Position of the failed frame.
         position: usize,
@@ -56,10 +56,10 @@ pub enum StreamError {
         source: BackendError,
     },
     /// The backend failed at a durability point.
-    #[error("flushing: {0}")]
+    #[error("at a durability point")]
     Flush(#[source] BackendError),
     /// The backend failed to finalize.
-    #[error("finalizing: {0}")]
+    #[error("finalizing")]
     Finalize(#[source] BackendError),
     /// The writer thread panicked (a bug in a backend); what it had written was
     /// finalized if possible.

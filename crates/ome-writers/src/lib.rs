@@ -43,7 +43,8 @@ mod synthetic;
 
 pub use error::StreamError;
 pub use ome_writers_backend::{
-    Backend, BackendError, EncoderOptions, EncoderPriority, FrameBuffer, FrameMetadata, Progress,
+    Backend, BackendError, DatasetStatus, EncoderOptions, EncoderPriority, FrameBuffer,
+    FrameMetadata, Progress, error_chain,
 };
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,

@@ -401,7 +401,7 @@ impl Stream {
             .take();
         match taken {
             Some(e) => {
-                self.reported = Some(e.to_string());
+                self.reported = Some(ome_writers_backend::error_chain(&e));
                 Err(e)
             }
             None => Ok(()),
@@ -772,7 +772,10 @@ impl Drop for Stream {
             if let Ok(mut g) = self.error.lock()
                 && let Some(e) = g.take()
             {
-                eprintln!("ome-writers: stream dropped without finish(): {e}");
+                eprintln!(
+                    "ome-writers: stream dropped without finish(): {}",
+                    ome_writers_backend::error_chain(&e)
+                );
             }
         }
     }

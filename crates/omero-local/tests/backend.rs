@@ -223,7 +223,7 @@ fn failed_registration_leaves_the_fileset_and_says_how_to_register_it() {
     let mut gw = fake(vec![]);
     gw.import_result = None;
     let e = write_all(&s, &gw).unwrap_err();
-    let text = e.to_string();
+    let text = ome_writers_backend::error_chain(&e);
     let log = gw.log.lock().unwrap();
     let path = log.imports[0].path.clone();
     assert_eq!(log.import_saw_complete, [true]);
@@ -268,7 +268,7 @@ fn failed_provenance_is_reported_after_registration() {
     let s = schema(&settings(&site, "omero://dataset/7", tcyx(), json!({})));
     let mut gw = fake(vec![102]);
     gw.fail_annotate = true;
-    let text = write_all(&s, &gw).unwrap_err().to_string();
+    let text = ome_writers_backend::error_chain(&write_all(&s, &gw).unwrap_err());
     assert!(text.contains("was registered as [\"Image:102\"]"), "{text}");
     assert!(text.contains("provenance"), "{text}");
 }
@@ -331,7 +331,8 @@ fn no_path_under_a_virtual_omero_root_is_ever_created() {
     let via_facade: Schema =
         serde_json::from_str(&serde_json::to_string(&schema(&v)).unwrap()).unwrap();
     let e = create_stream(&via_facade).err().unwrap();
-    assert!(e.to_string().contains("cannot run the OMERO CLI"), "{e}");
+    let text = ome_writers_backend::error_chain(&e);
+    assert!(text.contains("cannot run the OMERO CLI"), "{text}");
     assert_eq!(tree(&site.staging), before);
 
     // The seed's virtual path: never accepted as a disk root, whatever the format.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetKind, FrameMetadata, Progress, Summary, prepare_output, sync_dir,
+    Backend, BackendError, FrameMetadata, OutputLock, Progress, Summary, prepare_output, sync_dir,
     write_atomic,
 };
 use ome_writers_schema::{DType, Dim, PositionIndex, Schema, StorageIndex};
@@ -14,6 +14,7 @@ use tiff::tags::SampleFormat;
 use crate::bigtiff::{PageFormat, TiffWriter};
 use crate::error::TiffError;
 use crate::ome::{self, Document, ImageState, PlaneMeta};
+use crate::owned::TiffOwnership;
 use crate::plan::{Mode, OME_INT_MAX, Plan};
 
 /// At most this many files are kept open at once (plates can have thousands of
@@ -41,6 +42,8 @@ pub struct TiffBackend {
     bytes_received: u64,
     finalized: bool,
     dir_synced: bool,
+    /// The output's lock, held until finish (one writer per output).
+    lock: OutputLock,
 }
 
 #[derive(Debug)]
@@ -214,12 +217,11 @@ impl TiffBackend {
             );
         }
         let multi = plan.mode != Mode::Single;
-        let kind = if multi {
-            DatasetKind::TiffDirectory
-        } else {
-            DatasetKind::TiffFile
+        let owner = TiffOwnership {
+            folder: multi,
+            root: plan.output.clone(),
         };
-        prepare_output(&plan.output, kind, schema.overwrite())?;
+        let prepared = prepare_output(&plan.output, &owner, schema.overwrite())?;
         if multi {
             fs::create_dir(&plan.folder).map_err(io_err(&plan.folder))?;
         }
@@ -263,6 +265,7 @@ impl TiffBackend {
             bytes_received: 0,
             finalized: false,
             dir_synced: false,
+            lock: prepared.commit(),
         })
     }
 
@@ -301,6 +304,7 @@ impl TiffBackend {
             bytes_received: 0,
             finalized: false,
             dir_synced: true,
+            lock: OutputLock::none(),
         }
     }
 
@@ -489,6 +493,8 @@ impl TiffBackend {
             paths.push(c.path.clone());
         }
         sync_dir(&self.plan.folder)?;
+        // Finished: another writer (or `omew repair`) may take the output now.
+        drop(std::mem::replace(&mut self.lock, OutputLock::none()));
         let max_extent = extents.iter().copied().max().unwrap_or(1);
         Ok(Summary {
             paths,
@@ -617,8 +623,9 @@ impl Drop for TiffBackend {
         ];
         if let Err(e) = self.finish(extent, &record) {
             log::error!(
-                "OME-TIFF {}: finalizing on drop failed: {e}",
-                self.plan.output.display()
+                "OME-TIFF {}: finalizing on drop failed: {}",
+                self.plan.output.display(),
+                ome_writers_backend::error_chain(&e)
             );
         }
     }

@@ -46,10 +46,10 @@ pub enum TiffError {
         got: usize,
     },
     /// The codec failed.
-    #[error("compression failed: {0}")]
+    #[error("compression failed")]
     Compression(#[source] std::io::Error),
     /// OME-XML serialization failed.
-    #[error("OME-XML serialization failed: {0}")]
+    #[error("OME-XML serialization failed")]
     Xml(#[from] quick_xml::SeError),
     /// A value does not fit the TIFF or OME-XML field that must hold it.
     #[error("{what} ({value}) does not fit in OME-TIFF")]

@@ -57,6 +57,7 @@ mod backend;
 mod bigtiff;
 mod error;
 mod ome;
+mod owned;
 mod plan;
 mod recover;
 

@@ -95,33 +95,56 @@ fn refused_schemas_leave_nothing_behind() {
     check(zstd, "zstd");
 }
 
-#[test]
-fn overwrite_is_refused_unless_asked() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("x.ome.tiff");
-    std::fs::write(&path, b"precious").unwrap();
-    let settings = yx(&[json!({"name": "t", "count": 1})]);
-    let err = TiffBackend::create(&schema_in(dir.path(), settings.clone())).unwrap_err();
-    assert!(matches!(err, BackendError::Exists { .. }), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
-
-    let mut again = settings;
-    again["overwrite"] = json!(true);
-    let mut tiff = TiffBackend::create(&schema_in(dir.path(), again)).unwrap();
+/// Write one frame of `value` to x.ome.tiff in `dir`, with or without overwrite.
+fn write_one(dir: &std::path::Path, value: u8, overwrite: bool) -> Result<(), BackendError> {
+    let mut settings = yx(&[json!({"name": "t", "count": 1})]);
+    settings["overwrite"] = json!(overwrite);
+    let mut tiff = TiffBackend::create(&schema_in(dir, settings))?;
     tiff.write(
         PositionIndex(0),
         &StorageIndex::new(&[0]).unwrap(),
-        &[7; 12],
+        &[value; 12],
         None,
-    )
-    .unwrap();
+    )?;
     tiff.finalize(&Progress {
         growth_extent: 1,
+        complete: true,
         ..Progress::default()
     })
-    .unwrap();
+    .map(|_| ())
+}
+
+#[test]
+fn overwrite_is_refused_unless_asked_and_replaces_only_our_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.ome.tiff");
+    // A file of the right name that this library did not write: never replaced.
+    std::fs::write(&path, b"precious").unwrap();
+    for overwrite in [false, true] {
+        let err = write_one(dir.path(), 7, overwrite).unwrap_err();
+        let expected = if overwrite {
+            matches!(err, BackendError::RefuseOverwrite { .. })
+        } else {
+            matches!(err, BackendError::Exists { .. })
+        };
+        assert!(expected, "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    }
+    // Our own dataset is replaced, and the old one leaves nothing behind.
+    std::fs::remove_file(&path).unwrap();
+    write_one(dir.path(), 7, false).unwrap();
+    assert!(matches!(
+        write_one(dir.path(), 8, false),
+        Err(BackendError::Exists { .. })
+    ));
+    write_one(dir.path(), 8, true).unwrap();
     let (pages, _) = support::read_pages(&path);
-    assert_eq!(pages, vec![vec![7u8; 12]]);
+    assert_eq!(pages, vec![vec![8u8; 12]]);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["x.ome.tiff"], "no aside copy, no lock file left");
 }
 
 fn tiff_error(e: &BackendError) -> &TiffError {

@@ -39,15 +39,15 @@
 mod encode;
 mod layout;
 mod ngff;
+mod owned;
 mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetKind, DatasetStatus, FrameBuffer, FrameMetadata, Progress,
-    Summary,
-    prepare_output,
+    Backend, BackendError, DatasetStatus, FrameBuffer, FrameMetadata, OutputLock, Progress,
+    Summary, prepare_output,
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::codec::{BloscCodec, ZstdCodec};
@@ -57,6 +57,7 @@ use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
 pub use encode::ChunkCodec;
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
+pub use owned::is_own_file;
 pub use store::DirStore;
 
 use crate::encode::{BloscName, EncodeSpec, EncoderPool, FastCodec};
@@ -226,6 +227,8 @@ pub struct ZarrBackend {
     settings_json: serde_json::Value,
     bytes_received: u64,
     finalized: bool,
+    /// The output's lock, held until finalize (one writer per output).
+    lock: OutputLock,
 }
 
 impl ZarrBackend {
@@ -244,8 +247,11 @@ impl ZarrBackend {
             });
         };
         Self::check(schema)?;
-        prepare_output(path, DatasetKind::ZarrDirectory, schema.overwrite())?;
-        Self::create_in_with(schema, Arc::new(DirStore::new(path.clone())), encoders)
+        let prepared = prepare_output(path, &owned::ZarrOwnership, schema.overwrite())?;
+        let mut backend =
+            Self::create_in_with(schema, Arc::new(DirStore::new(path.clone())), encoders)?;
+        backend.lock = prepared.commit();
+        Ok(backend)
     }
 
     /// Refuse, before anything is written, what this backend cannot write.
@@ -399,6 +405,7 @@ impl ZarrBackend {
             settings_json,
             bytes_received: 0,
             finalized: false,
+            lock: OutputLock::none(),
         };
         backend.write_hierarchy()?;
         backend.write_metadata("acquiring")?;
@@ -875,7 +882,8 @@ fn raw_shard_index(blocks: usize, block_bytes: usize) -> Vec<u8> {
 }
 
 /// Name of the per-frame metadata journal inside an image group.
-const JOURNAL: &str = "ome_writers_frames.jsonl";
+/// The per-frame metadata journal of an image group, folded in at finish.
+pub const JOURNAL: &str = "ome_writers_frames.jsonl";
 
 fn journal_key(group: &str) -> String {
     if group.is_empty() {
@@ -1129,6 +1137,8 @@ impl Backend for ZarrBackend {
         for key in journals {
             self.store.remove_journal(&key)?;
         }
+        // Finished: another writer (or `omew repair`) may take the output now.
+        drop(std::mem::replace(&mut self.lock, OutputLock::none()));
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],
             Target::Omero { .. } => vec![],

@@ -212,7 +212,8 @@ fn a_panicking_store_under_the_encoders_is_an_error_not_a_hang() {
                 })
                 .map(|_| ())
         });
-        tx.send(done.map_err(|e| e.to_string())).unwrap();
+        tx.send(done.map_err(|e| ome_writers_backend::error_chain(&e)))
+            .unwrap();
     });
     let outcome = rx
         .recv_timeout(std::time::Duration::from_secs(30))

@@ -86,6 +86,11 @@ pub enum EncoderPriority {
 /// Per-frame metadata: any JSON object (`delta_t`, `exposure_time`, stage positions, ...).
 pub type FrameMetadata = serde_json::Map<String, serde_json::Value>;
 
+/// Per-frame metadata keys the backends add themselves (zarr: each entry's
+/// `storage_index`); the stream refuses them in a user's metadata rather than
+/// overwrite them.
+pub const RESERVED_FRAME_KEYS: &[&str] = &["storage_index"];
+
 /// What the stream knows when it finishes, for the partial-acquisition rule.
 ///
 /// The rule: the growth axis ([`Schema::growth_axis`](ome_writers_schema::Schema::growth_axis))

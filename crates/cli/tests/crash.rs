@@ -13,6 +13,10 @@
 //! - `omew repair` finalizes a copy; the same checks pass on it with the final
 //!   metadata; a second `omew repair` changes no byte.
 //!
+//! A third of the kill points of the piped cases send SIGTERM or SIGINT instead: then
+//! `omew write` must exit with 128 + the signal number having finished the dataset
+//! (every frame it read stored, status partial), so the first repair finds nothing to do.
+//!
 //! It prints the number of kill points and the frames lost (must be 0).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -83,7 +87,7 @@ fn cases() -> Vec<Case> {
             feed: Feed::Pipe,
             frames: 300,
             flush_every: 5,
-            kills: 8,
+            kills: 12,
             bioformats: false,
         },
         Case {
@@ -112,7 +116,7 @@ fn cases() -> Vec<Case> {
             feed: Feed::Pipe,
             frames: 300,
             flush_every: 4,
-            kills: 7,
+            kills: 10,
             bioformats: false,
         },
         Case {
@@ -125,7 +129,7 @@ fn cases() -> Vec<Case> {
             feed: Feed::Pipe,
             frames: 300,
             flush_every: 5,
-            kills: 6,
+            kills: 9,
             bioformats: true,
         },
         Case {
@@ -259,6 +263,32 @@ fn has_pages(path: &Path) -> bool {
     std::fs::read(file).is_ok_and(|b| b.len() >= 16 && b[8..16] != [0; 8])
 }
 
+/// How a kill point stops the writer: SIGKILL, or a stop signal that `omew write`
+/// must answer by finishing the dataset (status partial, exit 128 + N).
+fn stop_signal(case: &Case, k: usize) -> Option<(&'static str, i32)> {
+    match (case.feed, k % 3) {
+        (Feed::Pipe, 1) => Some(("TERM", 15)),
+        (Feed::Pipe, 2) => Some(("INT", 2)),
+        _ => None,
+    }
+}
+
+/// Send `signal` to the child and check it finished the dataset and exited 128 + N.
+fn stop_gracefully(label: &str, child: &mut std::process::Child, (name, number): (&str, i32)) {
+    let sent = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "{label}: kill -s {name} failed");
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + number),
+        "{label}: after SIG{name}, omew write must finish and exit {}",
+        128 + number
+    );
+}
+
 /// One kill point: what was handed over and where the copies are.
 struct Killed {
     label: String,
@@ -323,9 +353,11 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
                     _ => rng.range(30, 400),
                 });
                 let mut stdin = child.stdin.take().unwrap();
+                let signal = stop_signal(case, k);
                 // Most points: once the dataset exists (else small targets would all
-                // be killed while the process starts); a few: at once.
-                if k % 4 != 3 {
+                // be killed while the process starts); a few: at once. A stop signal
+                // always once it exists (its handler is installed by then).
+                if k % 4 != 3 || signal.is_some() {
                     let t0 = Instant::now();
                     while !out.exists() && t0.elapsed() < Duration::from_secs(10) {
                         std::thread::sleep(Duration::from_millis(1));
@@ -339,8 +371,13 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
                     handed += 1;
                 }
                 std::thread::sleep(linger);
-                child.kill().unwrap();
-                child.wait().unwrap();
+                match signal {
+                    Some(signal) => stop_gracefully(&label, &mut child, signal),
+                    None => {
+                        child.kill().unwrap();
+                        child.wait().unwrap();
+                    }
+                }
                 drop(stdin);
                 handed
             }
@@ -365,6 +402,14 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
         let repaired = repaired_dir.join(case.dataset);
         copy_tree(&out, &repaired);
         let o = omew().arg("repair").arg(&repaired).output().unwrap();
+        if stop_signal(case, k).is_some() {
+            // Finished by the signal handler: nothing is left for repair.
+            let said = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                said.contains("nothing to repair"),
+                "{label}: a dataset stopped by a signal must be finished: {said}"
+            );
+        }
         assert!(
             o.status.success(),
             "{label}: omew repair failed:\n{}{}",
@@ -403,6 +448,7 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
         let routes: Vec<_> = (0..handed)
             .map_while(|n| router.route(FrameNumber(n)).ok())
             .collect();
+        let finished = stop_signal(case, k).is_some();
         for (stage, path) in [("killed", &out), ("repaired", &repaired)] {
             let job = if schema.backend() == ome_writers::BackendKind::Zarr {
                 let frames: Vec<Value> = routes
@@ -410,7 +456,8 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
                     .map(|r| json!([r.index.as_slice(), r.frame.0]))
                     .collect();
                 json!({"kind": "zarr", "label": format!("{label} {stage}"), "root": path,
-                       "dtype": dtype.name(), "stage": stage, "frames": frames})
+                       "dtype": dtype.name(), "stage": stage, "frames": frames,
+                       "finished": finished})
             } else {
                 let npos = schema.positions().len();
                 let files: Vec<Value> = (0..npos)
@@ -430,7 +477,8 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
                     .collect();
                 let companion = (npos > 1).then(|| path.join("set.companion.ome"));
                 json!({"kind": "tiff", "label": format!("{label} {stage}"), "stage": stage,
-                       "dtype": dtype.name(), "files": files, "companion": companion})
+                       "dtype": dtype.name(), "files": files, "companion": companion,
+                       "finished": finished})
             };
             jobs.push(job);
         }

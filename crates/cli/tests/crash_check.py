@@ -59,7 +59,11 @@ def zarr_job(job: dict) -> str:
     frames = job["frames"]
     if durable > len(frames):
         raise CheckError(f"metadata says {durable} frames written, only {len(frames)} handed over")
-    if job["stage"] == "repaired":
+    if job.get("finished"):
+        # Stopped by SIGTERM/SIGINT: the writer finished it; repair has nothing to do.
+        if status not in ("partial", "complete"):
+            raise CheckError(f"stopped by a signal but status is {status!r}")
+    elif job["stage"] == "repaired":
         if status == "acquiring":
             raise CheckError("status still 'acquiring' after repair")
         if status != "complete" and "repaired" not in ow:
@@ -117,6 +121,9 @@ def tiff_job(job: dict) -> str:
 
     dtype = np.dtype(job["dtype"])
     notes = []
+    finished = job.get("finished", False)
+    # A killed file is provisional; one stopped by a signal was finished by the writer.
+    killed = job["stage"] == "killed" and not finished
     for spec in job["files"]:
         path = Path(spec["path"])
         frames = spec["frames"]
@@ -142,14 +149,16 @@ def tiff_job(job: dict) -> str:
             else:
                 omexml = meta.read_text()
             validate_ome_xml(omexml, meta.name)
-        if job["stage"] == "killed" and not acquiring and binary_only is None:
+        if killed and not acquiring and binary_only is None:
             raise CheckError(f"{path.name}: killed file has a final description?")
-        if job["stage"] == "repaired":
+        if finished and acquiring:
+            raise CheckError(f"{path.name}: stopped by a signal but still provisional")
+        if job["stage"] == "repaired" and not finished:
             if acquiring:
                 raise CheckError(f"{path.name}: still provisional after repair")
             if "repaired" not in omexml and 'K="complete">true<' not in omexml:
                 raise CheckError(f"{path.name}: the final OME-XML does not record the repair")
-        if len(pages) > len(frames) and job["stage"] == "killed":
+        if len(pages) > len(frames) and killed:
             raise CheckError(f"{path.name}: {len(pages)} pages but {len(frames)} frames handed")
         ny, nx = pages[0].shape[-2:]
         zero = np.zeros((ny, nx), dtype=dtype)
@@ -159,7 +168,7 @@ def tiff_job(job: dict) -> str:
                 written += 1
                 if written != i + 1:
                     raise CheckError(f"{path.name}: page {i} follows a zero page")
-            elif not np.array_equal(page, zero) or job["stage"] == "killed":
+            elif not np.array_equal(page, zero) or killed:
                 raise CheckError(f"{path.name}: page {i} is neither frame nor zero padding")
         index = own_series_index(omexml, own.get("UUID"), path.name)
         with tifffile.TiffFile(path, omexml=omexml if binary_only is not None else None) as tf:

@@ -75,6 +75,23 @@ pub enum StreamError {
         /// The first error, as reported then.
         first: String,
     },
+    /// A frame's metadata uses a key the library writes itself; nothing of the frame
+    /// was written.
+    #[error("frame metadata key {key:?} is reserved (the library writes it); rename it")]
+    ReservedMetadataKey {
+        /// The key.
+        key: String,
+    },
+    /// A thread the stream needs could not be started (the OS refused: too many
+    /// threads, no memory); the backend was finalized as failed, with no frame.
+    #[error("cannot start the {thread} thread")]
+    Spawn {
+        /// The thread's name.
+        thread: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A frame's metadata is not a JSON object.
     #[error("frame metadata must be a JSON object, got {got}")]
     Metadata {

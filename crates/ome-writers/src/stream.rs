@@ -168,15 +168,19 @@ pub fn create_stream(schema: &Schema) -> Result<Stream, StreamError> {
 /// Create a stream with explicit options.
 pub fn create_stream_with(schema: &Schema, options: &StreamOptions) -> Result<Stream, StreamError> {
     let backend = create_backend_with(schema, options)?;
-    Ok(create_stream_with_backend(schema, backend, options))
+    create_stream_with_backend(schema, backend, options)
 }
 
 /// Create a stream over a backend of your own (or a test double).
+///
+/// When the writer thread cannot be started, the backend is finalized as
+/// [`failed`](Progress::failed) with no frame (so the dataset never says `acquiring`)
+/// and [`StreamError::Spawn`] is returned.
 pub fn create_stream_with_backend(
     schema: &Schema,
     backend: Box<dyn Backend>,
     options: &StreamOptions,
-) -> Stream {
+) -> Result<Stream, StreamError> {
     let frame_bytes = schema.frame_bytes().max(1);
     // Frames in flight: the byte budget, capped so tiny frames do not make the
     // channels preallocate millions of slots.
@@ -184,20 +188,7 @@ pub fn create_stream_with_backend(
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(max_buffers + 1);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<FrameBuffer>(max_buffers);
     let error: ErrorSlot = Arc::new(Mutex::new(None));
-    let worker_error = error.clone();
-    let opts = options.clone();
-    let worker = std::thread::Builder::new()
-        .name("ome-writers".to_owned())
-        .spawn(move || writer_loop(backend, &rx, &worker_error, &opts))
-        .ok();
-    if worker.is_none() {
-        set_error(
-            &error,
-            StreamError::WriterPanicked {
-                message: "could not start the writer thread".to_owned(),
-            },
-        );
-    }
+    let worker = spawn_writer(backend, rx, &error, options)?;
     // A pool that grows on demand (`preallocate: false`) makes its fresh frame buffers
     // (zeroed, so every page is touched: 5-10 ms for 8 MiB on a small VM) on this
     // thread, one ahead of need, not on the caller's.
@@ -235,7 +226,7 @@ pub fn create_stream_with_backend(
         frame_bytes: schema.frame_bytes(),
         error,
         reported: None,
-        worker,
+        worker: Some(worker),
         written: 0,
         skipped: 0,
         started: Instant::now(),
@@ -257,7 +248,63 @@ pub fn create_stream_with_backend(
             .spare
             .push(FrameBuffer::new(stream.frame_bytes, schema.dtype()));
     }
-    stream
+    Ok(stream)
+}
+
+/// Start the writer thread that owns `backend`. If the thread cannot be started,
+/// finalize the backend as failed here and say why.
+fn spawn_writer(
+    backend: Box<dyn Backend>,
+    rx: Receiver<Msg>,
+    error: &ErrorSlot,
+    options: &StreamOptions,
+) -> Result<JoinHandle<Option<Summary>>, StreamError> {
+    // The backend travels to the thread through a slot, so that it is still here
+    // when the spawn fails.
+    let slot = Arc::new(Mutex::new(Some(backend)));
+    let (theirs, worker_error, opts) = (slot.clone(), error.clone(), options.clone());
+    let spawned = std::thread::Builder::new()
+        .name("ome-writers".to_owned())
+        .spawn(move || {
+            let backend = theirs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()?;
+            writer_loop(backend, &rx, &worker_error, &opts)
+        });
+    spawned.map_err(|source| {
+        let backend = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(mut backend) = backend {
+            let failed = Progress {
+                failed: true,
+                ..Progress::default()
+            };
+            if let Err(e) = backend.finalize(&failed) {
+                log::error!(
+                    "finalizing after the writer thread failed to start: {}",
+                    ome_writers_backend::error_chain(&e)
+                );
+            }
+        }
+        StreamError::Spawn {
+            thread: "ome-writers",
+            source,
+        }
+    })
+}
+
+/// Refuse per-frame metadata that would overwrite a key the backends write.
+fn check_metadata(metadata: Option<&FrameMetadata>) -> Result<(), StreamError> {
+    match metadata.and_then(|m| {
+        ome_writers_backend::RESERVED_FRAME_KEYS
+            .iter()
+            .find(|k| m.contains_key(**k))
+    }) {
+        Some(key) => Err(StreamError::ReservedMetadataKey {
+            key: (*key).to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Frame buffers made at stream creation.
@@ -499,6 +546,7 @@ impl Stream {
         metadata: Option<FrameMetadata>,
         block: bool,
     ) -> Result<(), StreamError> {
+        check_metadata(metadata.as_ref())?;
         let route = self.ready()?;
         let Some(mut buf) = self.take_buffer(block)? else {
             return Err(StreamError::QueueFull);
@@ -553,7 +601,13 @@ impl Stream {
     ) -> Result<(), StreamError> {
         let meta = match metadata {
             None => None,
-            Some(serde_json::Value::Object(m)) => Some(m),
+            Some(serde_json::Value::Object(m)) => {
+                if let Err(e) = check_metadata(Some(&m)) {
+                    self.spare.push(buffer);
+                    return Err(e);
+                }
+                Some(m)
+            }
             Some(other) => {
                 self.spare.push(buffer);
                 return Err(StreamError::Metadata {

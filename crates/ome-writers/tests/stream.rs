@@ -136,7 +136,7 @@ fn queue_bound(preallocate: bool) {
         preallocate,
         ..StreamOptions::default()
     };
-    let mut stream = create_stream_with_backend(&s, Box::new(d), &opts);
+    let mut stream = create_stream_with_backend(&s, Box::new(d), &opts).unwrap();
     for _ in 0..3 {
         stream.try_append(&[1u16; 20]).unwrap();
     }
@@ -169,7 +169,8 @@ fn a_writer_error_comes_back_on_the_next_append_or_finish() {
             queue_bytes: 1,
             ..StreamOptions::default()
         },
-    );
+    )
+    .unwrap();
     let mut error = None;
     for _ in 0..6 {
         if let Err(e) = stream.append(&[1u16; 20]) {
@@ -209,7 +210,8 @@ fn a_panicking_backend_is_an_error_not_a_deadlock() {
                 queue_bytes: 1,
                 ..StreamOptions::default()
             },
-        );
+        )
+        .unwrap();
         let mut first_error = None;
         for _ in 0..6 {
             if let Err(e) = stream.append(&[1u16; 20]) {

@@ -72,7 +72,7 @@ fn write_all(
     )
     .unwrap();
     let mut stream =
-        create_stream_with_backend(schema, Box::new(backend), &StreamOptions::default());
+        create_stream_with_backend(schema, Box::new(backend), &StreamOptions::default()).unwrap();
     let [h, w] = schema.frame_shape();
     for n in 0..schema.num_frames().unwrap() {
         stream.append_bytes(&frame(schema.dtype(), n, h, w), None)?;
@@ -521,7 +521,8 @@ fn image_names_and_namespaces_are_configurable() {
         "{}.partial",
         backend.fileset_path().parent().unwrap().file_name().unwrap().to_string_lossy()
     )));
-    let mut stream = create_stream_with_backend(&s, Box::new(backend), &StreamOptions::default());
+    let mut stream =
+        create_stream_with_backend(&s, Box::new(backend), &StreamOptions::default()).unwrap();
     stream
         .append_bytes(&frame(s.dtype(), 0, 4, 5), None)
         .unwrap();

@@ -102,7 +102,7 @@ fn real_server_writes_and_registers() {
     let options = OmeroLocalOptions::from_env().unwrap();
     let backend = OmeroLocalBackend::create_with(&schema, &options, Box::new(s.gateway)).unwrap();
     let mut stream =
-        create_stream_with_backend(&schema, Box::new(backend), &StreamOptions::default());
+        create_stream_with_backend(&schema, Box::new(backend), &StreamOptions::default()).unwrap();
     for t in 0..2u16 {
         stream.append(&vec![t + 1; 256]).unwrap();
     }

@@ -302,6 +302,27 @@ impl ProgressLine {
     }
 }
 
+/// An `--input` file inside the output (which `--overwrite` would replace, and which
+/// the writer fills) is refused before anything is touched.
+fn refuse_input_inside_output(input: Option<&str>, output: Option<&Path>) -> Result<()> {
+    let (Some(input), Some(output)) = (input.filter(|i| *i != "-"), output) else {
+        return Ok(());
+    };
+    let (Ok(input), Ok(output)) = (fs::canonicalize(input), fs::canonicalize(output)) else {
+        // Either does not exist yet: the input cannot be inside the output.
+        return Ok(());
+    };
+    if input.starts_with(&output) {
+        bail!(
+            "--input {} is inside the output {}; move it elsewhere first (the output is \
+             replaced or filled by this write)",
+            input.display(),
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 fn write(args: &WriteArgs) -> Result<()> {
     let schema = load_schema(&args.settings, args.output.as_deref(), args.overwrite)?;
     if cfg!(target_endian = "big") {
@@ -320,6 +341,7 @@ fn write(args: &WriteArgs) -> Result<()> {
     if !args.synthetic && args.input.is_none() {
         bail!("give --input FILE (or - for standard input), or --synthetic");
     }
+    refuse_input_inside_output(args.input.as_deref(), schema.output_path())?;
     let mut input: Option<Box<dyn Read>> = match args.input.as_deref() {
         Some("-") => Some(Box::new(std::io::stdin().lock())),
         Some(path) => Some(Box::new(BufReader::with_capacity(

@@ -41,6 +41,8 @@ const MAX_DEPTH: usize = 8;
 /// Repair the dataset at `path` and print what was done.
 pub(crate) fn run(path: &Path) -> Result<()> {
     let meta = fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    // Never beside a writer that is still running (or another repair).
+    let _lock = ome_writers_backend::lock_output(path)?;
     if meta.is_dir() && path.join("zarr.json").is_file() {
         let report = repair_zarr(path)?;
         println!("{report}");

@@ -200,6 +200,16 @@ pub enum OmeroLocalError {
         /// The output.
         output: String,
     },
+    /// Paging through `omero hql` results made no progress (or no end).
+    #[error("`omero hql` paging stopped at offset {offset}: {reason} (query: {query})")]
+    Paging {
+        /// The HQL query.
+        query: String,
+        /// The `--offset` of the page that stopped it.
+        offset: usize,
+        /// What was wrong.
+        reason: String,
+    },
     /// Registration failed; the complete fileset stays in place.
     #[error(
         "registering {path} with OMERO failed: {source}\nThe fileset is complete and was left \

@@ -71,8 +71,8 @@ mod tiff_read;
 
 pub use backend::{OmeroLocalBackend, PARTIAL_SUFFIX, staging_schema};
 pub use cli::{
-    CliGateway, CommandOutput, CommandRunner, HQL_PAGE, ProcessRunner, classify, parse_ext_info,
-    parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
+    CliGateway, CommandOutput, CommandRunner, HQL_PAGE, MAX_HQL_PAGES, ProcessRunner, classify,
+    parse_ext_info, parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
 };
 pub use config::{
     Container, OmeroLocalConfig, OmeroLocalOptions, PROVENANCE_NAMESPACE, Registration, Session,

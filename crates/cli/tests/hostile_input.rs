@@ -188,3 +188,230 @@ fn frame_metadata_lines_that_are_not_objects_or_have_no_frame_are_errors() {
 
     check_with_zarr_python(&expects, d);
 }
+
+/// A stand-in for omero-py's `omero`: answers the reader's queries from files in
+/// `dir` (`pixels.csv` for the Pixels row, `files.csv` for the fileset), no
+/// ExternalInfo.
+#[cfg(unix)]
+fn stand_in(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = dir.join("omero");
+    let script = format!(
+        r#"#!/bin/sh
+case "$*" in
+  *"from Pixels p"*) cat '{d}/pixels.csv' ;;
+  *usedFiles*) cat '{d}/files.csv' ;;
+  *ext-info-get*) echo "No ExternalInfo found: Image:1" >&2; exit 90 ;;
+  *) echo "unexpected: $*" >&2; exit 1 ;;
+esac
+"#,
+        d = dir.display()
+    );
+    std::fs::write(&exe, script).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    exe
+}
+
+/// `omew omero load --image 101 [--output OUT]` against the stand-in, under a
+/// 2 GiB address-space limit (`ulimit -v`), killed after 60 s.
+#[cfg(unix)]
+fn omero_load(dir: &Path, data: &Path, output: Option<&Path>) -> Output {
+    let exe = stand_in(dir);
+    let mut cmd = format!(
+        "ulimit -v 2097152; exec '{}' omero load --data-dir '{}' --omero-executable '{}' \
+         --server localhost --port 4064 --key k --image 101",
+        env!("CARGO_BIN_EXE_omew"),
+        data.display(),
+        exe.display()
+    );
+    if let Some(out) = output {
+        cmd.push_str(&format!(" --output '{}'", out.display()));
+    }
+    run_with_timeout(std::process::Command::new("sh").arg("-c").arg(cmd), 60)
+}
+
+fn run_with_timeout(cmd: &mut std::process::Command, secs: u64) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("hung: killed after {secs} s\n{}", stderr(&o));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A data directory with an empty `ManagedRepository/`, and the Pixels row the
+/// stand-in answers: pixels 1001 of `x y z c t`, uint16.
+#[cfg(unix)]
+fn omero_site(dir: &Path, sizes: [u64; 5], files: &[(&str, &str)]) -> PathBuf {
+    let data = dir.join("OMERO");
+    std::fs::create_dir_all(data.join("ManagedRepository")).unwrap();
+    std::fs::create_dir_all(data.join("Pixels/Dir-001")).unwrap();
+    let [x, y, z, c, t] = sizes;
+    std::fs::write(
+        dir.join("pixels.csv"),
+        format!("#,Col1,Col2,Col3,Col4,Col5,Col6,Col7,Col8,Col9\n0,1001,{x},{y},{z},{c},{t},uint16,XYZCT,0\n"),
+    )
+    .unwrap();
+    let mut csv = String::from(if files.is_empty() {
+        "#\n"
+    } else {
+        "#,Col1,Col2\n"
+    });
+    for (i, (path, name)) in files.iter().enumerate() {
+        csv.push_str(&format!("{i},{path},{name}\n"));
+    }
+    std::fs::write(dir.join("files.csv"), csv).unwrap();
+    data
+}
+
+const HUGE: [u64; 5] = [1024, 1024, 1024, 1, 1024];
+
+/// `omew omero load` of images declared as 2^40 pixels, under a 2 GiB address-space
+/// limit: a ROMIO file or an OME-TIFF smaller than declared is an error naming the
+/// size; a sparse OME-Zarr of that size loads (nothing is read up front).
+#[cfg(unix)]
+#[test]
+fn omero_load_of_a_huge_declared_image_is_an_error_or_streams_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // ROMIO: 16 bytes on disk.
+    let data = omero_site(d, HUGE, &[]);
+    std::fs::write(data.join("Pixels/Dir-001/1001"), [0u8; 16]).unwrap();
+    let o = omero_load(d, &data, Some(&d.join("out.ome.zarr")));
+    let err = failed_cleanly(&o, "huge ROMIO");
+    assert!(
+        err.contains(
+            "X=1024 Y=1024 Z=1024 C=1 T=1024 uint16 holds 2199023255552 bytes, this one has 16"
+        ),
+        "{err}"
+    );
+    assert!(!d.join("out.ome.zarr").exists(), "nothing written");
+
+    // An OME-TIFF fileset of 2 planes declared as 2^40 pixels.
+    let rel = "alice/huge";
+    let tiff_dir = d.join("t");
+    let data = omero_site(&tiff_dir, HUGE, &[(&format!("{rel}/"), "h.ome.tiff")]);
+    let path = data.join("ManagedRepository").join(rel).join("h.ome.tiff");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let s = d.join("tiff-settings.json");
+    std::fs::write(
+        &s,
+        json!({"dtype": "uint16", "dimensions": [{"name": "z", "count": 2},
+            {"name": "y", "count": 1024}, {"name": "x", "count": 1024}]})
+        .to_string(),
+    )
+    .unwrap();
+    let w = omew(
+        &[
+            "write",
+            "--settings",
+            s.to_str().unwrap(),
+            "--output",
+            path.to_str().unwrap(),
+            "--synthetic",
+        ],
+        None,
+    );
+    assert!(w.status.success(), "{}", stderr(&w));
+    let o = omero_load(&tiff_dir, &data, Some(&d.join("out2.ome.zarr")));
+    let err = failed_cleanly(&o, "huge OME-TIFF");
+    assert!(
+        err.contains("declared as X=1024 Y=1024 Z=1024 C=1 T=1024: 1048576 planes"),
+        "{err}"
+    );
+
+    // A sparse OME-Zarr fileset of 2^40 pixels: metadata only.
+    let zarr_dir = d.join("z");
+    let rel = "alice/sparse.ome.zarr";
+    let data = omero_site(&zarr_dir, HUGE, &[(&format!("{rel}/"), "zarr.json")]);
+    sparse_zarr(&data.join("ManagedRepository").join(rel), HUGE);
+    let o = omero_load(&zarr_dir, &data, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("X=1024 Y=1024 Z=1024 C=1 T=1024 uint16 from fileset-zarr"),
+        "{out}"
+    );
+}
+
+/// OME-Zarr 0.5 metadata of a `t, c, z, y, x` uint16 image, one chunk per plane, no
+/// chunk written.
+fn sparse_zarr(group: &Path, [x, y, z, c, t]: [u64; 5]) {
+    let axes: Vec<Value> = [
+        ("t", "time"),
+        ("c", "channel"),
+        ("z", "space"),
+        ("y", "space"),
+        ("x", "space"),
+    ]
+    .iter()
+    .map(|(n, k)| json!({"name": n, "type": k}))
+    .collect();
+    let ms = json!([{"axes": axes, "datasets": [{"path": "0", "coordinateTransformations":
+        [{"type": "scale", "scale": [1.0, 1.0, 1.0, 1.0, 1.0]}]}]}]);
+    let g = json!({"zarr_format": 3, "node_type": "group",
+        "attributes": {"ome": {"version": "0.5", "multiscales": ms}}});
+    let a = json!({"zarr_format": 3, "node_type": "array",
+        "shape": [t, c, z, y, x], "data_type": "uint16",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1, 1, 1, y, x]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+        "dimension_names": ["t", "c", "z", "y", "x"]});
+    std::fs::create_dir_all(group.join("0")).unwrap();
+    std::fs::write(group.join("zarr.json"), g.to_string()).unwrap();
+    std::fs::write(group.join("0/zarr.json"), a.to_string()).unwrap();
+}
+
+/// A FIFO where the ROMIO pixel file is: `omew omero load` and `omew omero
+/// export-pixels` refuse it, naming the path, instead of blocking in open().
+#[cfg(unix)]
+#[test]
+fn omero_pixel_files_that_are_fifos_are_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = omero_site(d, [2, 2, 1, 1, 1], &[]);
+    let fifo = data.join("Pixels/Dir-001/1001");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let want = format!("{}: expected a regular file, found a FIFO", fifo.display());
+    let o = omero_load(d, &data, Some(&d.join("out.ome.zarr")));
+    let err = failed_cleanly(&o, "load of a FIFO");
+    assert!(err.contains(&want), "{err}");
+    let out = d.join("export.ome.zarr");
+    let o = run_with_timeout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_omew")).args([
+            "omero",
+            "export-pixels",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--pixels-id",
+            "1001",
+            "--size-x",
+            "2",
+            "--size-y",
+            "2",
+            "--type",
+            "uint16",
+            "--output",
+            out.to_str().unwrap(),
+        ]),
+        60,
+    );
+    let err = failed_cleanly(&o, "export-pixels of a FIFO");
+    assert!(err.contains(&want), "{err}");
+    assert!(!out.exists(), "nothing written");
+}

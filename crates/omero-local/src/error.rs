@@ -63,6 +63,25 @@ pub enum OmeroLocalError {
         #[source]
         source: std::io::Error,
     },
+    /// A FIFO, device or directory where a file is expected (refused before reading, so
+    /// it cannot block or never end).
+    #[error("{path}: expected a regular file, found {found}")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What is there: `a FIFO`, `a directory`, `a character device`, ...
+        found: &'static str,
+    },
+    /// A metadata file larger than this reader accepts.
+    #[error("{path}: {size} bytes, more than the limit of {limit} bytes for a metadata file")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A ROMIO pixel file's length disagrees with the pixels' dimensions.
     #[error(
         "{path}: a ROMIO pixel file of {sizes} {pixel_type} holds {expected} bytes, \

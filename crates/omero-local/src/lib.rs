@@ -63,11 +63,13 @@ mod backend;
 mod cli;
 mod config;
 mod error;
+mod files;
 mod gateway;
 mod read;
 mod repo;
 mod romio;
 mod tiff_read;
+mod zarr_read;
 
 pub use backend::{OmeroLocalBackend, PARTIAL_SUFFIX, staging_schema};
 pub use cli::{
@@ -78,11 +80,12 @@ pub use config::{
     Container, OmeroLocalConfig, OmeroLocalOptions, PROVENANCE_NAMESPACE, Registration, Session,
 };
 pub use error::OmeroLocalError;
+pub use files::MAX_METADATA_BYTES;
 pub use gateway::{
     ExternalInfo, FilesetFile, Gateway, ImageInfo, ImportRequest, NGFF_ENTITY_TYPE, Registered,
     object_ref, shell_quote,
 };
-pub use read::{AXES, OmeroImage, OmeroReader, PixelSource, load_source, read_zarr_image, resolve};
+pub use read::{AXES, OmeroImage, OmeroReader, PixelSource, load_source, resolve};
 pub use repo::{
     DataDir, MANAGED_REPOSITORY, PYRAMID_SUFFIX, SERVER_FOLDERS, Store, repository_path,
 };

@@ -243,6 +243,37 @@ pub enum OmeroLocalError {
         #[source]
         source: Box<OmeroLocalError>,
     },
+    /// A write (or durability point) of the staged fileset failed. The frames stored
+    /// before it are kept; the fileset is sealed with status `failed` and not registered.
+    #[error(
+        "writing the staged fileset {path} failed (it keeps the frames stored before the \
+         error, will be sealed with status failed and not registered with OMERO; to register \
+         it anyway once the stream has finished: `{manual}`)"
+    )]
+    StagedWrite {
+        /// Where the fileset will be once sealed.
+        path: PathBuf,
+        /// The command that registers it by hand.
+        manual: String,
+        /// The staging backend's error.
+        #[source]
+        source: Box<BackendError>,
+    },
+    /// The stream failed (a write, a durability point): the fileset was finalized with
+    /// status `failed` and kept, but not registered.
+    #[error(
+        "{path} was not registered with OMERO: the acquisition failed, so the fileset holds \
+         only the {frames_written} frames stored before the error (status failed). It was \
+         kept; to register it anyway:\n    {manual}"
+    )]
+    NotRegistered {
+        /// The sealed fileset.
+        path: PathBuf,
+        /// Frames it holds.
+        frames_written: u64,
+        /// The command that registers it by hand.
+        manual: String,
+    },
     /// The data was registered but the provenance annotation could not be attached.
     #[error(
         "{path} was registered as {objects:?}, but attaching the provenance annotation failed: \

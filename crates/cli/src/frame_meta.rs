@@ -20,18 +20,19 @@ pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
 /// The UTF-8 byte order mark some editors put at the start of a file.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// What is wrong with a `--frame-metadata` file; each names the file and the line.
+/// What is wrong with a `--frame-metadata` file; each names the file and the line (the
+/// OS or JSON error is the `source`, printed after it by `{:#}`).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FrameMetaError {
     /// The file cannot be opened.
-    #[error("--frame-metadata {}: cannot open: {source}", .path.display())]
+    #[error("--frame-metadata {}: cannot open", .path.display())]
     Open {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// Reading failed.
-    #[error("--frame-metadata {} line {line}: read error: {source}", .path.display())]
+    #[error("--frame-metadata {} line {line}: read error", .path.display())]
     Read {
         path: PathBuf,
         line: u64,
@@ -49,7 +50,7 @@ pub(crate) enum FrameMetaError {
         limit: usize,
     },
     /// A line is not JSON.
-    #[error("--frame-metadata {} line {line} is not JSON: {source}", .path.display())]
+    #[error("--frame-metadata {} line {line} is not JSON", .path.display())]
     Json {
         path: PathBuf,
         line: u64,
@@ -212,19 +213,26 @@ mod tests {
         )
     }
 
+    /// An error and its sources, as `anyhow`'s `{:#}` prints them.
+    fn chain(e: &FrameMetaError) -> String {
+        let mut out = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            out.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        out
+    }
+
     /// Read `n` frames' metadata, then check for extra lines: the values read, or the
     /// first error's message.
     fn check(bytes: &[u8], n: usize) -> Result<Vec<Option<Value>>, String> {
         let mut f = file(bytes.to_vec());
         let mut out = Vec::new();
         for _ in 0..n {
-            out.push(
-                f.next_object()
-                    .map_err(|e| e.to_string())?
-                    .map(Value::Object),
-            );
+            out.push(f.next_object().map_err(|e| chain(&e))?.map(Value::Object));
         }
-        f.check_no_more(n as u64).map_err(|e| e.to_string())?;
+        f.check_no_more(n as u64).map_err(|e| chain(&e))?;
         Ok(out)
     }
 

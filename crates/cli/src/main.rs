@@ -119,7 +119,8 @@ struct WriteArgs {
     /// Stop after this many frames (required with --synthetic for unbounded settings).
     #[arg(long)]
     frames: Option<u64>,
-    /// Per-frame metadata: one JSON object per line, line i for frame i.
+    /// Per-frame metadata: one JSON object per line (at most 1 MiB), line i for frame i;
+    /// more lines than frames written is an error (after every frame is written).
     #[arg(long)]
     frame_metadata: Option<PathBuf>,
     /// Replace an existing output (only ever a dataset of the same kind).

@@ -10,7 +10,9 @@
 //! - **Read:** [`OmeroReader`] lists a Dataset's images and loads an image from local
 //!   disk the way the server finds it: OME-Zarr named by ExternalInfo, fileset files
 //!   under `ManagedRepository/`, or ROMIO pixel files under `Pixels/` (memory-mapped,
-//!   [`RomioPixels`]). Pyramids (`_pyramid`) are refused with a clear error.
+//!   [`RomioPixels`]). Pyramids (`_pyramid`) are refused with a clear error. Pixels are
+//!   read one plane at a time ([`OmeroImage::read_plane`]), so memory does not grow
+//!   with the image; only regular files are opened (a FIFO or device is refused).
 //! - **Offline:** [`RomioPixels`] and [`repository_path`] read ROMIO files with no
 //!   server running (`omew omero export-pixels` converts one to OME-Zarr).
 //!
@@ -33,7 +35,8 @@
 //! written under the server's data directory (ROMIO, pyramid and managed files belong
 //! to the server; the staging directory must lie outside them); registration never
 //! points at a `.partial` fileset, and a failed registration leaves the complete
-//! fileset in place with the command that registers it by hand.
+//! fileset in place with the command that registers it by hand; a stream that failed
+//! is sealed with status `failed`, kept, and never registered.
 //!
 //! ```
 //! use ome_writers_omero_local::{DataDir, RomioPixels, Sizes, Store, repository_path};

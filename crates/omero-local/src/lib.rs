@@ -93,6 +93,7 @@ pub use repo::{
     DataDir, MANAGED_REPOSITORY, PYRAMID_SUFFIX, SERVER_FOLDERS, Store, repository_path,
 };
 pub use romio::{RomioPixels, Sizes, be_to_native, omero_pixel_type_name, parse_pixel_type};
+pub use zarr_read::MAX_DECODED_CHUNK_BYTES;
 
 /// The backend name used in errors.
 pub(crate) const BACKEND: &str = "omero_local";

@@ -7,12 +7,19 @@ use std::sync::Arc;
 
 use ome_writers_schema::DType;
 use serde_json::Value;
-use zarrs::array::{Array, ArrayBytes, ArraySubset};
+use zarrs::array::{Array, ArrayBytes, ArrayShardedExt, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::ByteRangeIterator;
 use zarrs::storage::{MaybeBytesIterator, ReadableStorageTraits, StorageError, StoreKey};
 
 use crate::files::{MAX_METADATA_BYTES, kind, read_small};
+
+/// The largest chunk (or shard subchunk) that is decoded whole to read a plane: 4 GiB
+/// (the largest frame a schema allows).
+/// Compressed chunks are decoded whole; a larger one (a crafted or absurd array) is
+/// refused at open rather than allocated. Uncompressed, unsharded chunks are read in
+/// part and have no limit.
+pub const MAX_DECODED_CHUNK_BYTES: u64 = 1 << 32;
 use crate::read::AXES;
 use crate::{OmeroLocalError, Sizes};
 
@@ -191,6 +198,7 @@ impl ZarrPlanes {
         let [t, c, z, y, x] = sizes5;
         let sizes = Sizes { x, y, z, c, t };
         sizes.total_bytes(dtype.size())?;
+        check_decoded_chunk(&array, dtype, &array_dir)?;
         Ok(Self {
             array_dir,
             array,
@@ -257,6 +265,49 @@ impl ZarrPlanes {
             _ => out.copy_from_slice(&bytes),
         }
         Ok(())
+    }
+}
+
+/// Refuse an array whose decode unit (the subchunk of a shard, or a compressed chunk)
+/// is larger than [`MAX_DECODED_CHUNK_BYTES`].
+fn check_decoded_chunk(
+    array: &Array<dyn ReadableStorageTraits>,
+    dtype: DType,
+    array_dir: &Path,
+) -> Result<(), OmeroLocalError> {
+    let codecs = array.codecs();
+    let whole = array.is_sharded()
+        || !codecs.bytes_to_bytes_codecs().is_empty()
+        || !codecs.array_to_array_codecs().is_empty();
+    if !whole {
+        return Ok(());
+    }
+    let unit: Option<Vec<u64>> = if array.is_sharded() {
+        array
+            .effective_subchunk_shape()
+            .map(|s| s.iter().map(|n| n.get()).collect())
+    } else {
+        array
+            .chunk_shape(&vec![0; array.shape().len()])
+            .ok()
+            .map(|s| s.iter().map(|n| n.get()).collect())
+    };
+    let Some(unit) = unit else {
+        return Ok(());
+    };
+    let bytes = unit
+        .iter()
+        .try_fold(dtype.size() as u64, |acc, &n| acc.checked_mul(n));
+    match bytes {
+        Some(b) if b <= MAX_DECODED_CHUNK_BYTES => Ok(()),
+        _ => Err(OmeroLocalError::ZarrMetadata {
+            path: array_dir.to_owned(),
+            reason: format!(
+                "a chunk of shape {unit:?} ({} bytes decoded) is larger than the \
+                 {MAX_DECODED_CHUNK_BYTES} bytes decoded to read one plane",
+                bytes.map_or_else(|| "overflowing".to_owned(), |b| b.to_string())
+            ),
+        }),
     }
 }
 

@@ -461,6 +461,39 @@ fn huge_declared_images_are_refused_or_streamed_never_allocated() {
 /// OME-Zarr 0.5 metadata of a `t, c, z, y, x` uint16 image of `s` with one chunk per
 /// plane, and no chunk.
 fn sparse_zarr(group: &Path, s: Sizes) {
+    sparse_zarr_with(group, s, [1, 1, 1, s.y, s.x], json!([]));
+}
+
+/// A zstd-compressed chunk of the whole 2^40-pixel image would be decoded whole to
+/// read one plane: refused when the image is loaded, naming the chunk's size.
+#[test]
+fn a_compressed_chunk_too_large_to_decode_is_refused_at_load() {
+    let site = site();
+    let group = site.staging.join("bomb.ome.zarr");
+    let whole = [HUGE.t, HUGE.c, HUGE.z, HUGE.y, HUGE.x];
+    sparse_zarr_with(
+        &group,
+        HUGE,
+        whole,
+        json!([{"name": "zstd", "configuration": {"level": 1, "checksum": false}}]),
+    );
+    let mut i = info(701, 7001, HUGE, "uint16");
+    i.external = Some(ExternalInfo {
+        entity_type: NGFF_ENTITY_TYPE.to_owned(),
+        lsid: group.display().to_string(),
+    });
+    let e = reader(&site, vec![i])
+        .load(image(701))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("a chunk of shape [1024, 1, 1024, 1024, 1024] (2199023255552 bytes decoded)")
+            && e.contains("larger than the 4294967296 bytes"),
+        "{e}"
+    );
+}
+
+fn sparse_zarr_with(group: &Path, s: Sizes, chunk: [u64; 5], compressors: Value) {
     let axes = json!([{"name": "t", "type": "time"}, {"name": "c", "type": "channel"},
         {"name": "z", "type": "space"}, {"name": "y", "type": "space"},
         {"name": "x", "type": "space"}]);
@@ -468,11 +501,13 @@ fn sparse_zarr(group: &Path, s: Sizes) {
         [{"type": "scale", "scale": [1.0, 1.0, 1.0, 1.0, 1.0]}]}]}]);
     let g = json!({"zarr_format": 3, "node_type": "group",
         "attributes": {"ome": {"version": "0.5", "multiscales": ms}}});
+    let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];
+    codecs.extend(compressors.as_array().unwrap().iter().cloned());
     let a = json!({"zarr_format": 3, "node_type": "array",
         "shape": [s.t, s.c, s.z, s.y, s.x], "data_type": "uint16",
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1, 1, 1, s.y, s.x]}},
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": 0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+        "fill_value": 0, "codecs": codecs,
         "dimension_names": ["t", "c", "z", "y", "x"]});
     std::fs::create_dir_all(group.join("0")).unwrap();
     std::fs::write(group.join("zarr.json"), g.to_string()).unwrap();

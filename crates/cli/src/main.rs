@@ -8,12 +8,13 @@
 //! ```
 
 mod bench;
+mod frame_meta;
 mod omero;
 mod repair;
 mod signals;
 
 use std::fs;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -119,7 +120,8 @@ struct WriteArgs {
     /// Stop after this many frames (required with --synthetic for unbounded settings).
     #[arg(long)]
     frames: Option<u64>,
-    /// Per-frame metadata: one JSON object per line, line i for frame i.
+    /// Per-frame metadata: one JSON object per line (at most 1 MiB), line i for frame i;
+    /// more lines than frames written is an error (after every frame is written).
     #[arg(long)]
     frame_metadata: Option<PathBuf>,
     /// Replace an existing output (only ever a dataset of the same kind).
@@ -350,13 +352,11 @@ fn write(args: &WriteArgs) -> Result<()> {
         ))),
         None => None,
     };
-    let mut metadata = match &args.frame_metadata {
-        Some(p) => Some(
-            BufReader::new(fs::File::open(p).with_context(|| format!("opening {}", p.display()))?)
-                .lines(),
-        ),
-        None => None,
-    };
+    let mut metadata = args
+        .frame_metadata
+        .as_deref()
+        .map(frame_meta::FrameMetadataFile::open)
+        .transpose()?;
     let options = StreamOptions {
         queue_bytes: args.queue_mib.max(1) << 20,
         flush_every_frames: args.flush_every,
@@ -407,24 +407,16 @@ fn write(args: &WriteArgs) -> Result<()> {
                 break;
             }
         }
-        let meta = match metadata.as_mut().and_then(Iterator::next) {
+        let meta = match metadata
+            .as_mut()
+            .map(frame_meta::FrameMetadataFile::next_object)
+        {
             None => None,
-            Some(line) => {
-                let line = line.context("reading --frame-metadata")?;
-                match serde_json::from_str::<serde_json::Value>(&line) {
-                    Ok(serde_json::Value::Object(m)) => Some(m),
-                    Ok(other) => {
-                        input_error = Some(anyhow::anyhow!(
-                            "--frame-metadata line {}: expected a JSON object, got {other}",
-                            n + 1
-                        ));
-                        break;
-                    }
-                    Err(e) => {
-                        input_error = Some(anyhow::anyhow!("--frame-metadata line {}: {e}", n + 1));
-                        break;
-                    }
-                }
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                input_error =
+                    Some(anyhow::Error::new(e).context(format!("frame {n} was not written")));
+                break;
             }
         };
         if let Err(e) = stream.append_bytes(&buf, meta) {
@@ -447,6 +439,14 @@ fn write(args: &WriteArgs) -> Result<()> {
                  data was not written"
             ));
         }
+    }
+    // Like extra input, extra metadata lines are an error (unless --frames stopped early).
+    if input_error.is_none()
+        && args.frames != Some(n)
+        && let Some(m) = metadata.as_mut()
+        && let Err(e) = m.check_no_more(n)
+    {
+        input_error = Some(e.into());
     }
     progress.done();
     let summary = match (stream.finish(), input_error) {

@@ -29,7 +29,10 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 ///
 /// **Invariants:** registration never sees a `.partial` path, so OMERO never points at
 /// data still being written; a failed registration leaves the complete fileset in place
-/// and its error carries the command that registers it by hand; nothing is ever written
+/// and its error carries the command that registers it by hand; a stream that failed (a
+/// write or durability point of the staging backend, or [`Progress::failed`]) is sealed
+/// with status `failed` and kept but never registered, its errors carrying that command
+/// too ([`OmeroLocalError::StagedWrite`], [`OmeroLocalError::NotRegistered`]); nothing is ever written
 /// under the data directory (the configuration refuses a staging directory there), and
 /// nothing is created before the configuration and the target have been checked.
 pub struct OmeroLocalBackend {
@@ -44,6 +47,9 @@ pub struct OmeroLocalBackend {
     /// of a multi-file OME-TIFF).
     relative: PathBuf,
     registered: Option<Registered>,
+    /// A write or durability point of the staging backend failed: the fileset is kept
+    /// but never registered as a complete image.
+    inner_failed: bool,
     finalized: bool,
 }
 
@@ -133,6 +139,7 @@ impl OmeroLocalBackend {
             final_dir,
             relative,
             registered: None,
+            inner_failed: false,
             finalized: false,
         })
     }
@@ -184,19 +191,42 @@ impl OmeroLocalBackend {
             pair("timestamp", rfc3339(SystemTime::now())),
             pair("fileset", fileset.to_string_lossy().into_owned()),
             pair("frames_written", progress.frames_written.to_string()),
-            pair("status", progress.status(false).as_str().to_owned()),
+            pair(
+                "status",
+                progress.status(self.inner_failed).as_str().to_owned(),
+            ),
             pair("schema", self.settings_json.clone()),
         ]
     }
 
-    fn register(&mut self, progress: &Progress) -> Result<Registered, OmeroLocalError> {
-        let fileset = self.seal()?;
-        let request = ImportRequest {
-            path: fileset.clone(),
+    /// The request that registers the sealed fileset.
+    fn request(&self) -> ImportRequest {
+        ImportRequest {
+            path: self.fileset_path(),
             target: self.config.target(),
             name: self.name.clone(),
             method: self.config.registration(),
-        };
+        }
+    }
+
+    /// Mark the staging backend failed; its error says what becomes of the fileset.
+    fn inner_error(&mut self, source: BackendError) -> BackendError {
+        let first = !self.inner_failed;
+        self.inner_failed = true;
+        if !first {
+            return source;
+        }
+        OmeroLocalError::StagedWrite {
+            path: self.fileset_path(),
+            manual: self.request().manual_command(self.config.executable()),
+            source: Box::new(source),
+        }
+        .into()
+    }
+
+    fn register(&mut self, progress: &Progress) -> Result<Registered, OmeroLocalError> {
+        let fileset = self.seal()?;
+        let request = self.request();
         let registration_failed = |source: OmeroLocalError| OmeroLocalError::Registration {
             path: fileset.clone(),
             manual: request.manual_command(self.config.executable()),
@@ -232,11 +262,13 @@ impl Backend for OmeroLocalBackend {
         frame: &[u8],
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError> {
-        self.inner.write(position, index, frame, metadata)
+        self.inner
+            .write(position, index, frame, metadata)
+            .map_err(|e| self.inner_error(e))
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {
-        self.inner.flush()
+        self.inner.flush().map_err(|e| self.inner_error(e))
     }
 
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
@@ -244,8 +276,26 @@ impl Backend for OmeroLocalBackend {
             return Err(BackendError::Finalized);
         }
         self.finalized = true;
-        let inner = self.inner.finalize(progress)?;
-        let registered = self.register(progress)?;
+        let mut progress = *progress;
+        if self.inner_failed {
+            progress.failed = true;
+        }
+        if progress.failed {
+            progress.complete = false;
+        }
+        let inner = self.inner.finalize(&progress)?;
+        if progress.failed {
+            // The fileset records `failed` and holds the frames stored before the error:
+            // sealed and kept, never registered as a complete image.
+            let path = self.seal()?;
+            return Err(OmeroLocalError::NotRegistered {
+                path,
+                frames_written: inner.frames_written,
+                manual: self.request().manual_command(self.config.executable()),
+            }
+            .into());
+        }
+        let registered = self.register(&progress)?;
         let mut paths = vec![self.fileset_path()];
         let addresses = registered
             .images

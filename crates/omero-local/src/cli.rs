@@ -15,6 +15,8 @@
 //! - login failures: `Ice.ConnectionRefusedException: HOST:PORT isn't running` (554),
 //!   `Bad session key. Cannot join KEY on HOST:PORT.` (523).
 
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +32,10 @@ use crate::{OmeroLocalError, Sizes};
 
 /// Rows fetched per `omero hql` call.
 pub const HQL_PAGE: usize = 1000;
+
+/// The most pages one HQL query may take (10 million rows at [`HQL_PAGE`]): a server
+/// that never returns a short page is refused rather than followed forever.
+pub const MAX_HQL_PAGES: usize = 10_000;
 
 /// What a finished command printed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -100,6 +106,7 @@ pub struct CliGateway {
     executable: PathBuf,
     session: Session,
     runner: Box<dyn CommandRunner>,
+    hql_page: usize,
 }
 
 impl std::fmt::Debug for CliGateway {
@@ -127,7 +134,15 @@ impl CliGateway {
             executable: executable.into(),
             session,
             runner,
+            hql_page: HQL_PAGE,
         }
+    }
+
+    /// Fetch `rows` rows per `omero hql` call instead of [`HQL_PAGE`] (at least 1).
+    #[must_use]
+    pub fn with_hql_page(mut self, rows: usize) -> Self {
+        self.hql_page = rows.max(1);
+        self
     }
 
     /// The gateway a configuration asks for.
@@ -153,17 +168,21 @@ impl CliGateway {
         Ok(out)
     }
 
-    /// One page-by-page HQL projection with `columns` columns.
+    /// One page-by-page HQL projection with `columns` columns. A page that repeats an
+    /// earlier one (a server ignoring `--offset`), a page longer than asked for, or
+    /// more than [`MAX_HQL_PAGES`] pages end the query with [`OmeroLocalError::Paging`].
     fn hql(&mut self, query: &str, columns: usize) -> Result<Vec<Vec<String>>, OmeroLocalError> {
+        let page_rows = self.hql_page;
         let mut rows = Vec::new();
+        let mut seen: HashMap<u64, usize> = HashMap::new();
         let mut offset = 0usize;
-        loop {
+        for _ in 0..MAX_HQL_PAGES {
             let rest = [
                 "--style",
                 "csv",
                 "--all",
                 "--limit",
-                &HQL_PAGE.to_string(),
+                &page_rows.to_string(),
                 "--offset",
                 &offset.to_string(),
                 query,
@@ -171,13 +190,37 @@ impl CliGateway {
             .map(str::to_owned);
             let out = self.call("hql", "hql", &rest, None)?;
             let page = parse_hql_csv(&out.stdout, columns)?;
-            let n = page.len();
-            rows.extend(page);
-            if n < HQL_PAGE {
+            let paging = |reason: String| OmeroLocalError::Paging {
+                query: query.to_owned(),
+                offset,
+                reason,
+            };
+            if page.len() > page_rows {
+                return Err(paging(format!(
+                    "the server returned {} rows for --limit {page_rows}",
+                    page.len()
+                )));
+            }
+            if page.len() < page_rows {
+                rows.extend(page);
                 return Ok(rows);
             }
-            offset += n;
+            let mut hasher = std::hash::DefaultHasher::new();
+            page.hash(&mut hasher);
+            if let Some(earlier) = seen.insert(hasher.finish(), offset) {
+                return Err(paging(format!(
+                    "the page repeats the page at offset {earlier} (the server ignores \
+                     --offset?)"
+                )));
+            }
+            rows.extend(page);
+            offset += page_rows;
         }
+        Err(OmeroLocalError::Paging {
+            query: query.to_owned(),
+            offset,
+            reason: format!("more than {MAX_HQL_PAGES} pages of {page_rows} rows"),
+        })
     }
 
     fn external_info(&mut self, image: u64) -> Result<Option<ExternalInfo>, OmeroLocalError> {

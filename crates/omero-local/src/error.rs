@@ -63,6 +63,25 @@ pub enum OmeroLocalError {
         #[source]
         source: std::io::Error,
     },
+    /// A FIFO, device or directory where a file is expected (refused before reading, so
+    /// it cannot block or never end).
+    #[error("{path}: expected a regular file, found {found}")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What is there: `a FIFO`, `a directory`, `a character device`, ...
+        found: &'static str,
+    },
+    /// A metadata file larger than this reader accepts.
+    #[error("{path}: {size} bytes, more than the limit of {limit} bytes for a metadata file")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A ROMIO pixel file's length disagrees with the pixels' dimensions.
     #[error(
         "{path}: a ROMIO pixel file of {sizes} {pixel_type} holds {expected} bytes, \
@@ -200,6 +219,16 @@ pub enum OmeroLocalError {
         /// The output.
         output: String,
     },
+    /// Paging through `omero hql` results made no progress (or no end).
+    #[error("`omero hql` paging stopped at offset {offset}: {reason} (query: {query})")]
+    Paging {
+        /// The HQL query.
+        query: String,
+        /// The `--offset` of the page that stopped it.
+        offset: usize,
+        /// What was wrong.
+        reason: String,
+    },
     /// Registration failed; the complete fileset stays in place.
     #[error(
         "registering {path} with OMERO failed: {source}\nThe fileset is complete and was left \
@@ -213,6 +242,37 @@ pub enum OmeroLocalError {
         /// Why registration failed.
         #[source]
         source: Box<OmeroLocalError>,
+    },
+    /// A write (or durability point) of the staged fileset failed. The frames stored
+    /// before it are kept; the fileset is sealed with status `failed` and not registered.
+    #[error(
+        "writing the staged fileset {path} failed (it keeps the frames stored before the \
+         error, will be sealed with status failed and not registered with OMERO; to register \
+         it anyway once the stream has finished: `{manual}`)"
+    )]
+    StagedWrite {
+        /// Where the fileset will be once sealed.
+        path: PathBuf,
+        /// The command that registers it by hand.
+        manual: String,
+        /// The staging backend's error.
+        #[source]
+        source: Box<BackendError>,
+    },
+    /// The stream failed (a write, a durability point): the fileset was finalized with
+    /// status `failed` and kept, but not registered.
+    #[error(
+        "{path} was not registered with OMERO: the acquisition failed, so the fileset holds \
+         only the {frames_written} frames stored before the error (status failed). It was \
+         kept; to register it anyway:\n    {manual}"
+    )]
+    NotRegistered {
+        /// The sealed fileset.
+        path: PathBuf,
+        /// Frames it holds.
+        frames_written: u64,
+        /// The command that registers it by hand.
+        manual: String,
     },
     /// The data was registered but the provenance annotation could not be attached.
     #[error(

@@ -10,7 +10,9 @@
 //! - **Read:** [`OmeroReader`] lists a Dataset's images and loads an image from local
 //!   disk the way the server finds it: OME-Zarr named by ExternalInfo, fileset files
 //!   under `ManagedRepository/`, or ROMIO pixel files under `Pixels/` (memory-mapped,
-//!   [`RomioPixels`]). Pyramids (`_pyramid`) are refused with a clear error.
+//!   [`RomioPixels`]). Pyramids (`_pyramid`) are refused with a clear error. Pixels are
+//!   read one plane at a time ([`OmeroImage::read_plane`]), so memory does not grow
+//!   with the image; only regular files are opened (a FIFO or device is refused).
 //! - **Offline:** [`RomioPixels`] and [`repository_path`] read ROMIO files with no
 //!   server running (`omew omero export-pixels` converts one to OME-Zarr).
 //!
@@ -33,7 +35,8 @@
 //! written under the server's data directory (ROMIO, pyramid and managed files belong
 //! to the server; the staging directory must lie outside them); registration never
 //! points at a `.partial` fileset, and a failed registration leaves the complete
-//! fileset in place with the command that registers it by hand.
+//! fileset in place with the command that registers it by hand; a stream that failed
+//! is sealed with status `failed`, kept, and never registered.
 //!
 //! ```
 //! use ome_writers_omero_local::{DataDir, RomioPixels, Sizes, Store, repository_path};
@@ -63,30 +66,34 @@ mod backend;
 mod cli;
 mod config;
 mod error;
+mod files;
 mod gateway;
 mod read;
 mod repo;
 mod romio;
 mod tiff_read;
+mod zarr_read;
 
 pub use backend::{OmeroLocalBackend, PARTIAL_SUFFIX, staging_schema};
 pub use cli::{
-    CliGateway, CommandOutput, CommandRunner, HQL_PAGE, ProcessRunner, classify, parse_ext_info,
-    parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
+    CliGateway, CommandOutput, CommandRunner, HQL_PAGE, MAX_HQL_PAGES, ProcessRunner, classify,
+    parse_ext_info, parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
 };
 pub use config::{
     Container, OmeroLocalConfig, OmeroLocalOptions, PROVENANCE_NAMESPACE, Registration, Session,
 };
 pub use error::OmeroLocalError;
+pub use files::MAX_METADATA_BYTES;
 pub use gateway::{
     ExternalInfo, FilesetFile, Gateway, ImageInfo, ImportRequest, NGFF_ENTITY_TYPE, Registered,
     object_ref, shell_quote,
 };
-pub use read::{AXES, OmeroImage, OmeroReader, PixelSource, load_source, read_zarr_image, resolve};
+pub use read::{AXES, OmeroImage, OmeroReader, PixelSource, load_source, resolve};
 pub use repo::{
     DataDir, MANAGED_REPOSITORY, PYRAMID_SUFFIX, SERVER_FOLDERS, Store, repository_path,
 };
 pub use romio::{RomioPixels, Sizes, be_to_native, omero_pixel_type_name, parse_pixel_type};
+pub use zarr_read::MAX_DECODED_CHUNK_BYTES;
 
 /// The backend name used in errors.
 pub(crate) const BACKEND: &str = "omero_local";

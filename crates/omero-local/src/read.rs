@@ -8,16 +8,20 @@
 //! 3. the image's fileset under `ManagedRepository/`: an OME-Zarr fileset (image chosen
 //!    by `Image.series`) or a single-file, single-image OME-TIFF;
 //! 4. the ROMIO file `Pixels/<id>`, memory-mapped.
+//!
+//! Loading reads no pixel: [`OmeroImage::read_plane`] reads one plane at a time (from
+//! the mapping, one IFD, or the chunks of one zarr plane), so memory stays bounded by a
+//! plane whatever the image's size. Only regular files are opened: a FIFO, device or
+//! directory in place of a pixel file is an error naming it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use ome_writers_schema::{DType, OmeroAddress, OmeroObject, Pixel};
-use serde_json::Value;
-use zarrs::array::{Array, ArrayBytes};
-use zarrs::filesystem::FilesystemStore;
 
+use crate::files::check_regular;
 use crate::gateway::{Gateway, ImageInfo, NGFF_ENTITY_TYPE};
+use crate::tiff_read::TiffPlanes;
+use crate::zarr_read::{ZarrPlanes, zarr_series_group};
 use crate::{DataDir, OmeroLocalError, RomioPixels, Sizes, parse_pixel_type};
 
 /// Where an image's pixels were found.
@@ -47,7 +51,8 @@ pub enum PixelSource {
 
 enum ImageData {
     Mapped(RomioPixels),
-    Decoded(Vec<u8>),
+    Zarr(Box<ZarrPlanes>),
+    Tiff(Box<TiffPlanes>),
 }
 
 /// An OMERO image's pixels: always five axes `t, c, z, y, x` (C order), as OMERO
@@ -103,15 +108,12 @@ impl OmeroImage {
     pub fn romio(&self) -> Option<&RomioPixels> {
         match &self.data {
             ImageData::Mapped(r) => Some(r),
-            ImageData::Decoded(_) => None,
+            ImageData::Zarr(_) | ImageData::Tiff(_) => None,
         }
     }
 
-    fn plane_bytes(&self) -> usize {
-        self.sizes.plane_pixels() as usize * self.dtype.size()
-    }
-
-    /// Plane (t, c, z) in native byte order into `out` (one plane long).
+    /// Plane (t, c, z) in native byte order into `out` (one plane long). Reads only
+    /// that plane.
     pub fn read_plane(
         &self,
         t: u64,
@@ -121,27 +123,37 @@ impl OmeroImage {
     ) -> Result<(), OmeroLocalError> {
         match &self.data {
             ImageData::Mapped(r) => r.read_plane(z, c, t, out),
-            ImageData::Decoded(bytes) => {
-                let n = self.sizes.plane_index(z, c, t)? as usize;
-                let len = self.plane_bytes();
-                if out.len() != len {
-                    return Err(OmeroLocalError::Unsupported {
-                        what: format!("read a plane into a buffer of {} bytes", out.len()),
-                        reason: format!("a plane of {} is {len} bytes", self.sizes),
-                    });
-                }
-                out.copy_from_slice(&bytes[n * len..(n + 1) * len]);
-                Ok(())
-            }
+            ImageData::Zarr(a) => a.read_plane(t, c, z, out),
+            ImageData::Tiff(f) => f.read_plane(t, c, z, out),
         }
     }
 
-    /// Every pixel in native byte order, `[T][C][Z][Y][X]`.
-    pub fn to_native_bytes(&self) -> Vec<u8> {
-        match &self.data {
-            ImageData::Mapped(r) => r.to_native_vec(),
-            ImageData::Decoded(bytes) => bytes.clone(),
+    /// Every pixel in native byte order, `[T][C][Z][Y][X]`: the whole image in memory
+    /// (use [`read_plane`](Self::read_plane) to stream). An image too large to hold is
+    /// an error, not an abort.
+    pub fn to_native_bytes(&self) -> Result<Vec<u8>, OmeroLocalError> {
+        let sizes = self.sizes;
+        let too_large = || OmeroLocalError::Sizes {
+            sizes,
+            reason: "the image does not fit in memory (read it plane by plane)",
+        };
+        let total =
+            usize::try_from(sizes.total_bytes(self.dtype.size())?).map_err(|_| too_large())?;
+        let plane = total / usize::try_from(sizes.planes()).map_err(|_| too_large())?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(total).map_err(|_| too_large())?;
+        out.resize(total, 0);
+        let mut chunks = out.chunks_exact_mut(plane);
+        for t in 0..sizes.t {
+            for c in 0..sizes.c {
+                for z in 0..sizes.z {
+                    if let Some(dst) = chunks.next() {
+                        self.read_plane(t, c, z, dst)?;
+                    }
+                }
+            }
         }
+        Ok(out)
     }
 
     /// Every pixel as `T`, `[T][C][Z][Y][X]`; `T` must match the pixel type.
@@ -151,7 +163,7 @@ impl OmeroImage {
                 value: format!("{} (asked for {})", self.dtype, T::DTYPE),
             });
         }
-        let bytes = self.to_native_bytes();
+        let bytes = self.to_native_bytes()?;
         let mut out = vec![T::zeroed(); bytes.len() / self.dtype.size()];
         bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&bytes);
         Ok(out)
@@ -212,6 +224,9 @@ impl OmeroReader {
             });
         }
         let info = self.gateway.image_info(image.id)?;
+        // Sizes that are zero or overflow are refused before any file is looked at.
+        info.sizes
+            .total_bytes(parse_pixel_type(&info.pixel_type)?.size())?;
         let source = resolve(&self.data_dir, &info)?;
         Ok((info, source))
     }
@@ -223,20 +238,22 @@ impl OmeroReader {
     }
 }
 
-/// Read the pixels at `source` for the image `info` describes.
+/// Open the pixels at `source` for the image `info` describes: sizes and pixel type
+/// checked against the file, no pixel read.
 pub fn load_source(info: &ImageInfo, source: PixelSource) -> Result<OmeroImage, OmeroLocalError> {
     let dtype = parse_pixel_type(&info.pixel_type)?;
+    info.sizes.total_bytes(dtype.size())?;
     let data = match &source {
         PixelSource::Romio { path } => {
             ImageData::Mapped(RomioPixels::open(path, info.sizes, dtype)?)
         }
         PixelSource::ExternalZarr { group } | PixelSource::FilesetZarr { group } => {
-            let (sizes, zdtype, bytes) = read_zarr_image(group)?;
-            check_agrees(group, info, sizes, zdtype, dtype)?;
-            ImageData::Decoded(bytes)
+            let planes = ZarrPlanes::open(group)?;
+            check_agrees(group, info, planes.sizes(), planes.dtype(), dtype)?;
+            ImageData::Zarr(Box::new(planes))
         }
         PixelSource::FilesetTiff { path } => {
-            ImageData::Decoded(crate::tiff_read::read_ome_tiff(path, info, dtype)?)
+            ImageData::Tiff(Box::new(TiffPlanes::open(path, info, dtype)?))
         }
     };
     Ok(OmeroImage {
@@ -301,7 +318,7 @@ pub fn resolve(data_dir: &DataDir, info: &ImageInfo) -> Result<PixelSource, Omer
         return resolve_fileset(data_dir, info);
     }
     let romio = data_dir.pixels_path(info.pixels);
-    if romio.is_file() {
+    if check_regular(&romio)? {
         return Ok(PixelSource::Romio { path: romio });
     }
     Err(OmeroLocalError::NoLocalPixels {
@@ -348,9 +365,9 @@ fn resolve_fileset(data_dir: &DataDir, info: &ImageInfo) -> Result<PixelSource, 
             n.ends_with(".ome.tif") || n.ends_with(".ome.tiff")
         })
         .collect();
-    if tiffs.len() == paths.len() && tiffs.len() == 1 && info.series == 0 {
+    if let ([only], 1, 0) = (tiffs.as_slice(), paths.len(), info.series) {
         return Ok(PixelSource::FilesetTiff {
-            path: tiffs[0].clone(),
+            path: (*only).clone(),
         });
     }
     Err(OmeroLocalError::Unsupported {
@@ -359,253 +376,9 @@ fn resolve_fileset(data_dir: &DataDir, info: &ImageInfo) -> Result<PixelSource, 
             "only OME-Zarr filesets and single-image, single-file OME-TIFF are read here \
              (the fileset has {} file(s), first {}); other formats need Bio-Formats",
             paths.len(),
-            paths[0].display()
+            paths
+                .first()
+                .map_or_else(String::new, |p| p.display().to_string())
         ),
     })
-}
-
-fn read_json(path: &Path) -> Result<Option<Value>, OmeroLocalError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| OmeroLocalError::ZarrMetadata {
-                    path: path.to_owned(),
-                    reason: format!("not JSON: {e}"),
-                })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(OmeroLocalError::io(path, e)),
-    }
-}
-
-/// The NGFF attributes of a group: `attributes.ome` (v3, 0.5) or `.zattrs` (v2, 0.4).
-fn ngff_attrs(group: &Path) -> Result<Value, OmeroLocalError> {
-    if let Some(v) = read_json(&group.join("zarr.json"))? {
-        return Ok(v["attributes"]["ome"].clone());
-    }
-    if let Some(v) = read_json(&group.join(".zattrs"))? {
-        return Ok(v);
-    }
-    Err(OmeroLocalError::ZarrMetadata {
-        path: group.to_owned(),
-        reason: "no zarr.json or .zattrs: not a zarr group".to_owned(),
-    })
-}
-
-/// The image group of series `series` in an OME-Zarr fileset root.
-fn zarr_series_group(root: &Path, series: u64) -> Result<PathBuf, OmeroLocalError> {
-    let attrs = ngff_attrs(root)?;
-    if attrs.get("multiscales").is_some() {
-        if series == 0 {
-            return Ok(root.to_owned());
-        }
-        return Err(OmeroLocalError::ZarrMetadata {
-            path: root.to_owned(),
-            reason: format!("a single-image OME-Zarr has no series {series}"),
-        });
-    }
-    if attrs.get("plate").is_some() {
-        return Err(OmeroLocalError::Unsupported {
-            what: format!("read series {series} of the plate {}", root.display()),
-            reason: "reading plate filesets is not implemented; use omero zarr export".to_owned(),
-        });
-    }
-    if attrs.get("bioformats2raw.layout").is_some() {
-        let listed = ngff_attrs(&root.join("OME"))
-            .ok()
-            .and_then(|v| v.get("series").cloned())
-            .and_then(|s| s.as_array().cloned());
-        let name = match listed {
-            Some(list) => list
-                .get(series as usize)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| OmeroLocalError::ZarrMetadata {
-                    path: root.join("OME"),
-                    reason: format!("ome.series has no entry {series}"),
-                })?,
-            None => series.to_string(),
-        };
-        return Ok(root.join(name));
-    }
-    Err(OmeroLocalError::ZarrMetadata {
-        path: root.to_owned(),
-        reason: "no multiscales, bioformats2raw.layout or plate metadata".to_owned(),
-    })
-}
-
-fn zarr_dtype(text: &str) -> Option<DType> {
-    // v3 names (`uint16`) or v2 typestrings (`<u2`, `|u1`).
-    DType::parse(text).or_else(|| match text {
-        ">u2" | ">i2" | ">u4" | ">i4" | ">f4" | ">f8" => DType::parse(&text.replace('>', "<")),
-        _ => None,
-    })
-}
-
-/// Read the full-resolution array of an OME-Zarr image group as `[T][C][Z][Y][X]`,
-/// native byte order.
-pub fn read_zarr_image(group: &Path) -> Result<(Sizes, DType, Vec<u8>), OmeroLocalError> {
-    let meta_err = |reason: String| OmeroLocalError::ZarrMetadata {
-        path: group.to_owned(),
-        reason,
-    };
-    let attrs = ngff_attrs(group)?;
-    let ms = attrs
-        .get("multiscales")
-        .and_then(|m| m.get(0))
-        .ok_or_else(|| meta_err("no multiscales: not an OME-Zarr image group".to_owned()))?;
-    let axes: Vec<String> = ms
-        .get("axes")
-        .and_then(Value::as_array)
-        .ok_or_else(|| meta_err("multiscales has no axes".to_owned()))?
-        .iter()
-        .map(|a| {
-            a.get("name")
-                .and_then(Value::as_str)
-                .or_else(|| a.as_str())
-                .map(str::to_ascii_lowercase)
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(|| meta_err("an axis has no name".to_owned()))?;
-    let path = ms
-        .get("datasets")
-        .and_then(|d| d.get(0))
-        .and_then(|d| d.get("path"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| meta_err("multiscales has no datasets[0].path".to_owned()))?;
-    let array_dir = group.join(path);
-    let dtype_text = match read_json(&array_dir.join("zarr.json"))? {
-        Some(v) => v["data_type"].as_str().map(str::to_owned),
-        None => read_json(&array_dir.join(".zarray"))?
-            .and_then(|v| v["dtype"].as_str().map(str::to_owned)),
-    }
-    .ok_or_else(|| meta_err(format!("{path}: no array metadata")))?;
-    let dtype = zarr_dtype(&dtype_text)
-        .ok_or_else(|| meta_err(format!("{path}: data type {dtype_text:?} is not supported")))?;
-
-    let zarr_err = |e: Box<dyn std::error::Error + Send + Sync>| OmeroLocalError::Decode {
-        path: array_dir.clone(),
-        source: e,
-    };
-    let store = Arc::new(FilesystemStore::new(group).map_err(|e| zarr_err(Box::new(e)))?);
-    let array = Array::open(store, &format!("/{path}")).map_err(|e| zarr_err(Box::new(e)))?;
-    let shape = array.shape().to_vec();
-    if shape.len() != axes.len() {
-        return Err(meta_err(format!(
-            "{} axes but the array has {} dimensions",
-            axes.len(),
-            shape.len()
-        )));
-    }
-    let mut sizes5 = [1u64; 5];
-    let mut position = [None; 5];
-    for (i, name) in axes.iter().enumerate() {
-        let k = AXES
-            .iter()
-            .position(|a| a == name)
-            .ok_or_else(|| meta_err(format!("axis {name:?} is not one of t, c, z, y, x")))?;
-        if position[k].is_some() {
-            return Err(meta_err(format!("axis {name:?} appears twice")));
-        }
-        position[k] = Some(i);
-        sizes5[k] = shape[i];
-    }
-    let sizes = Sizes {
-        t: sizes5[0],
-        c: sizes5[1],
-        z: sizes5[2],
-        y: sizes5[3],
-        x: sizes5[4],
-    };
-    sizes.total_bytes(dtype.size())?;
-    let bytes = array
-        .retrieve_array_subset::<ArrayBytes<'static>>(&array.subset_all())
-        .map_err(|e| zarr_err(Box::new(e)))?
-        .into_fixed()
-        .map_err(|e| zarr_err(Box::new(e)))?
-        .into_owned();
-    let present: Vec<usize> = position.iter().flatten().copied().collect();
-    if present.windows(2).all(|w| w[0] < w[1]) {
-        // Already t, c, z, y, x order with singleton axes left out: the same bytes.
-        return Ok((sizes, dtype, bytes));
-    }
-    Ok((
-        sizes,
-        dtype,
-        transpose(&bytes, &shape, &position, sizes, dtype.size()),
-    ))
-}
-
-/// Reorder a C-order array with axes at `position[k]` (k over t, c, z, y, x) into
-/// `[T][C][Z][Y][X]`.
-fn transpose(
-    src: &[u8],
-    shape: &[u64],
-    position: &[Option<usize>; 5],
-    sizes: Sizes,
-    elem: usize,
-) -> Vec<u8> {
-    let mut strides = vec![0u64; shape.len()];
-    let mut s = 1u64;
-    for i in (0..shape.len()).rev() {
-        strides[i] = s;
-        s *= shape[i];
-    }
-    let stride = |k: usize| position[k].map_or(0, |i| strides[i]);
-    let st = [stride(0), stride(1), stride(2), stride(3), stride(4)];
-    let mut out = Vec::with_capacity(src.len());
-    for t in 0..sizes.t {
-        for c in 0..sizes.c {
-            for z in 0..sizes.z {
-                for y in 0..sizes.y {
-                    for x in 0..sizes.x {
-                        let off = (t * st[0] + c * st[1] + z * st[2] + y * st[3] + x * st[4])
-                            as usize
-                            * elem;
-                        out.extend_from_slice(&src[off..off + elem]);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transpose_reorders_to_tczyx() {
-        // A (y=2, c=3) array, stored y-major: element (y, c) = 10*y + c.
-        let src: Vec<u8> = (0..2u8)
-            .flat_map(|y| (0..3u8).map(move |c| 10 * y + c))
-            .collect();
-        let sizes = Sizes {
-            x: 1,
-            y: 2,
-            z: 1,
-            c: 3,
-            t: 1,
-        };
-        // position[k] for k over t, c, z, y, x: c is axis 1, y is axis 0.
-        let out = transpose(
-            &src,
-            &[2, 3],
-            &[None, Some(1), None, Some(0), None],
-            sizes,
-            1,
-        );
-        assert_eq!(out, [0, 10, 1, 11, 2, 12]);
-    }
-
-    #[test]
-    fn zarr_dtypes() {
-        assert_eq!(zarr_dtype("uint16"), Some(DType::U16));
-        assert_eq!(zarr_dtype("<u2"), Some(DType::U16));
-        assert_eq!(zarr_dtype("|u1"), Some(DType::U8));
-        assert_eq!(zarr_dtype("<f8"), Some(DType::F64));
-        assert_eq!(zarr_dtype("uint64"), None);
-    }
 }

@@ -5,13 +5,13 @@
 //! (`ome.io.nio.RomioPixelBuffer::getPlaneOffset` = `t*timepoint + c*stack + z*plane`).
 
 use std::fmt;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use ome_writers_schema::DType;
 
 use crate::OmeroLocalError;
+use crate::files::open_regular;
 
 /// The five dimensions of an OMERO Pixels object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -159,11 +159,9 @@ impl RomioPixels {
     ) -> Result<Self, OmeroLocalError> {
         let path = path.as_ref();
         let expected = sizes.total_bytes(dtype.size())?;
-        let file = File::open(path).map_err(|e| OmeroLocalError::io(path, e))?;
-        let actual = file
-            .metadata()
-            .map_err(|e| OmeroLocalError::io(path, e))?
-            .len();
+        // A FIFO, device or directory is refused here (it could block or never end).
+        let (file, meta) = open_regular(path)?;
+        let actual = meta.len();
         if actual != expected {
             return Err(OmeroLocalError::RomioSize {
                 path: path.to_owned(),
@@ -218,7 +216,15 @@ impl RomioPixels {
     pub fn plane_be(&self, z: u64, c: u64, t: u64) -> Result<&[u8], OmeroLocalError> {
         let n = self.sizes.plane_index(z, c, t)? as usize;
         let len = self.plane_bytes();
-        Ok(&self.map[n * len..(n + 1) * len])
+        // In range: the file's length was checked against the sizes at open.
+        self.map
+            .get(n * len..(n + 1) * len)
+            .ok_or(OmeroLocalError::PlaneOutOfRange {
+                z,
+                c,
+                t,
+                sizes: self.sizes,
+            })
     }
 
     /// Plane (z, c, t) in native byte order, into `out` (exactly one plane long).

@@ -1,15 +1,18 @@
-//! Reading a single-image OME-TIFF fileset: one IFD per plane, in the image's
-//! DimensionOrder (as our tiff backend and Bio-Formats' writers store them).
+//! Reading a single-image OME-TIFF fileset plane by plane: one IFD per plane, in the
+//! image's DimensionOrder (as our tiff backend and Bio-Formats' writers store them).
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ome_writers_schema::DType;
 use tiff::decoder::{Decoder, DecodingResult};
 
 use crate::OmeroLocalError;
+use crate::files::open_regular;
 use crate::gateway::ImageInfo;
+use crate::romio::Sizes;
 
 fn tiff_err(path: &Path, e: tiff::TiffError) -> OmeroLocalError {
     OmeroLocalError::Decode {
@@ -36,64 +39,117 @@ fn native_bytes(result: DecodingResult, dtype: DType) -> Option<Vec<u8>> {
     })
 }
 
-/// Read every plane of the single image in `path` into `[T][C][Z][Y][X]`, native order.
-pub(crate) fn read_ome_tiff(
-    path: &Path,
-    info: &ImageInfo,
+/// A single-image OME-TIFF file, read one IFD (plane) at a time.
+pub(crate) struct TiffPlanes {
+    path: PathBuf,
+    sizes: Sizes,
     dtype: DType,
-) -> Result<Vec<u8>, OmeroLocalError> {
-    let sizes = info.sizes;
-    let total = sizes.total_bytes(dtype.size())? as usize;
-    let order = info.dimension_order.to_ascii_uppercase();
-    let axes: Vec<char> = order.chars().skip(2).collect();
-    let valid = order.starts_with("XY")
-        && axes.len() == 3
-        && ['Z', 'C', 'T'].iter().all(|a| axes.contains(a));
-    if !valid {
-        return Err(OmeroLocalError::Unsupported {
+    /// The three outer axes of the dimension order, fastest first (`ZCT` of `XYZCT`).
+    axes: [char; 3],
+    decoder: Mutex<Decoder<BufReader<File>>>,
+}
+
+impl TiffPlanes {
+    /// Open `path` and check that it holds an IFD for every plane `info` declares (no
+    /// pixel is read).
+    pub(crate) fn open(
+        path: &Path,
+        info: &ImageInfo,
+        dtype: DType,
+    ) -> Result<Self, OmeroLocalError> {
+        let sizes = info.sizes;
+        sizes.total_bytes(dtype.size())?;
+        let unsupported = |reason: String| OmeroLocalError::Unsupported {
             what: format!("read {}", path.display()),
-            reason: format!(
-                "dimension order {:?} is not an OME order",
-                info.dimension_order
-            ),
-        });
+            reason,
+        };
+        let order = info.dimension_order.to_ascii_uppercase();
+        let axes = match order
+            .strip_prefix("XY")
+            .map(|r| r.chars().collect::<Vec<_>>())
+        {
+            Some(a) if a.len() == 3 && ['Z', 'C', 'T'].iter().all(|x| a.contains(x)) => {
+                [a[0], a[1], a[2]]
+            }
+            _ => {
+                return Err(unsupported(format!(
+                    "dimension order {:?} is not an OME order",
+                    info.dimension_order
+                )));
+            }
+        };
+        let (file, _) = open_regular(path)?;
+        let mut decoder = Decoder::new(BufReader::new(file)).map_err(|e| tiff_err(path, e))?;
+        // Every declared plane must have its IFD: walk the chain to the last one
+        // (IFD headers only), so an image declared larger than the file is refused here.
+        let planes = sizes.planes();
+        let last = usize::try_from(planes - 1)
+            .map_err(|_| unsupported(format!("{planes} planes ({sizes}) cannot be addressed")))?;
+        decoder.seek_to_image(last).map_err(|e| {
+            unsupported(format!(
+                "the image is declared as {sizes}: {planes} planes, but IFD {last} cannot be \
+                 read ({e})"
+            ))
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            sizes,
+            dtype,
+            axes,
+            decoder: Mutex::new(decoder),
+        })
     }
-    let size = |a: char| match a {
-        'Z' => sizes.z,
-        'C' => sizes.c,
-        _ => sizes.t,
-    };
-    let file = File::open(path).map_err(|e| OmeroLocalError::io(path, e))?;
-    let mut decoder = Decoder::new(BufReader::new(file)).map_err(|e| tiff_err(path, e))?;
-    let plane_bytes = sizes.plane_pixels() as usize * dtype.size();
-    let mut out = vec![0u8; total];
-    for k in 0..sizes.planes() {
-        decoder
-            .seek_to_image(k as usize)
-            .map_err(|e| tiff_err(path, e))?;
+
+    /// The IFD of plane (z, c, t): the dimension order's mixed radix.
+    fn ifd_index(&self, z: u64, c: u64, t: u64) -> u64 {
+        let pick = |a: char| match a {
+            'Z' => (self.sizes.z, z),
+            'C' => (self.sizes.c, c),
+            _ => (self.sizes.t, t),
+        };
+        let [(n0, i0), (n1, i1), (_, i2)] = self.axes.map(pick);
+        i0 + n0 * (i1 + n1 * i2)
+    }
+
+    /// Plane (t, c, z) into `out` (one plane, native byte order).
+    pub(crate) fn read_plane(
+        &self,
+        t: u64,
+        c: u64,
+        z: u64,
+        out: &mut [u8],
+    ) -> Result<(), OmeroLocalError> {
+        self.sizes.plane_index(z, c, t)?;
+        let k = self.ifd_index(z, c, t);
+        let path = &self.path;
+        let unsupported = |reason: String| OmeroLocalError::Unsupported {
+            what: format!("read {}", path.display()),
+            reason,
+        };
+        let mut decoder = self
+            .decoder
+            .lock()
+            .map_err(|_| unsupported("an earlier read panicked".to_owned()))?;
+        let ifd = usize::try_from(k).map_err(|_| unsupported(format!("IFD {k}")))?;
+        decoder.seek_to_image(ifd).map_err(|e| tiff_err(path, e))?;
         let (w, h) = decoder.dimensions().map_err(|e| tiff_err(path, e))?;
-        if u64::from(w) != sizes.x || u64::from(h) != sizes.y {
-            return Err(OmeroLocalError::Unsupported {
-                what: format!("read {}", path.display()),
-                reason: format!("IFD {k} is {w}x{h}, the image is {sizes} (tiled or pyramidal?)"),
-            });
+        if u64::from(w) != self.sizes.x || u64::from(h) != self.sizes.y {
+            return Err(unsupported(format!(
+                "IFD {k} is {w}x{h}, the image is {} (tiled or pyramidal?)",
+                self.sizes
+            )));
         }
         let result = decoder.read_image().map_err(|e| tiff_err(path, e))?;
-        let bytes = native_bytes(result, dtype)
-            .filter(|b| b.len() == plane_bytes)
-            .ok_or_else(|| OmeroLocalError::Unsupported {
-                what: format!("read {}", path.display()),
-                reason: format!("IFD {k} does not hold one {dtype} plane"),
+        let bytes = native_bytes(result, self.dtype)
+            .filter(|b| b.len() == out.len())
+            .ok_or_else(|| {
+                unsupported(format!(
+                    "IFD {k} does not hold one {} plane of {} bytes",
+                    self.dtype,
+                    out.len()
+                ))
             })?;
-        let mut idx = [0u64; 3];
-        let mut rem = k;
-        for (i, a) in axes.iter().enumerate() {
-            idx[i] = rem % size(*a);
-            rem /= size(*a);
-        }
-        let get = |a: char| axes.iter().position(|x| *x == a).map_or(0, |i| idx[i]);
-        let n = sizes.plane_index(get('Z'), get('C'), get('T'))? as usize;
-        out[n * plane_bytes..(n + 1) * plane_bytes].copy_from_slice(&bytes);
+        out.copy_from_slice(&bytes);
+        Ok(())
     }
-    Ok(out)
 }

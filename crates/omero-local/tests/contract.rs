@@ -557,3 +557,77 @@ fn contract_hql_pages_through_large_datasets() {
     assert_eq!(ids[1001], 1002);
     assert!(calls.lock().unwrap().is_empty());
 }
+
+/// Run `f` on a gateway replaying `name` with pages of `rows` rows.
+fn replay_paged<T>(name: &str, rows: usize, f: impl FnOnce(&mut CliGateway) -> T) -> T {
+    let calls = Arc::new(Mutex::new(transcript(name)));
+    let mut gw = CliGateway::with_runner(
+        "/opt/omero/bin/omero",
+        keyed(),
+        Box::new(Replay {
+            calls: calls.clone(),
+        }),
+    )
+    .with_hql_page(rows);
+    let out = f(&mut gw);
+    let left = calls.lock().unwrap().len();
+    assert_eq!(left, 0, "{name}: {left} recorded call(s) not made");
+    out
+}
+
+/// A server that repeats a page (ignores `--offset`) or returns more rows than asked
+/// is refused with the offset, not followed forever.
+#[test]
+fn contract_hql_paging_stops_on_a_repeated_or_overlong_page() {
+    let e = replay_paged("hql_list_repeating.txt", 2, |g| g.list_images(7)).unwrap_err();
+    assert!(
+        matches!(&e, OmeroLocalError::Paging { offset: 4, reason, .. }
+            if reason.contains("repeats the page at offset 0")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("paging stopped at offset 4"), "{e}");
+    let e = replay_paged("hql_list_overlong_page.txt", 2, |g| g.list_images(7)).unwrap_err();
+    assert!(
+        matches!(&e, OmeroLocalError::Paging { offset: 0, reason, .. }
+            if reason.contains("3 rows for --limit 2")),
+        "{e}"
+    );
+}
+
+/// A server whose pages never end (every page new and full) is stopped after
+/// `MAX_HQL_PAGES` pages.
+#[test]
+fn contract_hql_paging_is_bounded() {
+    struct Endless {
+        calls: usize,
+    }
+    impl CommandRunner for Endless {
+        fn run(
+            &mut self,
+            _: &Path,
+            args: &[String],
+            _: Option<&str>,
+        ) -> Result<CommandOutput, OmeroLocalError> {
+            self.calls += 1;
+            let offset = args.iter().position(|a| a == "--offset").unwrap() + 1;
+            Ok(CommandOutput {
+                exit_code: 0,
+                stdout: format!("#,Col1\n0,{}\n", args[offset]),
+                stderr: String::new(),
+            })
+        }
+    }
+    let mut g = CliGateway::with_runner(
+        "/opt/omero/bin/omero",
+        keyed(),
+        Box::new(Endless { calls: 0 }),
+    )
+    .with_hql_page(1);
+    let e = g.list_images(7).unwrap_err();
+    let max = ome_writers_omero_local::MAX_HQL_PAGES;
+    assert!(
+        matches!(&e, OmeroLocalError::Paging { offset, reason, .. }
+            if *offset == max && reason.contains(&format!("more than {max} pages"))),
+        "{e}"
+    );
+}

@@ -346,3 +346,289 @@ fn addresses_are_typed() {
         .is_err()
     );
 }
+
+/// Run `f` on another thread; a hang (a blocked open of a FIFO) fails the test instead
+/// of stalling it.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what}: hung (or panicked)"))
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mkfifo {}", path.display());
+}
+
+/// 2^40 pixels: X=Y=Z=T=1024.
+const HUGE: Sizes = Sizes {
+    x: 1024,
+    y: 1024,
+    z: 1024,
+    c: 1,
+    t: 1024,
+};
+
+/// Images whose declared size is absurd or larger than what is on disk are refused
+/// when loaded, naming the size, before any pixel buffer is allocated (the whole-image
+/// read of old aborted on a 2 TiB allocation); a sparse OME-Zarr of that size loads
+/// and reads one plane at a time.
+#[test]
+fn huge_declared_images_are_refused_or_streamed_never_allocated() {
+    let site = site();
+    let dir = DataDir::open(&site.data_dir).unwrap();
+    // ROMIO: a 16-byte file declared as 2^40 uint16 pixels.
+    let romio = dir.pixels_path(5001);
+    std::fs::create_dir_all(romio.parent().unwrap()).unwrap();
+    std::fs::write(&romio, [0u8; 16]).unwrap();
+    // OME-TIFF fileset: a real 2-plane file declared as 2^40 pixels.
+    let rel = "alice_3/huge";
+    let tiff = site
+        .data_dir
+        .join("ManagedRepository")
+        .join(rel)
+        .join("h.ome.tiff");
+    write(
+        &tiff,
+        json!([{"name": "z", "count": 2}, {"name": "y", "count": 1024}, {"name": "x", "count": 1024}]),
+        json!("auto"),
+    );
+    let mut t = info(502, 5002, HUGE, "uint16");
+    t.files = vec![FilesetFile {
+        path: format!("{rel}/"),
+        name: "h.ome.tiff".to_owned(),
+    }];
+    let mut overflow = info(503, 5003, HUGE, "uint16");
+    overflow.sizes.x = u64::MAX / 2;
+    // A sparse OME-Zarr of 2^40 pixels: metadata only, every chunk missing (fill 0).
+    let group = site.staging.join("sparse.ome.zarr");
+    sparse_zarr(&group, HUGE);
+    let mut z = info(504, 5004, HUGE, "uint16");
+    z.external = Some(ExternalInfo {
+        entity_type: NGFF_ENTITY_TYPE.to_owned(),
+        lsid: group.display().to_string(),
+    });
+    let mut r = reader(&site, vec![info(501, 5001, HUGE, "uint16"), t, overflow, z]);
+    let e = r.load(image(501)).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            OmeroLocalError::RomioSize {
+                expected: 2_199_023_255_552,
+                actual: 16,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("X=1024 Y=1024 Z=1024 C=1 T=1024"),
+        "{e}"
+    );
+    let e = r.load(image(502)).unwrap_err().to_string();
+    assert!(
+        e.contains("declared as X=1024 Y=1024 Z=1024 C=1 T=1024: 1048576 planes")
+            && e.contains("h.ome.tiff"),
+        "{e}"
+    );
+    let e = r.load(image(503)).unwrap_err();
+    assert!(
+        matches!(&e, OmeroLocalError::Sizes { .. }) && e.to_string().contains("address space"),
+        "{e}"
+    );
+    let img = r.load(image(504)).unwrap();
+    assert_eq!(img.shape(), [1024, 1, 1024, 1024, 1024]);
+    let mut buf = vec![1u8; 1024 * 1024 * 2];
+    img.read_plane(1023, 0, 1023, &mut buf).unwrap();
+    assert!(
+        buf.iter().all(|&b| b == 0),
+        "a missing chunk reads as the fill value"
+    );
+    assert!(
+        img.read_plane(1024, 0, 0, &mut buf).is_err(),
+        "outside the image"
+    );
+}
+
+/// OME-Zarr 0.5 metadata of a `t, c, z, y, x` uint16 image of `s` with one chunk per
+/// plane, and no chunk.
+fn sparse_zarr(group: &Path, s: Sizes) {
+    sparse_zarr_with(group, s, [1, 1, 1, s.y, s.x], json!([]));
+}
+
+/// A zstd-compressed chunk of the whole 2^40-pixel image would be decoded whole to
+/// read one plane: refused when the image is loaded, naming the chunk's size.
+#[test]
+fn a_compressed_chunk_too_large_to_decode_is_refused_at_load() {
+    let site = site();
+    let group = site.staging.join("bomb.ome.zarr");
+    let whole = [HUGE.t, HUGE.c, HUGE.z, HUGE.y, HUGE.x];
+    sparse_zarr_with(
+        &group,
+        HUGE,
+        whole,
+        json!([{"name": "zstd", "configuration": {"level": 1, "checksum": false}}]),
+    );
+    let mut i = info(701, 7001, HUGE, "uint16");
+    i.external = Some(ExternalInfo {
+        entity_type: NGFF_ENTITY_TYPE.to_owned(),
+        lsid: group.display().to_string(),
+    });
+    let e = reader(&site, vec![i])
+        .load(image(701))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("a chunk of shape [1024, 1, 1024, 1024, 1024] (2199023255552 bytes decoded)")
+            && e.contains("larger than the 4294967296 bytes"),
+        "{e}"
+    );
+}
+
+fn sparse_zarr_with(group: &Path, s: Sizes, chunk: [u64; 5], compressors: Value) {
+    let axes = json!([{"name": "t", "type": "time"}, {"name": "c", "type": "channel"},
+        {"name": "z", "type": "space"}, {"name": "y", "type": "space"},
+        {"name": "x", "type": "space"}]);
+    let ms = json!([{"axes": axes, "datasets": [{"path": "0", "coordinateTransformations":
+        [{"type": "scale", "scale": [1.0, 1.0, 1.0, 1.0, 1.0]}]}]}]);
+    let g = json!({"zarr_format": 3, "node_type": "group",
+        "attributes": {"ome": {"version": "0.5", "multiscales": ms}}});
+    let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];
+    codecs.extend(compressors.as_array().unwrap().iter().cloned());
+    let a = json!({"zarr_format": 3, "node_type": "array",
+        "shape": [s.t, s.c, s.z, s.y, s.x], "data_type": "uint16",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0, "codecs": codecs,
+        "dimension_names": ["t", "c", "z", "y", "x"]});
+    std::fs::create_dir_all(group.join("0")).unwrap();
+    std::fs::write(group.join("zarr.json"), g.to_string()).unwrap();
+    std::fs::write(group.join("0/zarr.json"), a.to_string()).unwrap();
+}
+
+/// A FIFO, a directory or a device where a pixel file, a fileset file or zarr
+/// metadata or chunk is expected: an error naming the path, never a blocked open.
+#[cfg(unix)]
+#[test]
+fn fifos_and_directories_in_place_of_pixel_files_are_refused() {
+    let site = site();
+    let sizes = Sizes {
+        x: 2,
+        y: 2,
+        z: 1,
+        c: 1,
+        t: 1,
+    };
+    let dir = DataDir::open(&site.data_dir).unwrap();
+    // ROMIO Pixels/601 a FIFO, Pixels/602 a directory.
+    let fifo = dir.pixels_path(601);
+    mkfifo(&fifo);
+    std::fs::create_dir_all(dir.pixels_path(602)).unwrap();
+    // An OME-TIFF fileset file that is a FIFO.
+    let rel = "alice_3/fifo";
+    let tiff = site
+        .data_dir
+        .join("ManagedRepository")
+        .join(rel)
+        .join("f.ome.tiff");
+    mkfifo(&tiff);
+    let mut t = info(603, 6003, sizes, "uint16");
+    t.files = vec![FilesetFile {
+        path: format!("{rel}/"),
+        name: "f.ome.tiff".to_owned(),
+    }];
+    // OME-Zarr: one with its group zarr.json a FIFO, one with a chunk a FIFO.
+    let bad_meta = site.staging.join("meta.ome.zarr");
+    mkfifo(&bad_meta.join("zarr.json"));
+    let bad_chunk = site.staging.join("chunk.ome.zarr");
+    let dims =
+        json!([{"name": "t", "count": 2}, {"name": "y", "count": 2}, {"name": "x", "count": 2}]);
+    write(&bad_chunk, dims, json!("auto"));
+    let chunk = bad_chunk.join("0/c/1/0/0");
+    assert!(chunk.is_file(), "the chunk of frame 1");
+    std::fs::remove_file(&chunk).unwrap();
+    mkfifo(&chunk);
+    let ext = |image: u64, group: &Path, t: u64| {
+        let mut i = info(image, image * 10, Sizes { t, ..sizes }, "uint16");
+        i.external = Some(ExternalInfo {
+            entity_type: NGFF_ENTITY_TYPE.to_owned(),
+            lsid: group.display().to_string(),
+        });
+        i
+    };
+    let infos = vec![
+        info(601, 601, sizes, "uint16"),
+        info(602, 602, sizes, "uint16"),
+        t,
+        ext(604, &bad_meta, 1),
+        ext(605, &bad_chunk, 2),
+    ];
+    let site_dir = site.data_dir.clone();
+    let (errors, chunk_error) = within("loading FIFOs", move || {
+        let mut r = reader_at(&site_dir, infos);
+        let errors: Vec<String> = [601, 602, 603, 604]
+            .map(|id| r.load(image(id)).unwrap_err().to_string())
+            .to_vec();
+        let img = r.load(image(605)).unwrap();
+        let mut buf = vec![0u8; 8];
+        img.read_plane(0, 0, 0, &mut buf).unwrap();
+        (
+            errors,
+            img.read_plane(1, 0, 0, &mut buf).unwrap_err().to_string(),
+        )
+    });
+    let wants = [
+        format!("{}: expected a regular file, found a FIFO", fifo.display()),
+        format!(
+            "{}: expected a regular file, found a directory",
+            dir.pixels_path(602).display()
+        ),
+        format!("{}: expected a regular file, found a FIFO", tiff.display()),
+        format!(
+            "{}: expected a regular file, found a FIFO",
+            bad_meta.join("zarr.json").display()
+        ),
+    ];
+    for (e, want) in errors.iter().zip(&wants) {
+        assert!(e.contains(want.as_str()), "{e}\nexpected: {want}");
+    }
+    assert!(
+        chunk_error.contains(&format!(
+            "{}: expected a regular file, found a FIFO",
+            chunk.display()
+        )),
+        "{chunk_error}"
+    );
+    // export-pixels' path: RomioPixels::open on a FIFO or a device.
+    for (path, found) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+    ] {
+        let p = path.to_owned();
+        let e = within("RomioPixels::open", move || {
+            ome_writers_omero_local::RomioPixels::open(&p, sizes, ome_writers_schema::DType::U16)
+                .unwrap_err()
+                .to_string()
+        });
+        assert!(
+            e.contains(&format!("expected a regular file, found {found}")),
+            "{e}"
+        );
+    }
+}
+
+fn reader_at(data_dir: &Path, infos: Vec<ImageInfo>) -> OmeroReader {
+    let gw = FakeGateway {
+        infos: infos.into_iter().map(|i| (i.image, i)).collect(),
+        ..FakeGateway::default()
+    };
+    OmeroReader::new(DataDir::open(data_dir).unwrap(), Box::new(gw))
+}

@@ -568,7 +568,8 @@ fn a_failed_staging_write_records_failed_and_is_not_registered() {
     let fileset = backend.fileset_path();
     let name = fileset.file_name().unwrap().to_owned();
     let staged = backend.partial_dir().join(&name);
-    let mut stream = create_stream_with_backend(&s, Box::new(backend), &StreamOptions::default());
+    let mut stream =
+        create_stream_with_backend(&s, Box::new(backend), &StreamOptions::default()).unwrap();
     // Frame 3 is t=1, c=0: its chunk `0/c/1/0/0/0` cannot be created under a file.
     std::fs::create_dir_all(staged.join("0/c")).unwrap();
     std::fs::write(staged.join("0/c/1"), b"in the way").unwrap();
@@ -580,10 +581,12 @@ fn a_failed_staging_write_records_failed_and_is_not_registered() {
     }
     for n in 3..6 {
         if let Err(e) = stream.append_bytes(&frame(s.dtype(), n, 4, 5), None) {
-            errors.push(e.to_string());
+            errors.push(ome_writers_backend::error_chain(&e));
         }
     }
-    errors.push(stream.finish().unwrap_err().to_string());
+    errors.push(ome_writers_backend::error_chain(
+        &stream.finish().unwrap_err(),
+    ));
     let all = errors.join("\n");
     let manual = format!(
         "/opt/omero/bin/omero import -d 7 -n {} --transfer=ln_s {}",

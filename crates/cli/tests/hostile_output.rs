@@ -309,3 +309,20 @@ fn reserved_frame_metadata_keys_are_refused() {
     );
     let _: Value = serde_json::from_slice(&std::fs::read(out.join("zarr.json")).unwrap()).unwrap();
 }
+
+/// An I/O error names its path and its OS error once each.
+#[test]
+fn an_io_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = settings_file(d, "s.json", 2);
+    std::fs::write(d.join("file"), b"x").unwrap();
+    for name in ["run.ome.zarr", "run.ome.tiff"] {
+        let out = d.join("file").join(name);
+        let err = stderr(&write(&s, &out, false));
+        let os = "Not a directory (os error 20)";
+        assert_eq!(err.matches(os).count(), 1, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&d.join("file").display().to_string()), "{err}");
+    }
+}

@@ -230,7 +230,7 @@ impl OmeroLocalBackend {
         let registration_failed = |source: OmeroLocalError| OmeroLocalError::Registration {
             path: fileset.clone(),
             manual: request.manual_command(self.config.executable()),
-            source: Box::new(source),
+            cause: Box::new(source),
         };
         let registered = self.gateway.import(&request).map_err(registration_failed)?;
         if registered.images.is_empty() {
@@ -248,7 +248,7 @@ impl OmeroLocalBackend {
             .map_err(|source| OmeroLocalError::Provenance {
                 path: fileset.clone(),
                 objects: objects.iter().map(|o| object_ref(*o)).collect(),
-                source: Box::new(source),
+                cause: Box::new(source),
             })?;
         Ok(registered)
     }

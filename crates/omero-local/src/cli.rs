@@ -72,9 +72,9 @@ impl CommandRunner for ProcessRunner {
         args: &[String],
         stdin: Option<&str>,
     ) -> Result<CommandOutput, OmeroLocalError> {
-        let unavailable = |source| OmeroLocalError::CliUnavailable {
+        let unavailable = |cause| OmeroLocalError::CliUnavailable {
             executable: executable.to_owned(),
-            source,
+            cause,
         };
         let mut child = Command::new(executable)
             .args(args)

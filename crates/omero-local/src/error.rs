@@ -55,7 +55,7 @@ pub enum OmeroLocalError {
         reason: String,
     },
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -156,7 +156,7 @@ pub enum OmeroLocalError {
         reason: String,
     },
     /// A zarr array or TIFF file could not be opened or decoded.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Decode {
         /// The array or file.
         path: PathBuf,
@@ -166,15 +166,15 @@ pub enum OmeroLocalError {
     },
     /// The `omero` command could not be started.
     #[error(
-        "cannot run the OMERO CLI {executable:?}: {source} (install omero-py or set \
+        "cannot run the OMERO CLI {executable:?}: {cause} (install omero-py or set \
          format.omero_executable)"
     )]
     CliUnavailable {
         /// The executable.
         executable: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// (Part of the message, not a `source()`: it is said once.)
+        cause: std::io::Error,
     },
     /// The server could not be reached.
     #[error("cannot reach the OMERO server {server}: {message}")]
@@ -231,7 +231,7 @@ pub enum OmeroLocalError {
     },
     /// Registration failed; the complete fileset stays in place.
     #[error(
-        "registering {path} with OMERO failed: {source}\nThe fileset is complete and was left \
+        "registering {path} with OMERO failed: {cause}\nThe fileset is complete and was left \
          in place. Register it by hand with:\n    {manual}"
     )]
     Registration {
@@ -240,8 +240,8 @@ pub enum OmeroLocalError {
         /// The command that registers it.
         manual: String,
         /// Why registration failed.
-        #[source]
-        source: Box<OmeroLocalError>,
+        /// (Part of the message, not a `source()`: it is said once.)
+        cause: Box<OmeroLocalError>,
     },
     /// A write (or durability point) of the staged fileset failed. The frames stored
     /// before it are kept; the fileset is sealed with status `failed` and not registered.
@@ -277,7 +277,7 @@ pub enum OmeroLocalError {
     /// The data was registered but the provenance annotation could not be attached.
     #[error(
         "{path} was registered as {objects:?}, but attaching the provenance annotation failed: \
-         {source}"
+         {cause}"
     )]
     Provenance {
         /// The staged fileset.
@@ -285,8 +285,8 @@ pub enum OmeroLocalError {
         /// The registered objects (`Image:12`).
         objects: Vec<String>,
         /// Why.
-        #[source]
-        source: Box<OmeroLocalError>,
+        /// (Part of the message, not a `source()`: it is said once.)
+        cause: Box<OmeroLocalError>,
     },
     /// The staging backend (zarr or tiff) failed.
     #[error(transparent)]

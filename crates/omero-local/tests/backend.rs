@@ -643,7 +643,7 @@ fn a_failed_stream_is_sealed_and_kept_but_not_registered() {
         ..Progress::default()
     };
     let e = backend.finalize(&progress).unwrap_err();
-    let text = format!("{e}");
+    let text = ome_writers_backend::error_chain(&e);
     assert!(text.contains("was not registered with OMERO"), "{text}");
     assert!(text.contains("--transfer=ln_s"), "{text}");
     assert!(gw.log.lock().unwrap().imports.is_empty());

@@ -38,6 +38,7 @@ mod omero;
 mod schema;
 mod settings;
 mod units;
+mod validate_values;
 
 pub use dtype::{DType, Pixel};
 pub use error::SchemaError;

@@ -14,6 +14,7 @@ use crate::settings::{
     StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
+use crate::validate_values::check_compression;
 
 /// Safety limits applied by validation (hostile or mistaken settings).
 pub mod limits {
@@ -1059,51 +1060,7 @@ impl AcquisitionSettings {
 
         // Compression.
         let compression = self.compression.unwrap_or(Compression::None);
-        let allowed: &[Compression] = if container_is_zarr {
-            &[
-                Compression::BloscZstd,
-                Compression::BloscLz4,
-                Compression::Zstd,
-                Compression::None,
-            ]
-        } else {
-            &[
-                Compression::Lzw,
-                Compression::Deflate,
-                Compression::Zstd,
-                Compression::None,
-            ]
-        };
-        if !allowed.contains(&compression) {
-            return Err(SchemaError::invalid(
-                "compression",
-                format!("{:?}", compression.as_str()),
-                format!(
-                    "not available for {}; expected one of {:?}",
-                    if container_is_zarr {
-                        "OME-Zarr"
-                    } else {
-                        "OME-TIFF"
-                    },
-                    allowed.iter().map(|c| c.as_str()).collect::<Vec<_>>()
-                ),
-            ));
-        }
-        if let Some(level) = self.compression_level {
-            let range = match compression {
-                Compression::Zstd => -7..=22,
-                Compression::BloscZstd | Compression::BloscLz4 => 0..=9,
-                Compression::Deflate => 0..=9,
-                Compression::Lzw | Compression::None => 0..=0,
-            };
-            if !range.contains(&level) {
-                return Err(SchemaError::invalid(
-                    "compression_level",
-                    level,
-                    format!("{} takes levels {range:?}", compression.as_str()),
-                ));
-            }
-        }
+        check_compression(compression, self.compression_level, container_is_zarr)?;
 
         // Plate.
         let plate = self.plate.clone();

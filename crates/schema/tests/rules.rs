@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ome_writers_schema::Schema;
+use ome_writers_schema::{Schema, SchemaError};
 use serde_json::{Value, json};
 
 /// A valid zarr acquisition: t=2, c=2, 4x4 frames.
@@ -17,6 +17,51 @@ fn base() -> Value {
     })
 }
 
+/// `base()` with the top-level fields of `patch` replaced.
+fn merged(patch: &Value) -> String {
+    let mut v = base();
+    for (k, x) in patch.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v.to_string()
+}
+
+fn field_of(e: &SchemaError) -> String {
+    match e {
+        SchemaError::Invalid { field, .. } | SchemaError::Limit { field, .. } => field.clone(),
+        SchemaError::Parse { path, .. } => path.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The settings are refused; the error names `field` exactly and contains `fragment`.
+#[track_caller]
+fn check(patch: Value, field: &str, fragment: &str) {
+    let text = merged(&patch);
+    match Schema::from_json(&text) {
+        Ok(s) => panic!("accepted {text}\n-> {:?}", s.output_path()),
+        Err(e) => {
+            let msg = e.to_string();
+            assert_eq!(field_of(&e), field, "wrong field in {msg:?} for {text}");
+            assert!(msg.contains(fragment), "{fragment:?} not in {msg:?}");
+        }
+    }
+}
+
+/// The settings are accepted, and their normalized form validates to the same schema.
+#[track_caller]
+fn accepts(patch: Value) -> Schema {
+    let text = merged(&patch);
+    let schema = Schema::from_json(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let again = Schema::from_json(&schema.settings().to_json())
+        .unwrap_or_else(|e| panic!("normalized form refused: {e}\n{text}"));
+    assert_eq!(
+        again, schema,
+        "normalized form validates differently: {text}"
+    );
+    schema
+}
+
 #[test]
 fn a_byte_order_mark_is_skipped() {
     let text = format!("\u{feff}{}", base());
@@ -26,4 +71,44 @@ fn a_byte_order_mark_is_skipped() {
     // Only one, and only at the start.
     assert!(Schema::from_json(&format!("\u{feff}\u{feff}{}", base())).is_err());
     assert!(Schema::from_json(&format!("{} \u{feff}", base())).is_err());
+}
+
+#[test]
+fn each_format_takes_only_the_codecs_its_backend_writes() {
+    let tiff = |c: &str| json!({"root_path": "r.ome.tiff", "compression": c});
+    let omero_tiff = |c: &str| {
+        json!({"root_path": "omero://dataset/7", "compression": c,
+               "format": {"name": "omero_local", "container": "ome-tiff"}})
+    };
+    check(tiff("zstd"), "compression", "not available for OME-TIFF");
+    check(tiff("blosc-zstd"), "compression", "\"blosc-zstd\"");
+    check(
+        tiff("blosc-lz4"),
+        "compression",
+        "OME-TIFF (format ome-tiff)",
+    );
+    check(omero_tiff("zstd"), "compression", "OME-TIFF");
+    check(json!({"compression": "lzw"}), "compression", "OME-Zarr");
+    check(
+        json!({"compression": "deflate"}),
+        "compression",
+        "\"deflate\"",
+    );
+    check(
+        json!({"compression": "zstd", "compression_level": 23}),
+        "compression_level",
+        "-7..=22",
+    );
+    check(
+        json!({"root_path": "r.ome.tiff", "compression": "lzw", "compression_level": 1}),
+        "compression_level",
+        "0..=0",
+    );
+    for c in ["lzw", "deflate", "none"] {
+        accepts(tiff(c));
+    }
+    for c in ["zstd", "blosc-zstd", "blosc-lz4", "none"] {
+        accepts(json!({"compression": c}));
+    }
+    accepts(json!({"root_path": "r.ome.tiff", "compression": null}));
 }

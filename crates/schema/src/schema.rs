@@ -14,7 +14,7 @@ use crate::settings::{
     StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
-use crate::validate_values::check_compression;
+use crate::validate_values::{check_compression, clamp_chunking};
 
 /// Safety limits applied by validation (hostile or mistaken settings).
 pub mod limits {
@@ -871,6 +871,8 @@ impl AcquisitionSettings {
             let chunk = dim
                 .chunk_size
                 .unwrap_or(if is_frame { count.unwrap_or(1) } else { 1 });
+            // The limit applies to the lengths as written (absurd input is refused), the
+            // clamp below to what remains.
             let shard = u128::from(chunk) * u128::from(dim.shard_size_chunks.unwrap_or(1));
             if shard > limits::MAX_CHUNK_ELEMENTS {
                 return Err(SchemaError::Limit {
@@ -884,6 +886,11 @@ impl AcquisitionSettings {
                     what: "elements along one axis of a chunk or shard",
                 });
             }
+            let (chunk, shard_chunks) = clamp_chunking(count, chunk, dim.shard_size_chunks);
+            if dim.chunk_size.is_some() {
+                normalized.dimensions[i].chunk_size = Some(chunk);
+            }
+            normalized.dimensions[i].shard_size_chunks = shard_chunks;
             let (unit, unit_label) = match (&dim.unit, kind) {
                 (None, _) => (None, None),
                 (Some(text), DimensionType::Space | DimensionType::Time) => {
@@ -949,7 +956,7 @@ impl AcquisitionSettings {
                 kind,
                 count,
                 chunk,
-                shard_chunks: dim.shard_size_chunks,
+                shard_chunks,
                 unit,
                 unit_label,
                 scale: dim.scale,

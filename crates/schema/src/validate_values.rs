@@ -1,4 +1,5 @@
-//! Rules on values that depend on the format: the codec and its level.
+//! Rules on values: the codec and its level for the format, chunk and shard lengths
+//! clamped to their dimension.
 
 use crate::error::SchemaError;
 use crate::settings::Compression;
@@ -54,4 +55,24 @@ pub(crate) fn check_compression(
             format!("{} takes levels {range:?}", compression.as_str()),
         ))
     }
+}
+
+/// The chunk length and shard length (in chunks) actually used along a dimension of
+/// `count` elements (`None`: unbounded). A chunk longer than a bounded dimension would
+/// be stored whole (chunk 50000 on t=4 writes 12500 times the data), so it is clamped
+/// to the count; a shard is clamped to the fewest chunks that cover the dimension.
+/// Both are idempotent, so normalized settings validate to the same schema.
+pub(crate) fn clamp_chunking(
+    count: Option<u64>,
+    chunk: u64,
+    shard_chunks: Option<u64>,
+) -> (u64, Option<u64>) {
+    let Some(count) = count else {
+        return (chunk, shard_chunks);
+    };
+    // Validation refused zero counts and chunk lengths before; `max(1)` keeps this
+    // total anyway.
+    let chunk = chunk.min(count).max(1);
+    let covering = count.div_ceil(chunk);
+    (chunk, shard_chunks.map(|s| s.min(covering)))
 }

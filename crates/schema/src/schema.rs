@@ -14,7 +14,7 @@ use crate::settings::{
     StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
-use crate::validate_values::{check_compression, clamp_chunking};
+use crate::validate_values::{check_compression, check_unit_grid, clamp_chunking};
 
 /// Safety limits applied by validation (hostile or mistaken settings).
 pub mod limits {
@@ -876,10 +876,13 @@ impl AcquisitionSettings {
             let shard = u128::from(chunk) * u128::from(dim.shard_size_chunks.unwrap_or(1));
             if shard > limits::MAX_CHUNK_ELEMENTS {
                 return Err(SchemaError::Limit {
+                    // A frame dimension's default chunk is its count.
                     field: field(if dim.shard_size_chunks.is_some() {
                         "shard_size_chunks"
-                    } else {
+                    } else if dim.chunk_size.is_some() {
                         "chunk_size"
+                    } else {
+                        "count"
                     }),
                     value: shard,
                     limit: limits::MAX_CHUNK_ELEMENTS,
@@ -1277,10 +1280,17 @@ fn check_ngff_axes(dims: &[Dim], storage_axes: &[usize]) -> Result<(), SchemaErr
 fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
     let [h, w] = schema.frame_shape();
     let n = schema.dims.len();
-    let frame_bytes = (u128::from(h) * u128::from(w)).saturating_mul(schema.dtype.size() as u128);
+    let size = schema.dtype.size() as u128;
+    let frame_bytes = (u128::from(h) * u128::from(w)).saturating_mul(size);
     if frame_bytes > limits::MAX_FRAME_BYTES {
+        // The frame dimension at which the product passes the limit.
+        let at = if u128::from(h) * size > limits::MAX_FRAME_BYTES {
+            n - 2
+        } else {
+            n - 1
+        };
         return Err(SchemaError::Limit {
-            field: format!("dimensions[{}].count", n - 1),
+            field: format!("dimensions[{at}].count"),
             value: frame_bytes,
             limit: limits::MAX_FRAME_BYTES,
             what: "bytes per frame",
@@ -1305,30 +1315,7 @@ fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
             .as_ref()
             .is_some_and(|o| o.container == "ome-zarr")
     {
-        let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
-        let shape = schema.array_shape(None);
-        let mut files: u128 = 1;
-        let mut elements: u128 = 1;
-        for (s, u) in shape.iter().zip(&unit) {
-            files = files.saturating_mul(u128::from(s.div_ceil(*u).max(1)));
-            elements = elements.saturating_mul(u128::from(*u));
-        }
-        if files > limits::MAX_FILES_PER_IMAGE {
-            return Err(SchemaError::Limit {
-                field: "dimensions[*].chunk_size".to_owned(),
-                value: files,
-                limit: limits::MAX_FILES_PER_IMAGE,
-                what: "chunk files per image",
-            });
-        }
-        if elements > limits::MAX_CHUNK_ELEMENTS {
-            return Err(SchemaError::Limit {
-                field: "dimensions[*].chunk_size".to_owned(),
-                value: elements,
-                limit: limits::MAX_CHUNK_ELEMENTS,
-                what: "elements per chunk (or shard)",
-            });
-        }
+        check_unit_grid(schema)?;
     }
     Ok(())
 }

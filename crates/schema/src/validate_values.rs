@@ -2,6 +2,7 @@
 //! clamped to their dimension.
 
 use crate::error::SchemaError;
+use crate::schema::{Schema, limits};
 use crate::settings::Compression;
 
 /// Codecs the zarr backend writes.
@@ -75,4 +76,60 @@ pub(crate) fn clamp_chunking(
     let chunk = chunk.min(count).max(1);
     let covering = count.div_ceil(chunk);
     (chunk, shard_chunks.map(|s| s.min(covering)))
+}
+
+/// The zarr write units (shards, else chunks) of one image: at most
+/// [`limits::MAX_FILES_PER_IMAGE`] of them, each of at most
+/// [`limits::MAX_CHUNK_ELEMENTS`] elements. The error names the dimension at which the
+/// running product (in storage order) first passes the limit, and the whole product.
+pub(crate) fn check_unit_grid(schema: &Schema) -> Result<(), SchemaError> {
+    let dims = schema.dims();
+    let n = dims.len();
+    let sharded = schema.shard_shape().is_some();
+    let axes: Vec<usize> = schema
+        .storage_axes()
+        .iter()
+        .copied()
+        .chain([n - 2, n - 1])
+        .collect();
+    let mut files = Vec::with_capacity(axes.len());
+    let mut elements = Vec::with_capacity(axes.len());
+    for &i in &axes {
+        let d = &dims[i];
+        let unit = if sharded { d.shard() } else { d.chunk() }.max(1);
+        files.push(u128::from(d.count().unwrap_or(0).div_ceil(unit).max(1)));
+        elements.push(u128::from(unit));
+    }
+    let over = |factors: &[u128], limit: u128| -> Option<(usize, u128)> {
+        let total = factors.iter().fold(1u128, |p, f| p.saturating_mul(*f));
+        let mut running = 1u128;
+        let at = factors.iter().position(|f| {
+            running = running.saturating_mul(*f);
+            running > limit
+        })?;
+        Some((at, total))
+    };
+    if let Some((at, value)) = over(&files, limits::MAX_FILES_PER_IMAGE) {
+        return Err(SchemaError::Limit {
+            field: format!("dimensions[{}].chunk_size", axes[at]),
+            value,
+            limit: limits::MAX_FILES_PER_IMAGE,
+            what: "chunk files per image",
+        });
+    }
+    if let Some((at, value)) = over(&elements, limits::MAX_CHUNK_ELEMENTS) {
+        let i = axes[at];
+        let what = if dims[i].shard_chunks().is_some() {
+            "shard_size_chunks"
+        } else {
+            "chunk_size"
+        };
+        return Err(SchemaError::Limit {
+            field: format!("dimensions[{i}].{what}"),
+            value,
+            limit: limits::MAX_CHUNK_ELEMENTS,
+            what: "elements per chunk (or shard)",
+        });
+    }
+    Ok(())
 }

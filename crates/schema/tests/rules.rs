@@ -133,3 +133,30 @@ fn chunks_and_shards_are_clamped_to_bounded_dimensions() {
     assert_eq!(s.settings().dimensions[0].chunk_size, Some(4));
     assert_eq!(s.settings().dimensions[1].chunk_size, None);
 }
+
+/// Settings with dimensions t, c, y, x of the given counts (`None`: unbounded).
+fn tcyx(t: Option<u64>, c: u64, y: u64, x: u64) -> Value {
+    json!({"dimensions": [{"name": "t", "count": t}, {"name": "q", "type": "other", "count": c}, {"name": "y", "count": y}, {"name": "x", "count": x}]})
+}
+
+#[test]
+#[rustfmt::skip]
+fn limits_name_the_dimension_that_overflows() {
+    let big = 1u64 << 40;
+    check(tcyx(Some(big), big, 2, 2), "dimensions[1].count", "1208925819614629174706176 exceeds the limit of 9223372036854775807 frames in total");
+    check(tcyx(Some(2), 2, 1 << 33, 2), "dimensions[2].count", "8589934592 exceeds the limit of 2147483648 elements along one axis");
+    check(tcyx(Some(2), 2, 65_536, 65_536), "dimensions[3].count", "8589934592 exceeds the limit of 4294967296 bytes per frame");
+    let mut tall = tcyx(Some(2), 2, 1 << 30, 2);
+    tall["dtype"] = json!("float64");
+    check(tall, "dimensions[2].count", "bytes per frame");
+    check(tcyx(Some(2), 2, 50_000, 50_000), "dimensions[3].count", "5000000000 exceeds the limit of 4294967296 bytes per frame");
+    // Chunk files: the whole product, and the dimension at which it passes 10 million.
+    check(tcyx(Some(big), 1, 2, 2), "dimensions[0].chunk_size", "1099511627776 exceeds the limit of 10000000 chunk files");
+    check(tcyx(Some(10_000), 10_000, 2, 2), "dimensions[1].chunk_size", "100000000 exceeds");
+    check(json!({"dimensions": [{"name": "t", "count": 10_000}, {"name": "y", "count": 4096, "chunk_size": 1}, {"name": "x", "count": 4096}]}), "dimensions[1].chunk_size", "40960000 exceeds");
+    check(json!({"dimensions": [{"name": "t", "count": 100}, {"name": "y", "count": 4096, "chunk_size": 1}, {"name": "x", "count": 4096, "chunk_size": 1}]}), "dimensions[2].chunk_size", "1677721600 exceeds");
+    // Elements per chunk or shard.
+    check(json!({"dimensions": [{"name": "t", "count": 2}, {"name": "y", "count": 46_341}, {"name": "x", "count": 46_341}], "dtype": "uint8"}), "dimensions[2].chunk_size", "elements per chunk");
+    check(json!({"dimensions": [{"name": "t", "count": null, "chunk_size": 1, "shard_size_chunks": 1024}, {"name": "y", "count": 2048}, {"name": "x", "count": 2048}], "dtype": "uint8"}), "dimensions[2].chunk_size", "4294967296 exceeds the limit of 2147483648 elements per chunk (or shard)");
+    check(json!({"dimensions": [{"name": "t", "count": 2}, {"name": "y", "count": 1u64 << 33, "chunk_size": 1}, {"name": "x", "count": 1}], "dtype": "uint8"}), "dimensions[1].count", "bytes per frame");
+}

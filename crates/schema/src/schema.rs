@@ -14,6 +14,7 @@ use crate::settings::{
     StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
+use crate::validate_paths::check_paths;
 use crate::validate_values::{check_compression, check_unit_grid, clamp_chunking};
 
 /// Safety limits applied by validation (hostile or mistaken settings).
@@ -1226,6 +1227,7 @@ impl AcquisitionSettings {
             plate,
         };
         check_limits(&schema)?;
+        check_paths(&schema)?;
         Ok(schema)
     }
 }

@@ -14,7 +14,7 @@ use crate::settings::{
     StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
-use crate::validate_paths::check_paths;
+use crate::validate_paths::{check_paths, check_root_path};
 use crate::validate_values::{check_compression, check_unit_grid, clamp_chunking};
 
 /// Safety limits applied by validation (hostile or mistaken settings).
@@ -985,6 +985,15 @@ impl AcquisitionSettings {
                 "OME-Zarr and OME-TIFF allow 2 to 5 non-position dimensions",
             ));
         }
+        // A root_path that names no dataset, or a URL, says more than a format that
+        // cannot be inferred from it.
+        let root = self.root_path.trim();
+        if !root.is_empty()
+            && !OmeroAddress::looks_like(root)
+            && !matches!(format_result, Ok(Resolved::Omero(_)))
+        {
+            check_root_path(root)?;
+        }
         let format = format_result?;
         let index_axes: Vec<usize> = (0..n - 2)
             .filter(|&i| dims[i].kind != DimensionType::Position)
@@ -1140,7 +1149,6 @@ impl AcquisitionSettings {
         }
 
         // Target and naming.
-        let root = self.root_path.trim();
         let mut tiff_layout = None;
         let mut omero = None;
         let target = match &format {

@@ -103,7 +103,7 @@ fn url_scheme(root: &str) -> Option<&str> {
 
 /// A local path that names a dataset: no NUL, no URL, and a last component that is a
 /// name (not empty, `.` or `..`: `.`, `..`, `/` and `out/` name directories).
-fn check_root_path(root: &str) -> Result<(), SchemaError> {
+pub(crate) fn check_root_path(root: &str) -> Result<(), SchemaError> {
     let bad = |reason: String| SchemaError::invalid("root_path", format!("{root:?}"), reason);
     if root.contains('\0') {
         return Err(bad(
@@ -112,8 +112,8 @@ fn check_root_path(root: &str) -> Result<(), SchemaError> {
     }
     if let Some(scheme) = url_scheme(root) {
         return Err(bad(format!(
-            "a {scheme}:// URL: object storage is not supported yet; give a local path \
-             (an OMERO address is omero://<kind>/<id> with format omero_local)"
+            "is a URL ({scheme}://): object storage is not supported yet; give a local \
+             path (an OMERO address is omero://<kind>/<id> with format omero_local)"
         )));
     }
     if matches!(last_component(root), "" | "." | "..") {

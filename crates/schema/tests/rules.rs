@@ -219,6 +219,8 @@ fn a_root_path_that_names_no_dataset_is_refused() {
     for root in [".", "..", "/", "out/", "out/.", "out/..", "./", "../..", "//"] {
         check(json!({"root_path": root, "format": "ome-zarr"}), "root_path", "names a directory, not a dataset");
         check(json!({"root_path": root, "format": "ome-tiff"}), "root_path", "names a directory, not a dataset");
+        // Before the format is inferred from it.
+        check(json!({"root_path": root}), "root_path", "names a directory, not a dataset");
     }
     check(json!({"root_path": "", "format": "ome-zarr"}), "root_path", "an output path is required");
     check(json!({"root_path": "   ", "format": "ome-zarr"}), "root_path", "an output path is required");
@@ -239,6 +241,7 @@ fn an_object_storage_url_is_refused() {
         check(json!({"root_path": root}), "root_path", "object storage is not supported yet");
         check(json!({"root_path": root, "format": "ome-tiff"}), "root_path", "object storage is not supported yet");
     }
+    check(json!({"root_path": "s3://bucket/run"}), "root_path", "is a URL (s3://)");
     // OMERO addresses keep their own rule.
     check(json!({"root_path": "omero://dataset/7", "format": "ome-zarr"}), "root_path", "omero_local");
     assert!(Schema::from_json(&merged(&json!({"root_path": "omero://dataset/7", "format": "omero_local"}))).is_ok());

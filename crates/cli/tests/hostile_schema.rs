@@ -115,6 +115,7 @@ fn refused(name: &str, text: &str, output: Option<&str>, needles: &[&str]) {
         None => scratch.omew(&["check-settings", &s]),
     };
     let mut write = vec!["write", "--settings", s.as_str(), "--synthetic"];
+    let with_output = output.map(|out| format!("with --output {out:?} as root_path"));
     if let Some(out) = output {
         write.extend(["--output", out]);
     }
@@ -126,6 +127,12 @@ fn refused(name: &str, text: &str, output: Option<&str>, needles: &[&str]) {
             assert!(
                 err.contains(needle),
                 "{name}: {what}: no {needle:?} in {err}"
+            );
+        }
+        if let (Some(context), "write") = (&with_output, what) {
+            assert!(
+                err.contains(context.as_str()),
+                "{name}: no {context:?} in {err}"
             );
         }
         assert_eq!(

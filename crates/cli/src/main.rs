@@ -252,9 +252,14 @@ fn load_schema(path: &Path, output: Option<&str>, overwrite: bool) -> Result<Sch
     if overwrite {
         settings.overwrite = true;
     }
-    settings
-        .validate()
-        .with_context(|| format!("{} is not valid settings", path.display()))
+    // --output replaces root_path, so an error about root_path is about it.
+    settings.validate().with_context(|| match output {
+        Some(out) => format!(
+            "{} is not valid settings with --output {out:?} as root_path",
+            path.display()
+        ),
+        None => format!("{} is not valid settings", path.display()),
+    })
 }
 
 /// Fill `buf` from `r`; returns the bytes read (less than `buf.len()` only at EOF).

@@ -38,6 +38,8 @@ mod omero;
 mod schema;
 mod settings;
 mod units;
+mod validate_paths;
+mod validate_values;
 
 pub use dtype::{DType, Pixel};
 pub use error::SchemaError;
@@ -52,3 +54,6 @@ pub use settings::{
     ScratchFormat, StorageOrder,
 };
 pub use units::{Unit, UnitKind};
+pub use validate_paths::{
+    MAX_NAME_BYTES, tiff_companion_file_name, tiff_position_file_name, zarr_image_groups,
+};

@@ -14,6 +14,8 @@ use crate::settings::{
     StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
+use crate::validate_paths::{check_paths, check_root_path};
+use crate::validate_values::{check_compression, check_unit_grid, clamp_chunking};
 
 /// Safety limits applied by validation (hostile or mistaken settings).
 pub mod limits {
@@ -870,19 +872,29 @@ impl AcquisitionSettings {
             let chunk = dim
                 .chunk_size
                 .unwrap_or(if is_frame { count.unwrap_or(1) } else { 1 });
+            // The limit applies to the lengths as written (absurd input is refused), the
+            // clamp below to what remains.
             let shard = u128::from(chunk) * u128::from(dim.shard_size_chunks.unwrap_or(1));
             if shard > limits::MAX_CHUNK_ELEMENTS {
                 return Err(SchemaError::Limit {
+                    // A frame dimension's default chunk is its count.
                     field: field(if dim.shard_size_chunks.is_some() {
                         "shard_size_chunks"
-                    } else {
+                    } else if dim.chunk_size.is_some() {
                         "chunk_size"
+                    } else {
+                        "count"
                     }),
                     value: shard,
                     limit: limits::MAX_CHUNK_ELEMENTS,
                     what: "elements along one axis of a chunk or shard",
                 });
             }
+            let (chunk, shard_chunks) = clamp_chunking(count, chunk, dim.shard_size_chunks);
+            if dim.chunk_size.is_some() {
+                normalized.dimensions[i].chunk_size = Some(chunk);
+            }
+            normalized.dimensions[i].shard_size_chunks = shard_chunks;
             let (unit, unit_label) = match (&dim.unit, kind) {
                 (None, _) => (None, None),
                 (Some(text), DimensionType::Space | DimensionType::Time) => {
@@ -948,7 +960,7 @@ impl AcquisitionSettings {
                 kind,
                 count,
                 chunk,
-                shard_chunks: dim.shard_size_chunks,
+                shard_chunks,
                 unit,
                 unit_label,
                 scale: dim.scale,
@@ -972,6 +984,15 @@ impl AcquisitionSettings {
                 format!("{non_position} non-position dimensions"),
                 "OME-Zarr and OME-TIFF allow 2 to 5 non-position dimensions",
             ));
+        }
+        // A root_path that names no dataset, or a URL, says more than a format that
+        // cannot be inferred from it.
+        let root = self.root_path.trim();
+        if !root.is_empty()
+            && !OmeroAddress::looks_like(root)
+            && !matches!(format_result, Ok(Resolved::Omero(_)))
+        {
+            check_root_path(root)?;
         }
         let format = format_result?;
         let index_axes: Vec<usize> = (0..n - 2)
@@ -1059,51 +1080,7 @@ impl AcquisitionSettings {
 
         // Compression.
         let compression = self.compression.unwrap_or(Compression::None);
-        let allowed: &[Compression] = if container_is_zarr {
-            &[
-                Compression::BloscZstd,
-                Compression::BloscLz4,
-                Compression::Zstd,
-                Compression::None,
-            ]
-        } else {
-            &[
-                Compression::Lzw,
-                Compression::Deflate,
-                Compression::Zstd,
-                Compression::None,
-            ]
-        };
-        if !allowed.contains(&compression) {
-            return Err(SchemaError::invalid(
-                "compression",
-                format!("{:?}", compression.as_str()),
-                format!(
-                    "not available for {}; expected one of {:?}",
-                    if container_is_zarr {
-                        "OME-Zarr"
-                    } else {
-                        "OME-TIFF"
-                    },
-                    allowed.iter().map(|c| c.as_str()).collect::<Vec<_>>()
-                ),
-            ));
-        }
-        if let Some(level) = self.compression_level {
-            let range = match compression {
-                Compression::Zstd => -7..=22,
-                Compression::BloscZstd | Compression::BloscLz4 => 0..=9,
-                Compression::Deflate => 0..=9,
-                Compression::Lzw | Compression::None => 0..=0,
-            };
-            if !range.contains(&level) {
-                return Err(SchemaError::invalid(
-                    "compression_level",
-                    level,
-                    format!("{} takes levels {range:?}", compression.as_str()),
-                ));
-            }
-        }
+        check_compression(compression, self.compression_level, container_is_zarr)?;
 
         // Plate.
         let plate = self.plate.clone();
@@ -1172,7 +1149,6 @@ impl AcquisitionSettings {
         }
 
         // Target and naming.
-        let root = self.root_path.trim();
         let mut tiff_layout = None;
         let mut omero = None;
         let target = match &format {
@@ -1259,6 +1235,7 @@ impl AcquisitionSettings {
             plate,
         };
         check_limits(&schema)?;
+        check_paths(&schema)?;
         Ok(schema)
     }
 }
@@ -1313,10 +1290,17 @@ fn check_ngff_axes(dims: &[Dim], storage_axes: &[usize]) -> Result<(), SchemaErr
 fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
     let [h, w] = schema.frame_shape();
     let n = schema.dims.len();
-    let frame_bytes = (u128::from(h) * u128::from(w)).saturating_mul(schema.dtype.size() as u128);
+    let size = schema.dtype.size() as u128;
+    let frame_bytes = (u128::from(h) * u128::from(w)).saturating_mul(size);
     if frame_bytes > limits::MAX_FRAME_BYTES {
+        // The frame dimension at which the product passes the limit.
+        let at = if u128::from(h) * size > limits::MAX_FRAME_BYTES {
+            n - 2
+        } else {
+            n - 1
+        };
         return Err(SchemaError::Limit {
-            field: format!("dimensions[{}].count", n - 1),
+            field: format!("dimensions[{at}].count"),
             value: frame_bytes,
             limit: limits::MAX_FRAME_BYTES,
             what: "bytes per frame",
@@ -1341,30 +1325,7 @@ fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
             .as_ref()
             .is_some_and(|o| o.container == "ome-zarr")
     {
-        let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
-        let shape = schema.array_shape(None);
-        let mut files: u128 = 1;
-        let mut elements: u128 = 1;
-        for (s, u) in shape.iter().zip(&unit) {
-            files = files.saturating_mul(u128::from(s.div_ceil(*u).max(1)));
-            elements = elements.saturating_mul(u128::from(*u));
-        }
-        if files > limits::MAX_FILES_PER_IMAGE {
-            return Err(SchemaError::Limit {
-                field: "dimensions[*].chunk_size".to_owned(),
-                value: files,
-                limit: limits::MAX_FILES_PER_IMAGE,
-                what: "chunk files per image",
-            });
-        }
-        if elements > limits::MAX_CHUNK_ELEMENTS {
-            return Err(SchemaError::Limit {
-                field: "dimensions[*].chunk_size".to_owned(),
-                value: elements,
-                limit: limits::MAX_CHUNK_ELEMENTS,
-                what: "elements per chunk (or shard)",
-            });
-        }
+        check_unit_grid(schema)?;
     }
     Ok(())
 }

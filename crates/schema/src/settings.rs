@@ -644,8 +644,10 @@ impl AcquisitionSettings {
         }
     }
 
-    /// Parse settings JSON; errors name the JSON path of the bad field.
+    /// Parse settings JSON; errors name the JSON path of the bad field. A UTF-8 byte
+    /// order mark before the document (as some Windows editors write) is skipped.
     pub fn from_json(json: &str) -> Result<Self, crate::SchemaError> {
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
         let mut de = serde_json::Deserializer::from_str(json);
         let settings: Self =
             serde_path_to_error::deserialize(&mut de).map_err(|e| crate::SchemaError::Parse {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ome_writers_backend::BackendError;
 use ome_writers_schema::{
     Compression, DType, DimensionType, MultiFileMetadata, Schema, StorageIndex, ome_stem_suffix,
+    tiff_companion_file_name, tiff_position_file_name,
 };
 
 use crate::BACKEND;
@@ -284,7 +285,7 @@ impl Plan {
         let n_pos = schema.positions().len();
         let files: Vec<FileRef> = if multi {
             (0..n_pos)
-                .map(|p| FileRef::new(&folder, format!("{stem}_p{p:03}{}", layout.suffix)))
+                .map(|p| FileRef::new(&folder, tiff_position_file_name(&stem, p, &layout.suffix)))
                 .collect()
         } else {
             let name = output
@@ -308,14 +309,12 @@ impl Plan {
             (true, MultiFileMetadata::MasterTiff) => Mode::MasterTiff,
             (true, MultiFileMetadata::Companion) => Mode::Companion,
         };
+        // The names validation checked (ome_writers_schema::validate_paths).
         let companion = (mode == Mode::Companion).then(|| {
-            let name =
-                if layout.companion_file.is_empty() || layout.companion_file == "companion.ome" {
-                    format!("{stem}.companion.ome")
-                } else {
-                    layout.companion_file.clone()
-                };
-            FileRef::new(&folder, name)
+            FileRef::new(
+                &folder,
+                tiff_companion_file_name(&stem, &layout.companion_file),
+            )
         });
         if let Some(c) = &companion
             && (c.name.contains(['/', '\\']) || c.name == "." || c.name == "..")
@@ -538,11 +537,7 @@ mod tests {
                                {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
             "both be OME axis Z",
         );
-        check_refused(
-            r#"{"root_path": "/tmp/x.ome.tiff", "dtype": "uint8", "compression": "zstd",
-                "dimensions": [{"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
-            "zstd",
-        );
+        // A codec TIFF cannot write (zstd, blosc) is refused by schema validation.
     }
 
     #[test]

@@ -893,35 +893,10 @@ fn journal_key(group: &str) -> String {
     }
 }
 
-/// Image group path of every position.
+/// Image group path of every position: the names validation checked (one rule, in
+/// the schema crate).
 fn image_groups(schema: &Schema) -> Vec<String> {
-    let positions = schema.positions();
-    let series = |p: &ome_writers_schema::Position| match (p.grid_row, p.grid_column) {
-        (Some(r), Some(c)) => format!("{}_{r}_{c}", p.name),
-        _ => p.name.clone(),
-    };
-    if schema.plate().is_some() {
-        let mut per_well: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
-        positions
-            .iter()
-            .map(|p| {
-                let key = (p.plate_row.as_deref(), p.plate_column.as_deref());
-                let field = per_well.entry(key).or_insert(0);
-                let path = format!(
-                    "{}/{}/{}",
-                    p.plate_row.as_deref().unwrap_or_default(),
-                    p.plate_column.as_deref().unwrap_or_default(),
-                    field
-                );
-                *field += 1;
-                path
-            })
-            .collect()
-    } else if positions.len() > 1 {
-        positions.iter().map(series).collect()
-    } else {
-        vec![String::new()]
-    }
+    ome_writers_schema::zarr_image_groups(schema)
 }
 
 /// The compression codecs of a schema (checked before anything is written).

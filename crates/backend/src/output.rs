@@ -346,6 +346,13 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_leaves_room_for_the_names_kept_beside_an_output() {
+        for suffix in [LOCK_SUFFIX, REPLACED_SUFFIX] {
+            assert!(suffix.len() < ome_writers_schema::OUTPUT_SIBLING_BYTES);
+        }
+    }
+
+    #[test]
     fn existing_output_is_refused_without_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let p = toy_dataset(dir.path());

@@ -320,8 +320,7 @@ fn an_io_error_says_its_cause_once() {
     for name in ["run.ome.zarr", "run.ome.tiff"] {
         let out = d.join("file").join(name);
         let err = stderr(&write(&s, &out, false));
-        let os = "Not a directory (os error 20)";
-        assert_eq!(err.matches(os).count(), 1, "{err}");
+        assert_eq!(err.matches("(os error").count(), 1, "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(&d.join("file").display().to_string()), "{err}");
     }

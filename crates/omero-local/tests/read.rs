@@ -575,14 +575,14 @@ fn fifos_and_directories_in_place_of_pixel_files_are_refused() {
     let (errors, chunk_error) = within("loading FIFOs", move || {
         let mut r = reader_at(&site_dir, infos);
         let errors: Vec<String> = [601, 602, 603, 604]
-            .map(|id| r.load(image(id)).unwrap_err().to_string())
+            .map(|id| ome_writers_backend::error_chain(&r.load(image(id)).unwrap_err()))
             .to_vec();
         let img = r.load(image(605)).unwrap();
         let mut buf = vec![0u8; 8];
         img.read_plane(0, 0, 0, &mut buf).unwrap();
         (
             errors,
-            img.read_plane(1, 0, 0, &mut buf).unwrap_err().to_string(),
+            ome_writers_backend::error_chain(&img.read_plane(1, 0, 0, &mut buf).unwrap_err()),
         )
     });
     let wants = [

@@ -55,5 +55,6 @@ pub use settings::{
 };
 pub use units::{Unit, UnitKind};
 pub use validate_paths::{
-    MAX_NAME_BYTES, tiff_companion_file_name, tiff_position_file_name, zarr_image_groups,
+    MAX_NAME_BYTES, OUTPUT_SIBLING_BYTES, tiff_companion_file_name, tiff_position_file_name,
+    zarr_image_groups,
 };

@@ -177,8 +177,12 @@ fn check_suffix(suffix: &str, container: Container) -> Result<(), SchemaError> {
     }
 }
 
+/// Bytes the backends add to the output's name for the files they keep beside it
+/// (`.NAME.omew-lock`, `.NAME.omew-replaced` during an overwrite).
+pub const OUTPUT_SIBLING_BYTES: usize = 15;
+
 /// The resolved output's last component is a name, and no component is longer than a
-/// filesystem allows.
+/// filesystem allows (the last one leaving room for the files kept beside it).
 fn check_output(root: &str, output: &str) -> Result<(), SchemaError> {
     let bad = |reason: String| {
         SchemaError::invalid(
@@ -197,6 +201,14 @@ fn check_output(root: &str, output: &str) -> Result<(), SchemaError> {
         return Err(bad(format!(
             "has a component of {} bytes (at most {MAX_NAME_BYTES})",
             long.len()
+        )));
+    }
+    let name = last_component(output).len();
+    if name + OUTPUT_SIBLING_BYTES > MAX_NAME_BYTES {
+        return Err(bad(format!(
+            "has a name of {name} bytes; at most {} (the lock file beside it, \
+             .NAME.omew-lock, must fit too)",
+            MAX_NAME_BYTES - OUTPUT_SIBLING_BYTES
         )));
     }
     Ok(())

@@ -231,7 +231,9 @@ fn a_root_path_that_names_no_dataset_is_refused() {
     check(json!({"root_path": "out/.ome.tiff", "dimensions": positions(json!(["a", "b"]))}), "root_path", "resolves to \"out/\"");
     check(json!({"root_path": format!("{}.ome.zarr", "a".repeat(250))}), "root_path", "component of 259 bytes");
     check(json!({"root_path": format!("{}/x.ome.zarr", "d".repeat(256))}), "root_path", "component of 256 bytes");
-    check(json!({"root_path": format!("{}.ome.tiff", "a".repeat(245)), "dimensions": positions(json!(["a", "b"]))}), "root_path", "the position file");
+    check(json!({"root_path": format!("{}.ome.tiff", "a".repeat(240)), "format": {"name": "ome-tiff", "suffix": ".abcdef.ome.tiff"}, "dimensions": positions(json!(["a", "b"]))}), "root_path", "the position file");
+    // Room for the lock file beside the output.
+    check(json!({"root_path": format!("{}.ome.zarr", "a".repeat(235))}), "root_path", "at most 240");
 }
 
 #[test]

@@ -38,10 +38,15 @@
 //!   register in place).
 
 mod error;
+mod factory;
+mod options;
+mod pool;
 mod stream;
 mod synthetic;
+mod writer;
 
 pub use error::StreamError;
+pub use factory::{create_backend, create_backend_with};
 pub use ome_writers_backend::{
     Backend, BackendError, DatasetStatus, EncoderOptions, EncoderPriority, FrameBuffer,
     FrameMetadata, Progress, error_chain,
@@ -49,8 +54,6 @@ pub use ome_writers_backend::{
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,
 };
-pub use stream::{
-    MAX_QUEUED_FRAMES, Stream, StreamOptions, StreamSummary, create_backend, create_backend_with,
-    create_stream, create_stream_with, create_stream_with_backend,
-};
+pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
+pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};
 pub use synthetic::{frame_pool_u16, pattern_frame, pattern_value, realistic_frame};

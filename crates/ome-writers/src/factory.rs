@@ -1,0 +1,46 @@
+//! The one place a backend is chosen: from [`Schema::backend`], fixed by validation.
+
+use ome_writers_backend::{Backend, BackendError};
+use ome_writers_schema::{BackendKind, Schema};
+
+use crate::{StreamError, StreamOptions};
+
+/// Create the backend a schema selects. The choice comes only from
+/// [`Schema::backend`], which validation fixed.
+pub fn create_backend(schema: &Schema) -> Result<Box<dyn Backend>, StreamError> {
+    create_backend_with(schema, &StreamOptions::default())
+}
+
+/// [`create_backend`] with the options that concern backends (the encoder threads).
+pub fn create_backend_with(
+    schema: &Schema,
+    options: &StreamOptions,
+) -> Result<Box<dyn Backend>, StreamError> {
+    #[cfg(not(feature = "zarr"))]
+    let _ = options;
+    match schema.backend() {
+        #[cfg(feature = "zarr")]
+        BackendKind::Zarr => Ok(Box::new(
+            ome_writers_zarr::ZarrBackend::create_with(schema, &options.encoders)
+                .map_err(StreamError::Create)?,
+        )),
+        #[cfg(feature = "tiff")]
+        BackendKind::Tiff => Ok(Box::new(
+            ome_writers_tiff::TiffBackend::create(schema).map_err(StreamError::Create)?,
+        )),
+        #[cfg(feature = "omero-local")]
+        BackendKind::OmeroLocal => Ok(Box::new(
+            ome_writers_omero_local::OmeroLocalBackend::create(schema)
+                .map_err(StreamError::Create)?,
+        )),
+        #[allow(unreachable_patterns)]
+        other => Err(StreamError::Create(BackendError::NotAvailable {
+            backend: match other {
+                BackendKind::Zarr => "zarr",
+                BackendKind::Tiff => "tiff",
+                BackendKind::OmeroLocal => "omero_local",
+            },
+            reason: "this build was compiled without that backend's feature".to_owned(),
+        })),
+    }
+}

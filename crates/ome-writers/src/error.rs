@@ -68,12 +68,17 @@ pub enum StreamError {
         /// The panic message.
         message: String,
     },
-    /// `finish` after the writer had already failed (that error was returned by an
-    /// earlier call); what was written before the failure was finalized.
-    #[error("the stream had failed earlier ({first}); the frames written before it were finalized")]
+    /// The writer thread ended without a panic and without an error of its own (it
+    /// was stopped by an earlier failure); nothing more can be written.
+    #[error("the writer thread stopped")]
+    WriterStopped,
+    /// A call after the writer had already failed (that error was returned by an
+    /// earlier call): no further frame is taken; at `finish`, what was written before
+    /// the failure was finalized.
+    #[error("the stream had failed earlier ({first}); the frames stored before it were finalized")]
     FailedEarlier {
-        /// The first error, as reported then.
-        first: String,
+        /// The first error, as it was reported.
+        first: EarlierError,
     },
     /// A frame's metadata uses a key the library writes itself; nothing of the frame
     /// was written.
@@ -100,10 +105,36 @@ pub enum StreamError {
     },
 }
 
+/// What a stream remembers of an error it has already returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EarlierError {
+    /// The error and its causes, each said once.
+    pub message: String,
+    /// Whether its cause was a full disk.
+    pub disk_full: bool,
+}
+
+impl EarlierError {
+    pub(crate) fn of(e: &StreamError) -> Self {
+        Self {
+            message: ome_writers_backend::error_chain(e),
+            disk_full: e.is_disk_full(),
+        }
+    }
+}
+
+impl std::fmt::Display for EarlierError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl StreamError {
     /// Whether the underlying cause is a full disk.
     pub fn is_disk_full(&self) -> bool {
         match self {
+            Self::FailedEarlier { first } => first.disk_full,
             Self::Create(e)
             | Self::Flush(e)
             | Self::Finalize(e)

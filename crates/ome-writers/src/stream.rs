@@ -10,6 +10,7 @@ use ome_writers_backend::{Backend, FrameBuffer, FrameMetadata, Progress, Summary
 use ome_writers_router::FrameRouter;
 use ome_writers_schema::{FrameNumber, Pixel, Schema};
 
+use crate::error::EarlierError;
 use crate::pool::Pool;
 use crate::writer::{ErrorSlot, Msg, panic_message, set_error, spawn_writer};
 use crate::{MAX_QUEUED_FRAMES, StreamError, StreamOptions, StreamSummary, create_backend_with};
@@ -25,7 +26,7 @@ pub struct Stream {
     frame_bytes: usize,
     error: ErrorSlot,
     /// The first writer error, once returned to the caller.
-    reported: Option<String>,
+    reported: Option<EarlierError>,
     worker: Option<JoinHandle<Option<Summary>>>,
     written: u64,
     skipped: u64,
@@ -119,7 +120,7 @@ impl Stream {
             .take();
         match taken {
             Some(e) => {
-                self.reported = Some(ome_writers_backend::error_chain(&e));
+                self.reported = Some(EarlierError::of(&e));
                 Err(e)
             }
             None => Ok(()),
@@ -140,20 +141,18 @@ impl Stream {
             // thread that has ended while none came back is reported.
             Err(crate::pool::WriterGone) => {
                 self.check_error()?;
-                Err(StreamError::WriterPanicked {
-                    message: "the writer thread stopped".to_owned(),
-                })
+                Err(StreamError::WriterStopped)
             }
         }
     }
 
     fn ready(&mut self) -> Result<ome_writers_router::Route, StreamError> {
         self.check_error()?;
-        if self.reported.is_some() {
+        if let Some(first) = &self.reported {
             // The writer already failed and said so; refuse further frames rather than
             // queue frames that will never be written.
-            return Err(StreamError::WriterPanicked {
-                message: "the writer failed earlier; no further frames are accepted".to_owned(),
+            return Err(StreamError::FailedEarlier {
+                first: first.clone(),
             });
         }
         self.route_next()
@@ -191,9 +190,7 @@ impl Stream {
         let sent = self.tx.as_ref().map(|tx| tx.send(msg));
         if !matches!(sent, Some(Ok(()))) {
             self.check_error()?;
-            return Err(StreamError::WriterPanicked {
-                message: "the writer thread stopped".to_owned(),
-            });
+            return Err(StreamError::WriterStopped);
         }
         // Cannot fail: route_next just answered for this frame number.
         let _ = self.router.skip_frames(1);
@@ -419,9 +416,7 @@ impl Stream {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()
-                .unwrap_or_else(|| StreamError::WriterPanicked {
-                    message: "the writer thread ended without a summary".to_owned(),
-                })
+                .unwrap_or(StreamError::WriterStopped)
         })?;
         Ok(StreamSummary {
             paths: summary.paths,

@@ -10,6 +10,7 @@
 
 mod cases;
 mod harness;
+mod misuse;
 
 use std::path::PathBuf;
 

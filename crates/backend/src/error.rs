@@ -76,6 +76,10 @@ pub enum BackendError {
     /// Metadata could not be serialized (e.g. frame metadata holding NaN keys).
     #[error("metadata")]
     Metadata(#[from] serde_json::Error),
+    /// A call that breaks the backend contract (checked by [`Checked`](crate::Checked));
+    /// nothing was written for it.
+    #[error("backend contract broken")]
+    Usage(#[from] crate::UsageError),
     /// The backend was already finalized.
     #[error("the backend was already finalized")]
     Finalized,

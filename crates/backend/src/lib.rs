@@ -34,6 +34,7 @@
 
 mod aligned;
 mod buffer;
+mod checked;
 mod direct;
 mod error;
 mod fsutil;
@@ -45,6 +46,7 @@ use ome_writers_schema::{PositionIndex, StorageIndex};
 
 pub use aligned::{ALIGN, AlignedBuf, is_aligned};
 pub use buffer::{DtypeMismatch, FrameBuffer};
+pub use checked::{Checked, UsageError};
 pub use direct::{Direct, create_direct};
 pub use error::{BackendError, error_chain};
 pub use fsutil::{start_writeback, sync_dir, write_atomic};

@@ -1,6 +1,6 @@
 //! The one place a backend is chosen: from [`Schema::backend`], fixed by validation.
 
-use ome_writers_backend::{Backend, BackendError};
+use ome_writers_backend::{Backend, BackendError, Checked};
 use ome_writers_schema::{BackendKind, Schema};
 
 use crate::{StreamError, StreamOptions};
@@ -12,7 +12,21 @@ pub fn create_backend(schema: &Schema) -> Result<Box<dyn Backend>, StreamError> 
 }
 
 /// [`create_backend`] with the options that concern backends (the encoder threads).
+///
+/// The backend comes behind the contract checks ([`Checked`]): misuse is a
+/// [`UsageError`](ome_writers_backend::UsageError), never a panic or a file.
 pub fn create_backend_with(
+    schema: &Schema,
+    options: &StreamOptions,
+) -> Result<Box<dyn Backend>, StreamError> {
+    Ok(Box::new(Checked::new(
+        schema,
+        create_unchecked(schema, options)?,
+    )))
+}
+
+/// The backend the schema selects, without the checks (the stream adds them).
+pub(crate) fn create_unchecked(
     schema: &Schema,
     options: &StreamOptions,
 ) -> Result<Box<dyn Backend>, StreamError> {

@@ -6,14 +6,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
-use ome_writers_backend::{Backend, FrameBuffer, FrameMetadata, Progress, Summary};
+use ome_writers_backend::{Backend, Checked, FrameBuffer, FrameMetadata, Progress, Summary};
 use ome_writers_router::FrameRouter;
 use ome_writers_schema::{FrameNumber, Pixel, Schema};
 
 use crate::error::EarlierError;
 use crate::pool::Pool;
 use crate::writer::{ErrorSlot, Msg, panic_message, set_error, spawn_writer};
-use crate::{MAX_QUEUED_FRAMES, StreamError, StreamOptions, StreamSummary, create_backend_with};
+use crate::{MAX_QUEUED_FRAMES, StreamError, StreamOptions, StreamSummary};
 
 /// An acquisition being written. Append frames in acquisition order, then
 /// [`finish`](Stream::finish). Dropping it finalizes what was written (errors are
@@ -40,7 +40,7 @@ pub fn create_stream(schema: &Schema) -> Result<Stream, StreamError> {
 
 /// Create a stream with explicit options.
 pub fn create_stream_with(schema: &Schema, options: &StreamOptions) -> Result<Stream, StreamError> {
-    let backend = create_backend_with(schema, options)?;
+    let backend = crate::factory::create_unchecked(schema, options)?;
     create_stream_with_backend(schema, backend, options)
 }
 
@@ -60,6 +60,8 @@ pub fn create_stream_with_backend(
     let max_buffers = (options.queue_bytes / frame_bytes).clamp(1, MAX_QUEUED_FRAMES);
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(max_buffers + 1);
     let error: ErrorSlot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    // Every backend runs behind the contract checks.
+    let backend: Box<dyn Backend> = Box::new(Checked::new(schema, backend));
     let worker = spawn_writer(backend, rx, &error, options)?;
     let pool = Pool::new(
         schema.frame_bytes(),

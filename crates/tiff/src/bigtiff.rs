@@ -135,6 +135,30 @@ pub(crate) struct TiffWriter {
     dirty: bool,
     /// Bytes before this offset have had their writeback started.
     written_back: u64,
+    /// The file's identity (device, inode) when it was opened, if the platform has one.
+    id: Option<(u64, u64)>,
+}
+
+/// A file's identity: (device, inode) on Unix.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)] // `None` on other platforms
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// A file's identity: none known on this platform.
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// The error of a file that is no longer at its path.
+fn vanished() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "was removed or replaced during the acquisition",
+    )
 }
 
 /// Start the writeback of a file's finished pages once this many bytes wait for it.
@@ -160,6 +184,7 @@ impl TiffWriter {
         // The slots stay zero until used (`set_len` makes them sparse where possible).
         let end = 16 + 2 * cap;
         file.set_len(end)?;
+        let id = file_id(&file.metadata()?);
         Ok(Self {
             path: path.to_owned(),
             file: Some(file),
@@ -172,6 +197,7 @@ impl TiffWriter {
             desc_entry: None,
             dirty: true,
             written_back: 0,
+            id,
         })
     }
 
@@ -189,7 +215,8 @@ impl TiffWriter {
             )
         };
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let (len, id) = (meta.len(), file_id(&meta));
         let read_at = |file: &mut File, at: u64, n: u64| -> io::Result<Vec<u8>> {
             if at.checked_add(n).is_none_or(|e| e > len) {
                 return Err(bad(format!(
@@ -276,6 +303,7 @@ impl TiffWriter {
                 desc_entry,
                 dirty: false,
                 written_back: len - len % 4096,
+                id,
             },
             description.map(|(text, _)| text),
         ))
@@ -301,6 +329,15 @@ impl TiffWriter {
         self.file.is_some()
     }
 
+    /// Whether the file at the path is still the one this writer opened (neither
+    /// unlinked nor replaced by another file).
+    pub(crate) fn is_in_place(&self) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => self.id.is_none() || file_id(&meta) == self.id,
+            Err(_) => false,
+        }
+    }
+
     /// Close the handle (it reopens on the next write). Nothing is lost: every write
     /// has already been handed to the OS.
     pub(crate) fn close(&mut self) {
@@ -309,7 +346,12 @@ impl TiffWriter {
 
     fn handle(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
-            self.file = Some(OpenOptions::new().write(true).open(&self.path)?);
+            let file = OpenOptions::new().write(true).open(&self.path)?;
+            // Reopened by path: it must still be our file, never a stranger put there.
+            if self.id.is_some() && file_id(&file.metadata()?) != self.id {
+                return Err(vanished());
+            }
+            self.file = Some(file);
         }
         // Just set when it was `None`.
         self.file
@@ -353,6 +395,7 @@ impl TiffWriter {
             Some(text) if self.pages == 0 => Some(self.store_description(text, 0)?),
             _ => None,
         };
+        let desc_slot = desc.and_then(|(_, _, slot)| slot);
         let mut b = IfdBuilder::new(ifd);
         let short = |v: u16| v.to_ne_bytes();
         let long = |v: u32| v.to_ne_bytes();
@@ -372,7 +415,7 @@ impl TiffWriter {
             1,
             &short(PhotometricInterpretation::BlackIsZero.to_u16()),
         );
-        let desc_index = desc.map(|(count, at)| {
+        let desc_index = desc.map(|(count, at, _)| {
             b.entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes())
         });
         b.entry(Tag::StripOffsets, Type::LONG8, 1, &strip_at.to_ne_bytes());
@@ -420,6 +463,7 @@ impl TiffWriter {
         self.link = ifd_at + 8 + entries * ENTRY;
         if let Some(i) = desc_index {
             self.desc_entry = Some(ifd_at + 8 + i * ENTRY);
+            self.active_slot = desc_slot;
         }
         self.pages += 1;
         // Everything before the new IFD is final (the next page only rewrites this
@@ -435,24 +479,28 @@ impl TiffWriter {
     }
 
     /// Write `text` + NUL into slot `slot` (or, if it does not fit, at the end of the
-    /// file); returns the ASCII count and offset for the entry. Text of fewer than 8
+    /// file); returns the ASCII count and offset for the entry, and the slot used. The
+    /// caller marks the slot active once the entry points at it. Text of fewer than 8
     /// bytes gets extra NULs: a BigTIFF value of 8 bytes or less would be stored in the
     /// entry itself, which the slots do not do.
-    fn store_description(&mut self, text: &[u8], slot: usize) -> io::Result<(u64, u64)> {
+    fn store_description(
+        &mut self,
+        text: &[u8],
+        slot: usize,
+    ) -> io::Result<(u64, u64, Option<usize>)> {
         let nuls = 9usize.saturating_sub(text.len()).max(1);
         let count = (text.len() + nuls) as u64;
         if count <= self.slot_cap {
             let at = self.slots[slot];
             self.write_at(at, text)?;
             self.write_at(at + text.len() as u64, &[0u8; 9][..nuls])?;
-            self.active_slot = Some(slot);
-            Ok((count, at))
+            Ok((count, at, Some(slot)))
         } else {
             let at = self.append(text)?;
             let end = self.end;
             self.write_at(end, &[0u8; 9][..nuls])?;
             self.end += nuls as u64;
-            Ok((count, at))
+            Ok((count, at, None))
         }
     }
 
@@ -473,8 +521,11 @@ impl TiffWriter {
             Some(0) => 1,
             _ => 0,
         };
-        let (count, at) = self.store_description(text, slot)?;
-        self.repoint_description(count, at)
+        let (count, at, used) = self.store_description(text, slot)?;
+        self.repoint_description(count, at)?;
+        // Only now: until the entry is repointed the old slot must stay untouched.
+        self.active_slot = used;
+        Ok(())
     }
 
     /// Append the final description at the end of the file and repoint the entry to

@@ -31,6 +31,10 @@ pub struct RecoveredFile {
     pub planes_described: Option<u64>,
     /// Zero planes appended to complete the image's shape.
     pub zero_planes_appended: u64,
+    /// Bytes cut from its end: a torn tail (an IFD, its strip or the description
+    /// partly past the end of the file, as a crash or an interrupted copy leaves it),
+    /// cut back to the last whole page.
+    pub torn_bytes_cut: u64,
 }
 
 /// What [`recover`] did.
@@ -205,23 +209,51 @@ fn dataset_files(path: &Path, is_dir: bool) -> Result<Vec<PathBuf>, BackendError
     Ok(names)
 }
 
+/// Planes a document's `TiffData` elements describe.
+fn planes_described(doc: &OmeIn) -> u64 {
+    doc.images
+        .iter()
+        .flat_map(|i| &i.pixels.tiff_data)
+        .map(|t| t.plane_count)
+        .sum()
+}
+
+/// The OME-XML of a reopened file: IFD 0's description, or, when it is torn, the
+/// readable description slot that describes the most planes.
+fn first_doc(path: &Path, descriptions: &[Vec<u8>]) -> Result<Option<OmeIn>, BackendError> {
+    let parse = |text: &[u8]| quick_xml::de::from_str::<OmeIn>(&String::from_utf8_lossy(text));
+    match descriptions {
+        [] => Ok(None),
+        [text] => parse(text).map(Some).map_err(|e| {
+            invalid(
+                path,
+                format!("the first page's OME-XML cannot be read: {e}"),
+            )
+        }),
+        slots => slots
+            .iter()
+            .filter_map(|t| parse(t).ok())
+            .max_by_key(planes_described)
+            .map(Some)
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    "the first page's OME-XML is torn and no description slot holds a \
+                     readable one",
+                )
+            }),
+    }
+}
+
 /// Reopen every file and read its first description.
 fn open_files(found: &[PathBuf]) -> Result<Vec<Opened>, BackendError> {
     let mut opened = Vec::with_capacity(found.len());
     for f in found {
-        let (writer, description) = TiffWriter::reopen(f).map_err(|e| BackendError::io(f, e))?;
-        let doc = match description {
-            Some(text) => {
-                let text = String::from_utf8_lossy(&text).into_owned();
-                Some(quick_xml::de::from_str::<OmeIn>(&text).map_err(|e| {
-                    invalid(f, format!("the first page's OME-XML cannot be read: {e}"))
-                })?)
-            }
-            None => None,
-        };
+        let reopened = TiffWriter::reopen(f).map_err(|e| BackendError::io(f, e))?;
+        let doc = first_doc(f, &reopened.descriptions)?;
         opened.push(Opened {
             path: f.clone(),
-            writer,
+            writer: reopened.writer,
             doc,
         });
     }
@@ -294,13 +326,11 @@ fn match_positions(
         {
             file.uuid.clone_from(&doc.uuid);
         }
-        let described = o.doc.as_ref().filter(|d| d.provisional()).map(|d| {
-            d.images
-                .iter()
-                .flat_map(|i| &i.pixels.tiff_data)
-                .map(|t| t.plane_count)
-                .sum::<u64>()
-        });
+        let described = o
+            .doc
+            .as_ref()
+            .filter(|d| d.provisional())
+            .map(planes_described);
         out.push(Matched {
             writer: o.writer,
             described,
@@ -342,13 +372,14 @@ pub fn recover(path: &Path) -> Result<Recovery, BackendError> {
     );
     let unfinished = opened
         .iter()
-        .any(|o| o.doc.as_ref().is_none_or(OmeIn::unfinished))
+        .any(|o| o.writer.torn_bytes() > 0 || o.doc.as_ref().is_none_or(OmeIn::unfinished))
         || companion.as_ref().is_some_and(OmeIn::unfinished);
     let summary = |o: &Opened, described| RecoveredFile {
         path: o.path.clone(),
         pages_found: o.writer.pages(),
         planes_described: described,
         zero_planes_appended: 0,
+        torn_bytes_cut: 0,
     };
     if !unfinished {
         return Ok(Recovery {
@@ -392,7 +423,7 @@ pub fn recover(path: &Path) -> Result<Recovery, BackendError> {
 /// Pad and finish the matched files; `failed`: a document recorded the status failed.
 fn finish_recovered(
     plan: Plan,
-    matched: Vec<Matched>,
+    mut matched: Vec<Matched>,
     failed: bool,
 ) -> Result<Recovery, BackendError> {
     // The shape `finish` will give each image, to record which planes are padding.
@@ -407,7 +438,11 @@ fn finish_recovered(
     let mut padding = Vec::new();
     let mut complete = declared.is_some();
     let mut frames_written = 0;
-    for (p, m) in matched.iter().enumerate() {
+    for (p, m) in matched.iter_mut().enumerate() {
+        let torn_bytes_cut = m.writer.torn_bytes();
+        m.writer
+            .cut_torn_tail()
+            .map_err(|e| BackendError::io(m.writer.path(), e))?;
         let w = &m.writer;
         let mut extent = growth_extent.max(reached[p]).max(1);
         if let Some(n) = plan.growth_count() {
@@ -426,6 +461,7 @@ fn finish_recovered(
             pages_found: w.pages(),
             planes_described: m.described,
             zero_planes_appended: zeros,
+            torn_bytes_cut,
         });
     }
     let status = if complete {
@@ -438,7 +474,13 @@ fn finish_recovered(
     } else {
         DatasetStatus::Acquiring
     };
-    let record = [
+    let torn: Vec<String> = files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.torn_bytes_cut > 0)
+        .map(|(p, f)| format!("image {p}: {} bytes", f.torn_bytes_cut))
+        .collect();
+    let mut record = vec![
         ("frames_written", frames_written.to_string()),
         ("complete", complete.to_string()),
         ("status", status.as_str().to_owned()),
@@ -459,6 +501,9 @@ fn finish_recovered(
         ),
         ("growth_extent", growth_extent.to_string()),
     ];
+    if !torn.is_empty() {
+        record.push(("torn_tail_cut", torn.join("; ")));
+    }
     let frames: Vec<Option<u64>> = matched.iter().map(|m| m.frames).collect();
     let writers = matched.into_iter().map(|m| m.writer).collect();
     let mut backend = TiffBackend::reopened(plan, writers, &frames);

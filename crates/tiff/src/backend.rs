@@ -14,6 +14,7 @@ use tiff::tags::SampleFormat;
 
 use crate::bigtiff::{PageFormat, TiffWriter};
 use crate::error::TiffError;
+use crate::journal::{self, Journal};
 use crate::ome::{self, Document, ImageState, PlaneMeta};
 use crate::plan::{Mode, OME_INT_MAX, Plan};
 
@@ -54,8 +55,8 @@ struct PositionFile {
     /// The index-axis extents the provisional OME-XML describes (empty before the
     /// first plane, and for schemas without index axes).
     described: Vec<u64>,
-    /// Per-plane metadata, by plane number.
-    planes: BTreeMap<u64, PlaneMeta>,
+    /// Per-frame metadata, journaled beside the file until finish.
+    journal: Journal,
     /// Frames written to this position (zero planes not counted).
     frames: u64,
 }
@@ -186,7 +187,10 @@ fn touch(files: &mut [PositionFile], open: &mut VecDeque<usize>, p: usize) {
     }
     while open.len() >= MAX_OPEN_FILES {
         match open.pop_front() {
-            Some(q) => files[q].writer.close(),
+            Some(q) => {
+                files[q].writer.close();
+                files[q].journal.close();
+            }
             None => break,
         }
     }
@@ -225,6 +229,11 @@ impl TiffBackend {
         prepare_output(&plan.output, kind, schema.overwrite())?;
         if multi {
             fs::create_dir(&plan.folder).map_err(io_err(&plan.folder))?;
+        } else {
+            // A journal left beside a file that is gone (removed, or just replaced by
+            // `overwrite`) belongs to no file: it must not mix with the new one's.
+            let stale = journal::journal_path(&plan.output);
+            journal::remove_if_present(&stale).map_err(io_err(&stale))?;
         }
 
         let mut files = Vec::with_capacity(plan.files.len());
@@ -250,9 +259,9 @@ impl TiffBackend {
                 writer.close();
             }
             files.push(PositionFile {
+                journal: Journal::new(&f.path),
                 writer,
                 described: Vec::new(),
-                planes: BTreeMap::new(),
                 frames: 0,
             });
         }
@@ -286,13 +295,13 @@ impl TiffBackend {
             }
             let pages = writer.pages();
             files.push(PositionFile {
+                journal: Journal::new(writer.path()),
                 writer,
                 described: if pages > 0 {
                     plan.prefix_box(pages)
                 } else {
                     Vec::new()
                 },
-                planes: BTreeMap::new(),
                 frames: frames.get(p).copied().flatten().unwrap_or(pages).min(pages),
             });
         }
@@ -442,12 +451,15 @@ impl TiffBackend {
         self.check_files()?;
         let written: Vec<u64> = self.files.iter().map(|f| f.frames).collect();
         let extents = self.pad(growth_extent)?;
-        // Finalizing is terminal: the metadata moves out of the files.
-        let metas: Vec<BTreeMap<u64, PlaneMeta>> = self
-            .files
-            .iter_mut()
-            .map(|f| std::mem::take(&mut f.planes))
-            .collect();
+        let mut metas: Vec<BTreeMap<u64, PlaneMeta>> = Vec::with_capacity(self.files.len());
+        let mut unreadable = Vec::with_capacity(self.files.len());
+        for pf in &mut self.files {
+            pf.journal.sync().map_err(io_err(pf.journal.path()))?;
+            let (planes, torn) =
+                journal::read(pf.journal.path()).map_err(io_err(pf.journal.path()))?;
+            metas.push(planes);
+            unreadable.push(torn);
+        }
         let boxes: Vec<Vec<u64>> = extents.iter().map(|&e| self.plan.full_box(e)).collect();
         let images: Vec<ImageState<'_>> = boxes
             .iter()
@@ -456,6 +468,10 @@ impl TiffBackend {
             .map(|(p, (sizes, planes))| {
                 let mut image_record = vec![("image_frames_written", written[p].to_string())];
                 image_record.extend(record.iter().cloned());
+                if unreadable[p] > 0 {
+                    image_record
+                        .push(("frame_metadata_lines_unreadable", unreadable[p].to_string()));
+                }
                 if settings && p == 0 {
                     image_record.push((ome::SETTINGS_KEY, settings_json(&self.plan)));
                 }
@@ -481,6 +497,7 @@ impl TiffBackend {
         }
         sync_dir(&self.plan.folder)?;
         self.check_files()?;
+        self.remove_journals();
         let max_extent = extents.iter().copied().max().unwrap_or(1);
         Ok(Summary {
             paths,
@@ -488,6 +505,24 @@ impl TiffBackend {
             bytes_received: self.bytes_received,
             shape: self.plan.schema.array_shape(Some(max_extent)),
         })
+    }
+
+    /// Remove the journals, whose content is now in the final OME-XML. A journal that
+    /// cannot be removed is only logged: the dataset is final and complete without it.
+    fn remove_journals(&mut self) {
+        let mut removed = false;
+        for pf in &mut self.files {
+            let path = pf.journal.path().to_owned();
+            if path.exists() {
+                match pf.journal.remove() {
+                    Ok(()) => removed = true,
+                    Err(e) => log::warn!("{}: cannot remove the journal: {e}", path.display()),
+                }
+            }
+        }
+        if removed && let Err(e) = sync_dir(&self.plan.folder) {
+            log::warn!("{e}");
+        }
     }
 
     /// Every file must still be the one this backend created: an error naming the
@@ -555,8 +590,13 @@ impl TiffBackend {
         pf.frames += 1;
         self.frames_written += 1;
         self.bytes_received += frame.len() as u64;
-        if let Some(meta) = metadata.and_then(PlaneMeta::from_frame) {
-            pf.planes.insert(plane, meta);
+        if let Some(meta) = metadata.filter(|m| !m.is_empty()) {
+            let created = pf
+                .journal
+                .append(plane, meta)
+                .map_err(io_err(pf.journal.path()))?;
+            // A new directory entry, durable at the next durability point.
+            self.dir_synced &= !created;
         }
         self.describe(p)
     }
@@ -571,6 +611,9 @@ impl TiffBackend {
             self.touch(p);
             let w = &mut self.files[p].writer;
             w.sync().map_err(io_err(w.path()))?;
+        }
+        for pf in &mut self.files {
+            pf.journal.sync().map_err(io_err(pf.journal.path()))?;
         }
         if !self.dir_synced {
             sync_dir(&self.plan.folder)?;

@@ -56,12 +56,14 @@
 mod backend;
 mod bigtiff;
 mod error;
+mod journal;
 mod ome;
 mod plan;
 mod recover;
 
 pub use backend::TiffBackend;
 pub use error::TiffError;
+pub use journal::JOURNAL_SUFFIX;
 pub use recover::{RecoveredFile, Recovery, recover};
 
 /// Backend name in errors.

@@ -22,6 +22,10 @@ use crate::plan::{Mode, OME_INT_MAX, Plan};
 /// positions); others are reopened when their next plane comes.
 const MAX_OPEN_FILES: usize = 64;
 
+/// Above this many positions, redundant OME-XML (quadratic in the positions) is
+/// warned about at creation.
+const REDUNDANT_WARN_POSITIONS: usize = 100;
+
 /// Writes an acquisition as OME-TIFF: BigTIFF, one IFD per plane in acquisition order,
 /// one file per position, OME-XML 2016-06 in the first IFD's `ImageDescription`.
 ///
@@ -212,12 +216,12 @@ impl TiffBackend {
             caps.push(provisional_xml(&plan, p, &widest)?.len() as u64 + 64);
         }
 
-        if plan.mode == Mode::Redundant && plan.files.len() > 64 {
+        if plan.mode == Mode::Redundant && plan.files.len() > REDUNDANT_WARN_POSITIONS {
+            let n = plan.files.len();
             log::warn!(
-                "{} positions with redundant OME-XML: every file will hold the metadata of \
-                 all {}; multi_file_metadata \"companion-file\" scales better",
-                plan.files.len(),
-                plan.files.len()
+                "{n} positions with redundant OME-XML: every one of the {n} files repeats the \
+                 metadata of all {n} images (about 800 bytes each), so the dataset holds {n}^2 \
+                 image descriptions; multi_file_metadata \"companion-file\" writes them once"
             );
         }
         let multi = plan.mode != Mode::Single;

@@ -11,6 +11,14 @@
 //! in a `stem.companion.ome` file, as the schema's TIFF layout says; files refer to each
 //! other by relative name only, so a dataset can be moved.
 //!
+//! Redundant OME-XML costs the square of the positions: every file repeats every
+//! image's metadata, measured at about 790 bytes per image for a minimal one
+//! (`tests/redundant.rs`: 8.2 KB of OME-XML per file for 10 positions, 79 KB for 100,
+//! 159 KB for 200), so N positions write about 0.8·N² KB in all (7.9 MB for 100, some
+//! 800 MB for 1000), while companion mode writes the document once and 474 bytes
+//! (`BinaryOnly`) per file. Creating a redundant dataset of more than 100 positions logs
+//! a warning that suggests `multi_file_metadata: "companion-file"`.
+//!
 //! **Invariant:** at every moment each file on disk is a valid BigTIFF whose first IFD
 //! holds an OME-XML document that describes only planes present in the file: a
 //! provisional, standalone one while writing (the largest block of planes held

@@ -33,11 +33,25 @@
 //! (OME sizes are positive); every plane inside that shape that was not written is a
 //! zero plane. Dropping the backend unfinalized finalizes it with the extent reached.
 //!
+//! Failures: after any error of its own (a `write` or `flush` that returned one, e.g. a
+//! full disk) or when the stream says so ([`Progress::failed`](ome_writers_backend::Progress)),
+//! `finalize` records the status `failed` and the frames actually stored (pages on
+//! disk holding a frame), pads only within the last step those pages reach, and
+//! records the settings so that [`recover`] can finish it again later (as `partial`,
+//! or `complete` if every declared plane is on disk). A file unlinked or replaced
+//! while it is written (its open handle's device and inode no longer those at its
+//! path) fails the next durability point and `finalize` with
+//! [`TiffError::Vanished`], naming it.
+//!
 //! Per-frame metadata keys `delta_t` and `exposure_time` (seconds) and `position_x/y/z`
 //! (micrometres) become `Plane` attributes; other keys go to a `MapAnnotation`
-//! referenced by the plane. Each image also references a `MapAnnotation` recording the
-//! acquisition (frames written to it, and the stream's counts). Compression is none,
-//! LZW or Deflate (levels 0-3, 4-7 and 8-9 map to the encoder's fast, balanced, best).
+//! referenced by the plane. Until finish the metadata lives in a journal beside each
+//! file (`run.ome.tiff`[`JOURNAL_SUFFIX`], one JSON line per frame, synced at every
+//! durability point), so it survives a crash: finish and [`recover`] fold it into the
+//! `Plane` elements and remove it. Each image also references a `MapAnnotation`
+//! recording the acquisition (status, frames written to it, and the stream's counts).
+//! Compression is none, LZW or Deflate (levels 0-3, 4-7 and 8-9 map to the encoder's
+//! fast, balanced, best).
 //!
 //! ```
 //! use ome_writers_backend::{Backend, Progress};

@@ -5,9 +5,14 @@
 //! crate docs). Pages written after that block are whole but not described. `recover`
 //! reads the pages on disk, rebuilds the plan from the settings that the first file's
 //! provisional document records, appends zero planes up to the partial-acquisition
-//! rule's shape and writes the final OME-XML exactly as `finalize` does. Pages already
-//! on disk are never rewritten. A dataset whose files are all final is left alone, so
-//! recovering twice changes nothing.
+//! rule's shape and writes the final OME-XML exactly as `finalize` does, folding in the
+//! per-frame metadata journal beside each file. Pages already on disk are never
+//! rewritten. A file whose tail was lost (an IFD, its strip or IFD 0's description
+//! partly past the end, or zeroed, as a power cut or an interrupted copy leaves it) is
+//! cut back to its last whole page first; a torn description is replaced by the
+//! provisional one its slot still holds. A dataset whose final metadata says `failed`
+//! is finished again from what is on disk. A dataset whose files are all final (and not
+//! failed) is left alone, so recovering twice changes nothing.
 
 use std::path::{Path, PathBuf};
 

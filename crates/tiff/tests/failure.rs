@@ -134,6 +134,7 @@ fn a_full_disk_is_recorded_as_failed_with_the_frames_stored_then_repaired() {
     assert_eq!(record["repaired_from_status"], "failed", "{record}");
     assert_eq!(record["frames_written"], stored.to_string(), "{record}");
     assert!(recover(&root).unwrap().already_final);
+    support::check_bioformats_planes(&root, planes);
 }
 
 #[test]

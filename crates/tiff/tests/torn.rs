@@ -1,6 +1,7 @@
 //! Files whose tail was cut mid-page (a crash that lost the last writes, a copy
 //! interrupted): `recover` cuts back to the last whole IFD and finishes the file.
-//! Checked with tifffile (every page bit-exact) and ome-types (XSD validation).
+//! Checked with tifffile (every page bit-exact), ome-types (XSD validation) and
+//! Bio-Formats.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

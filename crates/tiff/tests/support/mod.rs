@@ -1009,3 +1009,24 @@ impl Drop for Tmpfs {
         }
     }
 }
+
+/// Bio-Formats (`ImageInfo`) must open `path` without OME-XML validation errors and see
+/// one series of `planes` planes. Required: without java and the jar this panics.
+pub fn check_bioformats_planes(path: &Path, planes: u64) {
+    let jar = bioformats().unwrap_or_else(|| {
+        panic!("Bio-Formats is required for this test: set OMEW_BIOFORMATS_JAR, install java")
+    });
+    let (series, out) = image_info(&jar, path);
+    assert!(
+        out.contains("No validation errors found."),
+        "{}: Bio-Formats found OME-XML validation errors\n{out}",
+        path.display()
+    );
+    assert_eq!(series.len(), 1, "{}\n{out}", path.display());
+    assert_eq!(
+        series[0].num("Image count"),
+        planes,
+        "{}\n{out}",
+        path.display()
+    );
+}

@@ -214,3 +214,59 @@ fn files_removed_or_replaced_are_an_error_naming_them() {
         }
     }
 }
+
+#[test]
+fn failed_multi_file_datasets_repair_in_every_layout() {
+    for mode in ["redundant", "master-tiff", "companion-file"] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("multi");
+        let schema = Schema::from_json(
+            &json!({"root_path": root.to_string_lossy(), "dtype": "uint16",
+                "format": {"name": "ome-tiff", "multi_file_metadata": mode},
+                "dimensions": [
+                    {"name": "t", "count": 3},
+                    {"name": "p", "type": "position", "coords": ["a", "b"]},
+                    {"name": "c", "count": 2},
+                    {"name": "y", "count": 32}, {"name": "x", "count": 32}]})
+            .to_string(),
+        )
+        .unwrap();
+        let router = FrameRouter::new(&schema);
+        let mut tiff = TiffBackend::create(&schema).unwrap();
+        // 5 frames: position a holds t0 (c0, c1), position b t0 c0 and c1, a t1 c0.
+        for n in 0..5 {
+            let r = router.route(FrameNumber(n)).unwrap();
+            let frame = support::frame(schema.dtype(), n, schema.frame_shape());
+            tiff.write(r.position, &r.index, &frame, None).unwrap();
+        }
+        let summary = tiff
+            .finalize(&Progress {
+                frames_written: 5,
+                frames_reached: 6,
+                growth_extent: 2,
+                failed: true,
+                ..Progress::default()
+            })
+            .unwrap();
+        assert_eq!(summary.frames_written, 5, "{mode}");
+        let files: Vec<std::path::PathBuf> = (0..2)
+            .map(|p| root.join(format!("multi_p{p:03}.ome.tiff")))
+            .collect();
+        let paths: Vec<&Path> = files.iter().map(std::path::PathBuf::as_path).collect();
+        for (p, file) in support::inspect(&paths).iter().enumerate() {
+            let record = &file["images"][p]["record"];
+            assert_eq!(record["status"], "failed", "{mode}: {record}");
+        }
+        let recovery = recover(&root).unwrap();
+        assert!(!recovery.already_final, "{mode}");
+        for (p, file) in support::inspect(&paths).iter().enumerate() {
+            let image = &file["images"][p];
+            assert_eq!(image["record"]["status"], "partial", "{mode}: {image}");
+            assert_eq!(image["record"]["repaired_from_status"], "failed", "{mode}");
+            // Both images padded to the same extent (t = 2) as finish gives them.
+            assert_eq!(image["plane_count"], 4, "{mode}: {image}");
+            assert_eq!(file["pages"].as_array().unwrap().len(), 4, "{mode}");
+        }
+        assert!(recover(&root).unwrap().already_final, "{mode}");
+    }
+}

@@ -46,7 +46,8 @@ use std::sync::Arc;
 
 use ome_writers_backend::{
     Backend, BackendError, DatasetKind, DatasetStatus, FrameBuffer, FrameMetadata, Progress,
-    Summary, prepare_output,
+    Summary,
+    prepare_output,
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::codec::{BloscCodec, ZstdCodec};

@@ -203,3 +203,46 @@ fn outputs_removed_or_replaced_fail_the_stream() {
     let positions = json!({"name": "p", "type": "position", "coords": ["a", "b"]});
     meddled(tc(&[positions]), &multi, &victim, &unlink);
 }
+
+#[test]
+fn repair_cuts_a_torn_tail_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("torn.ome.tiff");
+    let settings = dir.path().join("settings.json");
+    std::fs::write(
+        &settings,
+        json!({"dtype": "uint16", "dimensions": [
+            {"name": "t", "count": 3}, {"name": "c", "count": 2},
+            {"name": "y", "count": 8}, {"name": "x", "count": 8}]})
+        .to_string(),
+    )
+    .unwrap();
+    let frames: Vec<u8> = (0..6).flat_map(|n| frame(n, 64)).collect();
+    let args = ["write", "--input", "-", "--settings"];
+    let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    argv.extend([settings.display().to_string(), "--output".to_owned()]);
+    argv.push(out.display().to_string());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let o = common::omew(&argv, Some(&frames));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // An interrupted copy: the final OME-XML, written last, is cut in half.
+    let bytes = std::fs::read(&out).unwrap();
+    let tail = bytes.len() - bytes.iter().rev().position(|&b| b == b'<').unwrap();
+    std::fs::write(&out, &bytes[..tail - 200]).unwrap();
+    let o = common::omew(&["repair", &out.display().to_string()], None);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("torn tail of"), "{stdout}");
+    let file = inspect(&out);
+    let pages = file["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 6);
+    for (n, page) in pages.iter().enumerate() {
+        let hex: String = frame(n as u64, 64)
+            .iter()
+            .fold(String::new(), |h, b| h + &format!("{b:02x}"));
+        assert_eq!(page, hex.as_str(), "page {n}");
+    }
+    let image = &file["images"][0];
+    assert_eq!(image["plane_count"], 6);
+    assert_eq!(image["record"]["status"], "complete", "{image}");
+}

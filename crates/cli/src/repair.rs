@@ -80,12 +80,17 @@ pub(crate) fn run(path: &Path) -> Result<()> {
     }
     for f in &recovery.files {
         println!(
-            "{}: {} pages found, {} described before, {} zero planes appended",
+            "{}: {} pages found, {} described before, {} zero planes appended{}",
             f.path.display(),
             f.pages_found,
             f.planes_described
                 .map_or_else(|| "final".to_owned(), |n| n.to_string()),
-            f.zero_planes_appended
+            f.zero_planes_appended,
+            if f.torn_bytes_cut > 0 {
+                format!(", torn tail of {} bytes cut", f.torn_bytes_cut)
+            } else {
+                String::new()
+            }
         );
     }
     println!(

@@ -25,8 +25,10 @@ TIFF job:
      "files": [{"path": path, "frames": [n, ...]}],   # per file: frames in page order
      "companion": path | null}
 
-  Killed: each file is a standalone OME-TIFF whose series 0 (the provisional OME-XML)
-  holds exactly its first planes; every page on disk is a whole frame. Repaired: the
+  Killed: each file is a standalone OME-TIFF whose series 0 (the provisional OME-XML,
+  or a final one with status failed after a write error, padded with zero planes
+  within its last step) holds exactly its first planes; every page on disk is a
+  whole frame or that padding. Repaired: the
   series covers every page (the last growth step padded with zero planes), the
   description is final (not "acquiring") and records the repair, every XML validates.
 """
@@ -139,6 +141,9 @@ def tiff_job(job: dict) -> str:
         validate_ome_xml(description, f"{path.name} ImageDescription")
         own = etree.fromstring(description.encode())
         acquiring = 'K="status">acquiring<' in description
+        # A writer that met an error (a full disk) finalizes with status failed: final,
+        # padded only within the last step its pages reach.
+        failed = 'K="status">failed<' in description
         omexml = description
         binary_only = own.find(f"{{{OME_NS}}}BinaryOnly")
         if binary_only is not None:
@@ -149,7 +154,7 @@ def tiff_job(job: dict) -> str:
             else:
                 omexml = meta.read_text()
             validate_ome_xml(omexml, meta.name)
-        if killed and not acquiring and binary_only is None:
+        if killed and not (acquiring or failed) and binary_only is None:
             raise CheckError(f"{path.name}: killed file has a final description?")
         if finished and acquiring:
             raise CheckError(f"{path.name}: stopped by a signal but still provisional")
@@ -168,7 +173,7 @@ def tiff_job(job: dict) -> str:
                 written += 1
                 if written != i + 1:
                     raise CheckError(f"{path.name}: page {i} follows a zero page")
-            elif not np.array_equal(page, zero) or killed:
+            elif not np.array_equal(page, zero) or (killed and not failed):
                 raise CheckError(f"{path.name}: page {i} is neither frame nor zero padding")
         index = own_series_index(omexml, own.get("UUID"), path.name)
         with tifffile.TiffFile(path, omexml=omexml if binary_only is not None else None) as tf:

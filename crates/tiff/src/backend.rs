@@ -3,16 +3,18 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
+use std::path::PathBuf;
 
 use ome_writers_backend::{
-    Backend, BackendError, FrameMetadata, OutputLock, Progress, Summary, prepare_output, sync_dir,
-    write_atomic,
+    Backend, BackendError, DatasetStatus, FrameMetadata, OutputLock, Progress, Summary,
+    prepare_output, sync_dir, write_atomic,
 };
 use ome_writers_schema::{DType, Dim, PositionIndex, Schema, StorageIndex};
 use tiff::tags::SampleFormat;
 
 use crate::bigtiff::{PageFormat, TiffWriter};
 use crate::error::TiffError;
+use crate::journal::{self, Journal};
 use crate::ome::{self, Document, ImageState, PlaneMeta};
 use crate::owned::TiffOwnership;
 use crate::plan::{Mode, OME_INT_MAX, Plan};
@@ -20,6 +22,10 @@ use crate::plan::{Mode, OME_INT_MAX, Plan};
 /// At most this many files are kept open at once (plates can have thousands of
 /// positions); others are reopened when their next plane comes.
 const MAX_OPEN_FILES: usize = 64;
+
+/// Above this many positions, redundant OME-XML (quadratic in the positions) is
+/// warned about at creation.
+const REDUNDANT_WARN_POSITIONS: usize = 100;
 
 /// Writes an acquisition as OME-TIFF: BigTIFF, one IFD per plane in acquisition order,
 /// one file per position, OME-XML 2016-06 in the first IFD's `ImageDescription`.
@@ -38,12 +44,16 @@ pub struct TiffBackend {
     /// Positions whose file handle is open, oldest first.
     open: VecDeque<usize>,
     scratch: Scratch,
+    /// Data frames stored (pages on disk holding a frame; zero planes not counted).
     frames_written: u64,
     bytes_received: u64,
     finalized: bool,
     dir_synced: bool,
     /// The output's lock, held until finish (one writer per output).
     lock: OutputLock,
+    /// A write or flush of this backend returned an error: whatever the stream says,
+    /// the dataset can only be recorded as `failed`.
+    failed: bool,
 }
 
 #[derive(Debug)]
@@ -52,8 +62,8 @@ struct PositionFile {
     /// The index-axis extents the provisional OME-XML describes (empty before the
     /// first plane, and for schemas without index axes).
     described: Vec<u64>,
-    /// Per-plane metadata, by plane number.
-    planes: BTreeMap<u64, PlaneMeta>,
+    /// Per-frame metadata, journaled beside the file until finish.
+    journal: Journal,
     /// Frames written to this position (zero planes not counted).
     frames: u64,
 }
@@ -157,9 +167,7 @@ fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffE
     // `recover` can finish a dataset whose writer was killed.
     let mut record = vec![(ome::STATUS_KEY, ome::STATUS_ACQUIRING.to_owned())];
     if p == 0 {
-        // Plain data with string keys: serializing cannot fail.
-        let settings = serde_json::to_string(plan.schema.settings()).unwrap_or_default();
-        record.push((ome::SETTINGS_KEY, settings));
+        record.push((ome::SETTINGS_KEY, settings_json(plan)));
     }
     let images = [ImageState {
         position: p,
@@ -186,7 +194,10 @@ fn touch(files: &mut [PositionFile], open: &mut VecDeque<usize>, p: usize) {
     }
     while open.len() >= MAX_OPEN_FILES {
         match open.pop_front() {
-            Some(q) => files[q].writer.close(),
+            Some(q) => {
+                files[q].writer.close();
+                files[q].journal.close();
+            }
             None => break,
         }
     }
@@ -208,12 +219,12 @@ impl TiffBackend {
             caps.push(provisional_xml(&plan, p, &widest)?.len() as u64 + 64);
         }
 
-        if plan.mode == Mode::Redundant && plan.files.len() > 64 {
+        if plan.mode == Mode::Redundant && plan.files.len() > REDUNDANT_WARN_POSITIONS {
+            let n = plan.files.len();
             log::warn!(
-                "{} positions with redundant OME-XML: every file will hold the metadata of \
-                 all {}; multi_file_metadata \"companion-file\" scales better",
-                plan.files.len(),
-                plan.files.len()
+                "{n} positions with redundant OME-XML: every one of the {n} files repeats the \
+                 metadata of all {n} images (about 800 bytes each), so the dataset holds {n}^2 \
+                 image descriptions; multi_file_metadata \"companion-file\" writes them once"
             );
         }
         let multi = plan.mode != Mode::Single;
@@ -224,6 +235,11 @@ impl TiffBackend {
         let prepared = prepare_output(&plan.output, &owner, schema.overwrite())?;
         if multi {
             fs::create_dir(&plan.folder).map_err(io_err(&plan.folder))?;
+        } else {
+            // A journal left beside a file that is gone (removed, or just replaced by
+            // `overwrite`) belongs to no file: it must not mix with the new one's.
+            let stale = journal::journal_path(&plan.output);
+            journal::remove_if_present(&stale).map_err(io_err(&stale))?;
         }
 
         let mut files = Vec::with_capacity(plan.files.len());
@@ -249,9 +265,9 @@ impl TiffBackend {
                 writer.close();
             }
             files.push(PositionFile {
+                journal: Journal::new(&f.path),
                 writer,
                 described: Vec::new(),
-                planes: BTreeMap::new(),
                 frames: 0,
             });
         }
@@ -266,12 +282,15 @@ impl TiffBackend {
             finalized: false,
             dir_synced: false,
             lock: prepared.commit(),
+            failed: false,
         })
     }
 
     /// A backend over the files a killed writer left (for `recover`): `writers[p]` is
-    /// position `p`'s file, reopened. Nothing is written until [`finish`](Self::finish).
-    pub(crate) fn reopened(plan: Plan, writers: Vec<TiffWriter>) -> Self {
+    /// position `p`'s file, reopened, and `frames[p]` the frames it holds when its
+    /// metadata recorded them (else every page counts). Nothing is written until
+    /// [`finish`](Self::finish).
+    pub(crate) fn reopened(plan: Plan, writers: Vec<TiffWriter>, frames: &[Option<u64>]) -> Self {
         let format = page_format(&plan);
         let mut open = VecDeque::new();
         let mut files = Vec::with_capacity(writers.len());
@@ -283,14 +302,14 @@ impl TiffBackend {
             }
             let pages = writer.pages();
             files.push(PositionFile {
+                journal: Journal::new(writer.path()),
                 writer,
                 described: if pages > 0 {
                     plan.prefix_box(pages)
                 } else {
                     Vec::new()
                 },
-                planes: BTreeMap::new(),
-                frames: pages,
+                frames: frames.get(p).copied().flatten().unwrap_or(pages).min(pages),
             });
         }
         let frames_written = files.iter().map(|f| f.frames).sum();
@@ -305,6 +324,7 @@ impl TiffBackend {
             finalized: false,
             dir_synced: true,
             lock: OutputLock::none(),
+            failed: false,
         }
     }
 
@@ -313,8 +333,8 @@ impl TiffBackend {
         touch(&mut self.files, &mut self.open, p);
     }
 
-    /// Append one plane to file `p`: `data`, or zeros when `None`. Then bring its
-    /// provisional OME-XML up to date.
+    /// Append one plane to file `p`: `data`, or zeros when `None`. Its provisional
+    /// OME-XML is brought up to date by [`describe`](Self::describe).
     fn append_plane(&mut self, p: usize, data: Option<&[u8]>) -> Result<(), BackendError> {
         let plan = &self.plan;
         let pf = &mut self.files[p];
@@ -364,16 +384,30 @@ impl TiffBackend {
                 description.as_deref().map(str::as_bytes),
                 &mut scratch.ifd,
             )
-            .map_err(io_err(&path))?;
+            .map_err(io_err(&path))
+    }
+
+    /// Bring file `p`'s provisional OME-XML up to date with its pages.
+    fn describe(&mut self, p: usize) -> Result<(), BackendError> {
+        let plan = &self.plan;
+        let pf = &mut self.files[p];
         let sizes = plan.prefix_box(pf.writer.pages());
         if sizes != pf.described {
             let xml = provisional_xml(plan, p, &sizes)?;
-            pf.writer
-                .set_provisional(xml.as_bytes())
-                .map_err(io_err(&path))?;
+            let w = &mut pf.writer;
+            w.set_provisional(xml.as_bytes())
+                .map_err(io_err(w.path()))?;
             pf.described = sizes;
         }
         Ok(())
+    }
+
+    /// Extent of the growth axis that the pages on disk reach, over every file.
+    fn disk_extent(&self) -> u64 {
+        (0..self.files.len())
+            .map(|p| self.reached(p))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Extent of the growth axis that position `p`'s planes reach.
@@ -384,15 +418,9 @@ impl TiffBackend {
             .div_ceil(self.plan.inner_planes().max(1))
     }
 
-    /// Pad, write the final OME-XML, sync. `record` goes into every image's
-    /// acquisition annotation.
-    pub(crate) fn finish(
-        &mut self,
-        growth_extent: u64,
-        record: &[(&'static str, String)],
-    ) -> Result<Summary, BackendError> {
-        self.finalized = true;
-        let written: Vec<u64> = self.files.iter().map(|f| f.frames).collect();
+    /// Pad every image with zero planes to `growth_extent` steps of its growth axis
+    /// (or more if it holds planes beyond them); returns each image's extent.
+    fn pad(&mut self, growth_extent: u64) -> Result<Vec<u64>, BackendError> {
         let inner = self.plan.inner_planes().max(1);
         let count = self.plan.growth_count();
         let mut extents = Vec::with_capacity(self.files.len());
@@ -412,87 +440,72 @@ impl TiffBackend {
             self.touch(p);
             while self.files[p].writer.pages() < total {
                 self.append_plane(p, None)?;
+                self.describe(p)?;
             }
         }
+        Ok(extents)
+    }
 
-        let record_all = record;
-        // Finalizing is terminal: the metadata moves out of the files.
-        let metas: Vec<BTreeMap<u64, PlaneMeta>> = self
-            .files
-            .iter_mut()
-            .map(|f| std::mem::take(&mut f.planes))
-            .collect();
+    /// Pad, write the final OME-XML, sync. `record` goes into every image's
+    /// acquisition annotation; with `settings`, image 0's also records the settings
+    /// (so that `recover` can finish a dataset recorded as failed).
+    pub(crate) fn finish(
+        &mut self,
+        growth_extent: u64,
+        record: &[(&'static str, String)],
+        settings: bool,
+    ) -> Result<Summary, BackendError> {
+        self.finalized = true;
+        self.check_files()?;
+        let written: Vec<u64> = self.files.iter().map(|f| f.frames).collect();
+        let extents = self.pad(growth_extent)?;
+        let mut metas: Vec<BTreeMap<u64, PlaneMeta>> = Vec::with_capacity(self.files.len());
+        let mut unreadable = Vec::with_capacity(self.files.len());
+        for pf in &mut self.files {
+            pf.journal.sync().map_err(io_err(pf.journal.path()))?;
+            let (planes, torn) =
+                journal::read(pf.journal.path()).map_err(io_err(pf.journal.path()))?;
+            metas.push(planes);
+            unreadable.push(torn);
+        }
         let boxes: Vec<Vec<u64>> = extents.iter().map(|&e| self.plan.full_box(e)).collect();
         let images: Vec<ImageState<'_>> = boxes
             .iter()
             .zip(&metas)
             .enumerate()
             .map(|(p, (sizes, planes))| {
-                let mut record = vec![("image_frames_written", written[p].to_string())];
-                record.extend(record_all.iter().cloned());
+                let mut image_record = vec![("image_frames_written", written[p].to_string())];
+                image_record.extend(record.iter().cloned());
+                if unreadable[p] > 0 {
+                    image_record
+                        .push(("frame_metadata_lines_unreadable", unreadable[p].to_string()));
+                }
+                if settings && p == 0 {
+                    image_record.push((ome::SETTINGS_KEY, settings_json(&self.plan)));
+                }
                 ImageState {
                     position: p,
                     sizes,
                     planes: Some(planes),
-                    record,
+                    record: image_record,
                 }
             })
             .collect();
-        let plan = &self.plan;
-        let full = |uuid: &str, file_uuids: bool| {
-            ome::full_xml(
-                plan,
-                &Document {
-                    uuid,
-                    images: &images,
-                    file_uuids,
-                    plate: true,
-                    provisional: false,
-                },
-            )
-        };
-        // The full document is rendered once; files that carry it differ only in the
-        // root UUID (the only `UUID="..."` attribute holding that value).
-        let (full_xml, full_uuid) = match plan.mode {
-            Mode::Single => (Some(full(&plan.files[0].uuid, false)?), &plan.files[0].uuid),
-            Mode::Redundant | Mode::MasterTiff => {
-                (Some(full(&plan.files[0].uuid, true)?), &plan.files[0].uuid)
-            }
-            Mode::Companion => match &plan.companion {
-                Some(c) => {
-                    write_atomic(&c.path, full(&c.uuid, true)?.as_bytes())?;
-                    (None, &c.uuid)
-                }
-                None => (None, &plan.files[0].uuid),
-            },
-        };
-        let mut paths = Vec::with_capacity(plan.files.len() + 1);
+        let xmls = final_documents(&self.plan, &images)?;
         // Last file first: the first file's provisional document holds the settings,
         // so as long as any file is provisional, `recover` can finish the dataset.
-        for (p, f) in plan.files.iter().enumerate().rev() {
-            let xml = match (plan.mode, &full_xml) {
-                (Mode::Single | Mode::MasterTiff, Some(xml)) if p == 0 => xml.clone(),
-                (Mode::Redundant, Some(xml)) => xml.replacen(
-                    &format!("UUID=\"{full_uuid}\""),
-                    &format!("UUID=\"{}\"", f.uuid),
-                    1,
-                ),
-                (Mode::MasterTiff, _) => ome::binary_only_xml(&f.uuid, &plan.files[0])?,
-                _ => match &plan.companion {
-                    Some(c) => ome::binary_only_xml(&f.uuid, c)?,
-                    None => full(&f.uuid, true)?,
-                },
-            };
+        for (p, xml) in xmls.iter().enumerate().rev() {
             touch(&mut self.files, &mut self.open, p);
             let w = &mut self.files[p].writer;
             w.set_final(xml.as_bytes()).map_err(io_err(w.path()))?;
-            paths.push(f.path.clone());
         }
-        paths.reverse();
+        let mut paths: Vec<PathBuf> = self.plan.files.iter().map(|f| f.path.clone()).collect();
         if let Some(c) = &self.plan.companion {
             paths.push(c.path.clone());
         }
         sync_dir(&self.plan.folder)?;
+        self.check_files()?;
+        self.remove_journals();
         // Finished: another writer (or `omew repair`) may take the output now.
         drop(std::mem::replace(&mut self.lock, OutputLock::none()));
         let max_extent = extents.iter().copied().max().unwrap_or(1);
@@ -503,19 +516,47 @@ impl TiffBackend {
             shape: self.plan.schema.array_shape(Some(max_extent)),
         })
     }
-}
 
-impl Backend for TiffBackend {
-    fn write(
+    /// Remove the journals, whose content is now in the final OME-XML. A journal that
+    /// cannot be removed is only logged: the dataset is final and complete without it.
+    fn remove_journals(&mut self) {
+        let mut removed = false;
+        for pf in &mut self.files {
+            let path = pf.journal.path().to_owned();
+            if path.exists() {
+                match pf.journal.remove() {
+                    Ok(()) => removed = true,
+                    Err(e) => log::warn!("{}: cannot remove the journal: {e}", path.display()),
+                }
+            }
+        }
+        if removed && let Err(e) = sync_dir(&self.plan.folder) {
+            log::warn!("{e}");
+        }
+    }
+
+    /// Every file must still be the one this backend created: an error naming the
+    /// first that was removed or replaced.
+    fn check_files(&self) -> Result<(), BackendError> {
+        for pf in &self.files {
+            if !pf.writer.is_in_place() {
+                return Err(TiffError::Vanished {
+                    path: pf.writer.path().to_owned(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Check, count and store one frame (see [`Backend::write`]).
+    fn store(
         &mut self,
         position: PositionIndex,
         index: &StorageIndex,
         frame: &[u8],
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError> {
-        if self.finalized {
-            return Err(BackendError::Finalized);
-        }
         let p = position.0;
         if p >= self.files.len() {
             return Err(TiffError::NoSuchPosition {
@@ -554,20 +595,25 @@ impl Backend for TiffBackend {
             self.append_plane(p, None)?;
         }
         self.append_plane(p, Some(frame))?;
+        // The page is on disk: it counts, whatever fails next.
         let pf = &mut self.files[p];
         pf.frames += 1;
-        if let Some(meta) = metadata.and_then(PlaneMeta::from_frame) {
-            pf.planes.insert(plane, meta);
-        }
         self.frames_written += 1;
         self.bytes_received += frame.len() as u64;
-        Ok(())
+        if let Some(meta) = metadata.filter(|m| !m.is_empty()) {
+            let created = pf
+                .journal
+                .append(plane, meta)
+                .map_err(io_err(pf.journal.path()))?;
+            // A new directory entry, durable at the next durability point.
+            self.dir_synced &= !created;
+        }
+        self.describe(p)
     }
 
-    fn flush(&mut self) -> Result<(), BackendError> {
-        if self.finalized {
-            return Err(BackendError::Finalized);
-        }
+    /// Sync every file written since the last durability point (see [`Backend::flush`]).
+    fn sync_all(&mut self) -> Result<(), BackendError> {
+        self.check_files()?;
         for p in 0..self.files.len() {
             if !self.files[p].writer.is_dirty() {
                 continue;
@@ -575,6 +621,9 @@ impl Backend for TiffBackend {
             self.touch(p);
             let w = &mut self.files[p].writer;
             w.sync().map_err(io_err(w.path()))?;
+        }
+        for pf in &mut self.files {
+            pf.journal.sync().map_err(io_err(pf.journal.path()))?;
         }
         if !self.dir_synced {
             sync_dir(&self.plan.folder)?;
@@ -590,20 +639,113 @@ impl Backend for TiffBackend {
         }
         Ok(())
     }
+}
+
+/// The normalized settings JSON.
+fn settings_json(plan: &Plan) -> String {
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string(plan.schema.settings()).unwrap_or_default()
+}
+
+/// The final OME-XML of every position file, in file order (the companion file, in
+/// companion mode, is written here).
+fn final_documents(plan: &Plan, images: &[ImageState<'_>]) -> Result<Vec<String>, BackendError> {
+    let full = |uuid: &str, file_uuids: bool| {
+        ome::full_xml(
+            plan,
+            &Document {
+                uuid,
+                images,
+                file_uuids,
+                plate: true,
+                provisional: false,
+            },
+        )
+    };
+    // The full document is rendered once; files that carry it differ only in the
+    // root UUID (the only `UUID="..."` attribute holding that value).
+    let (full_xml, full_uuid) = match plan.mode {
+        Mode::Single => (Some(full(&plan.files[0].uuid, false)?), &plan.files[0].uuid),
+        Mode::Redundant | Mode::MasterTiff => {
+            (Some(full(&plan.files[0].uuid, true)?), &plan.files[0].uuid)
+        }
+        Mode::Companion => match &plan.companion {
+            Some(c) => {
+                write_atomic(&c.path, full(&c.uuid, true)?.as_bytes())?;
+                (None, &c.uuid)
+            }
+            None => (None, &plan.files[0].uuid),
+        },
+    };
+    let mut out = Vec::with_capacity(plan.files.len());
+    for (p, f) in plan.files.iter().enumerate() {
+        out.push(match (plan.mode, &full_xml) {
+            (Mode::Single | Mode::MasterTiff, Some(xml)) if p == 0 => xml.clone(),
+            (Mode::Redundant, Some(xml)) => xml.replacen(
+                &format!("UUID=\"{full_uuid}\""),
+                &format!("UUID=\"{}\"", f.uuid),
+                1,
+            ),
+            (Mode::MasterTiff, _) => ome::binary_only_xml(&f.uuid, &plan.files[0])?,
+            _ => match &plan.companion {
+                Some(c) => ome::binary_only_xml(&f.uuid, c)?,
+                None => full(&f.uuid, true)?,
+            },
+        });
+    }
+    Ok(out)
+}
+
+impl Backend for TiffBackend {
+    fn write(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: &[u8],
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        let result = self.store(position, index, frame, metadata);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(BackendError::Finalized);
+        }
+        let result = self.sync_all();
+        self.failed |= result.is_err();
+        result
+    }
 
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         if self.finalized {
             return Err(BackendError::Finalized);
         }
-        let record = [
-            ("frames_written", progress.frames_written.to_string()),
+        let status = progress.status(self.failed);
+        let failed = status == DatasetStatus::Failed;
+        // A failed acquisition keeps what is on disk: no zero planes for frames that
+        // were never stored beyond the last step its pages reach.
+        let extent = if failed {
+            self.disk_extent()
+        } else {
+            progress.growth_extent
+        };
+        let mut record = vec![
+            ("frames_written", self.frames_written.to_string()),
             ("frames_skipped", progress.frames_skipped.to_string()),
             ("frames_reached", progress.frames_reached.to_string()),
-            ("growth_extent", progress.growth_extent.to_string()),
-            ("complete", progress.complete.to_string()),
-            ("status", progress.status(false).as_str().to_owned()),
+            ("growth_extent", extent.to_string()),
+            ("complete", (status == DatasetStatus::Complete).to_string()),
+            ("status", status.as_str().to_owned()),
         ];
-        self.finish(progress.growth_extent, &record)
+        if failed {
+            record.push(("frames_handed", progress.frames_written.to_string()));
+        }
+        self.finish(extent, &record, failed)
     }
 }
 
@@ -612,21 +754,96 @@ impl Drop for TiffBackend {
         if self.finalized {
             return;
         }
-        let extent = (0..self.files.len())
-            .map(|p| self.reached(p))
-            .max()
-            .unwrap_or(0);
+        let extent = self.disk_extent();
+        let status = if self.failed {
+            DatasetStatus::Failed
+        } else {
+            DatasetStatus::Partial
+        };
         let record = [
             ("frames_written", self.frames_written.to_string()),
             ("complete", "false".to_owned()),
+            ("status", status.as_str().to_owned()),
             ("finalized_on_drop", "true".to_owned()),
         ];
-        if let Err(e) = self.finish(extent, &record) {
+        if let Err(e) = self.finish(extent, &record, self.failed) {
             log::error!(
                 "OME-TIFF {}: finalizing on drop failed: {}",
                 self.plan.output.display(),
                 ome_writers_backend::error_chain(&e)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(dir: &std::path::Path) -> TiffBackend {
+        let schema = Schema::from_json(&format!(
+            r#"{{"root_path": {:?}, "dtype": "uint8", "dimensions": [
+                {{"name": "t", "count": 4}}, {{"name": "y", "count": 2}}, {{"name": "x", "count": 2}}]}}"#,
+            dir.join("s.ome.tiff")
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        TiffBackend::create(&schema).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn description(dir: &std::path::Path) -> String {
+        let file = fs::File::open(dir.join("s.ome.tiff")).unwrap_or_else(|e| panic!("{e}"));
+        let mut d = tiff::decoder::Decoder::new(std::io::BufReader::new(file))
+            .unwrap_or_else(|e| panic!("{e}"));
+        d.get_tag_ascii_string(tiff::tags::Tag::ImageDescription)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn write(tiff: &mut TiffBackend, t: u64) -> Result<(), BackendError> {
+        let index = StorageIndex::new(&[t]).unwrap_or_default();
+        tiff.write(PositionIndex(0), &index, &[1; 4], None)
+    }
+
+    #[test]
+    fn a_failed_stream_is_recorded_as_failed_never_complete() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut tiff = backend(dir.path());
+        for t in 0..2 {
+            write(&mut tiff, t).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let progress = Progress {
+            frames_written: 3,
+            frames_reached: 4,
+            growth_extent: 4,
+            complete: true,
+            failed: true,
+            ..Progress::default()
+        };
+        assert_eq!(progress.status(false), DatasetStatus::Failed);
+        let summary = tiff.finalize(&progress).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(summary.frames_written, 2);
+        let xml = description(dir.path());
+        assert!(xml.contains(r#"<M K="status">failed</M>"#), "{xml}");
+        assert!(xml.contains(r#"<M K="complete">false</M>"#), "{xml}");
+        assert!(xml.contains(r#"<M K="frames_written">2</M>"#), "{xml}");
+        // Only the planes on disk are described: no padding to the stream's extent.
+        assert!(xml.contains(r#"SizeT="2""#), "{xml}");
+        assert!(xml.contains(r#"<M K="settings">"#), "{xml}");
+    }
+
+    #[test]
+    fn the_backends_own_failure_makes_the_status_failed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut tiff = backend(dir.path());
+        write(&mut tiff, 1).unwrap_or_else(|e| panic!("{e}"));
+        // Refused (plane 0 is behind the written ones): a write that returned an error.
+        assert!(write(&mut tiff, 0).is_err());
+        let progress = Progress {
+            growth_extent: 2,
+            complete: true,
+            ..Progress::default()
+        };
+        tiff.finalize(&progress).unwrap_or_else(|e| panic!("{e}"));
+        let xml = description(dir.path());
+        assert!(xml.contains(r#"<M K="status">failed</M>"#), "{xml}");
     }
 }

@@ -135,6 +135,32 @@ pub(crate) struct TiffWriter {
     dirty: bool,
     /// Bytes before this offset have had their writeback started.
     written_back: u64,
+    /// The file's identity (device, inode) when it was opened, if the platform has one.
+    id: Option<(u64, u64)>,
+    /// Reopened with a torn tail: where the last whole page (or description) ends.
+    torn_at: Option<u64>,
+}
+
+/// A file's identity: (device, inode) on Unix.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)] // `None` on other platforms
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// A file's identity: none known on this platform.
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// The error of a file that is no longer at its path.
+fn vanished() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "was removed or replaced during the acquisition",
+    )
 }
 
 /// Start the writeback of a file's finished pages once this many bytes wait for it.
@@ -142,6 +168,207 @@ const WRITEBACK_BYTES: u64 = 8 << 20;
 
 fn round8(n: u64) -> u64 {
     n.div_ceil(8) * 8
+}
+
+/// What [`TiffWriter::reopen`] found.
+pub(crate) struct Reopened {
+    pub(crate) writer: TiffWriter,
+    /// IFD 0's description (NULs stripped) when it is whole; when it is torn, the text
+    /// of each description slot that holds one (the provisional documents); empty
+    /// before the first page.
+    pub(crate) descriptions: Vec<Vec<u8>>,
+}
+
+fn not_ours(what: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not a BigTIFF written by ome-writers: {what}"),
+    )
+}
+
+/// `n` bytes at `at`, or `None` when they run past the end (`len`).
+fn read_at(file: &mut File, len: u64, at: u64, n: u64) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    if at.checked_add(n).is_none_or(|e| e > len) {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; n as usize];
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(&mut buf)?;
+    Ok(Some(buf))
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if let Some(s) = b.get(i..i + 8) {
+        v.copy_from_slice(s);
+    }
+    u64::from_ne_bytes(v)
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    match b.get(i..i + 2) {
+        Some(&[x, y]) => u16::from_ne_bytes([x, y]),
+        _ => 0,
+    }
+}
+
+/// IFD 0's description as found.
+enum Description {
+    /// Whole: the text (NULs stripped) and its offset.
+    Whole(Vec<u8>, u64),
+    /// Its text runs past the end of the file.
+    Torn,
+}
+
+/// The chain of IFDs as far as it is whole.
+struct Chain {
+    pages: u64,
+    /// Offset of the last whole IFD's `next` field (the header's with no page).
+    link: u64,
+    desc_entry: Option<u64>,
+    description: Option<Description>,
+    first_strip: Option<u64>,
+    /// End of the last byte a whole page (or IFD 0's whole description) uses.
+    whole_end: u64,
+    /// The chain goes on past the end of the file: an IFD or its strip is cut.
+    torn: bool,
+}
+
+/// What one IFD's entries say (the ones reopening needs).
+#[derive(Default)]
+struct IfdInfo {
+    strip: Option<(u64, u64)>,
+    /// Index of the `ImageDescription` entry, its count and offset.
+    description: Option<(usize, u64, u64)>,
+}
+
+fn ifd_info(body: &[u8], count: usize) -> IfdInfo {
+    let mut info = IfdInfo::default();
+    let mut strip = (None, None);
+    for (i, e) in body.chunks_exact(ENTRY as usize).take(count).enumerate() {
+        let tag = u16_at(e, 0);
+        if tag == Tag::ImageDescription.to_u16() {
+            info.description = Some((i, u64_at(e, 4), u64_at(e, 12)));
+        } else if tag == Tag::StripOffsets.to_u16() {
+            strip.0 = Some(u64_at(e, 12));
+        } else if tag == Tag::StripByteCounts.to_u16() {
+            strip.1 = Some(u64_at(e, 12));
+        }
+    }
+    if let (Some(at), Some(n)) = strip {
+        info.strip = Some((at, n));
+    }
+    info
+}
+
+/// IFD 0's description: inline, whole at its offset, or torn.
+fn read_description(
+    file: &mut File,
+    len: u64,
+    entry: &[u8],
+    n: u64,
+    at: u64,
+) -> io::Result<Description> {
+    let mut text = if n <= 8 {
+        entry.get(12..12 + n as usize).unwrap_or_default().to_vec()
+    } else {
+        match read_at(file, len, at, n)? {
+            Some(t) => t,
+            None => return Ok(Description::Torn),
+        }
+    };
+    while text.last() == Some(&0) {
+        text.pop();
+    }
+    Ok(Description::Whole(text, at))
+}
+
+/// Walk the IFDs from `next` (the header's link) while they and their strips lie
+/// whole inside the file.
+fn walk_chain(file: &mut File, len: u64, mut next: u64) -> io::Result<Chain> {
+    let mut c = Chain {
+        pages: 0,
+        link: 8,
+        desc_entry: None,
+        description: None,
+        first_strip: None,
+        whole_end: 16,
+        torn: false,
+    };
+    let mut previous = 0u64;
+    while next != 0 {
+        // IFDs are appended one after the other: a link backwards is a loop.
+        if next <= previous || !next.is_multiple_of(8) {
+            return Err(not_ours(format!(
+                "IFD {} at offset {next} is out of order",
+                c.pages
+            )));
+        }
+        previous = next;
+        // Past the end, or a zeroed block a crash left: the chain is torn here.
+        let count = match read_at(file, len, next, 8)? {
+            Some(b) => u64_at(&b, 0),
+            None => 0,
+        };
+        if count > 64 {
+            return Err(not_ours(format!("IFD {} has {count} entries", c.pages)));
+        }
+        let body = match read_at(file, len, next + 8, count * ENTRY + 8)? {
+            Some(body) if count > 0 => body,
+            _ => {
+                c.torn = true;
+                break;
+            }
+        };
+        let info = ifd_info(&body, count as usize);
+        let strip_end = info.strip.and_then(|(at, n)| at.checked_add(n));
+        if strip_end.is_none_or(|e| e > len) {
+            c.torn = true;
+            break;
+        }
+        let ifd_end = next + 8 + count * ENTRY;
+        c.whole_end = c.whole_end.max(ifd_end + 8).max(strip_end.unwrap_or(0));
+        if c.pages == 0 {
+            c.first_strip = info.strip.map(|(at, _)| at);
+            if let Some((i, n, at)) = info.description {
+                let e = body.get(i * ENTRY as usize..(i + 1) * ENTRY as usize);
+                let d = read_description(file, len, e.unwrap_or_default(), n, at)?;
+                match &d {
+                    // Text of 8 bytes or less sits in the entry itself.
+                    Description::Whole(..) if n <= 8 => {}
+                    Description::Whole(_, at) => {
+                        c.whole_end = c.whole_end.max(at.saturating_add(n));
+                    }
+                    // Its text is cut: the tail goes, the slots still hold one.
+                    Description::Torn => c.torn = true,
+                }
+                c.desc_entry = Some(next + 8 + i as u64 * ENTRY);
+                c.description = Some(d);
+            }
+        }
+        c.link = ifd_end;
+        next = u64_at(&body, body.len() - 8);
+        c.pages += 1;
+    }
+    Ok(c)
+}
+
+/// The texts the two description slots hold (NUL-terminated, non-empty).
+fn slot_texts(file: &mut File, len: u64, slots: [u64; 2], cap: u64) -> io::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for at in slots {
+        let n = cap.min(len.saturating_sub(at));
+        if let Some(mut text) = read_at(file, len, at, n)? {
+            if let Some(nul) = text.iter().position(|&b| b == 0) {
+                text.truncate(nul);
+            }
+            if !text.is_empty() {
+                out.push(text);
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl TiffWriter {
@@ -160,6 +387,7 @@ impl TiffWriter {
         // The slots stay zero until used (`set_len` makes them sparse where possible).
         let end = 16 + 2 * cap;
         file.set_len(end)?;
+        let id = file_id(&file.metadata()?);
         Ok(Self {
             path: path.to_owned(),
             file: Some(file),
@@ -172,113 +400,85 @@ impl TiffWriter {
             desc_entry: None,
             dirty: true,
             written_back: 0,
+            id,
+            torn_at: None,
         })
     }
 
     /// Reopen a file this writer left behind (a writer that was killed, or a finished
     /// file): walk the chain of IFDs, find IFD 0's description and the two slots, and
-    /// carry on appending after the end of the file. Returns the writer and IFD 0's
-    /// description (NULs stripped), if any. Refuses files this module did not write
-    /// (other byte order, classic TIFF, IFDs that leave the file).
-    pub(crate) fn reopen(path: &Path) -> io::Result<(Self, Option<Vec<u8>>)> {
-        use std::io::Read;
-        let bad = |what: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("not a BigTIFF written by ome-writers: {what}"),
-            )
-        };
+    /// carry on appending after the end of the file. A torn tail (a crash or a cut copy
+    /// left an IFD, its strip or its description partly past the end) is found here and
+    /// removed by [`cut_torn_tail`](Self::cut_torn_tail). Refuses files this module did
+    /// not write (other byte order, classic TIFF, IFDs out of order).
+    pub(crate) fn reopen(path: &Path) -> io::Result<Reopened> {
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-        let len = file.metadata()?.len();
-        let read_at = |file: &mut File, at: u64, n: u64| -> io::Result<Vec<u8>> {
-            if at.checked_add(n).is_none_or(|e| e > len) {
-                return Err(bad(format!(
-                    "{n} bytes at {at} run past the end ({len} bytes)"
-                )));
-            }
-            let mut buf = vec![0u8; n as usize];
-            file.seek(SeekFrom::Start(at))?;
-            file.read_exact(&mut buf)?;
-            Ok(buf)
-        };
-        let u64_at = |b: &[u8], i: usize| -> u64 {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(&b[i..i + 8]);
-            u64::from_ne_bytes(v)
-        };
-        let u16_at = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
-        let head = read_at(&mut file, 0, 16)?;
+        let meta = file.metadata()?;
+        let (len, id) = (meta.len(), file_id(&meta));
+        let head = read_at(&mut file, len, 0, 16)?
+            .ok_or_else(|| not_ours(format!("{len} bytes is shorter than a BigTIFF header")))?;
         if head[..2] != MAGIC || u16_at(&head, 2) != 43 || u16_at(&head, 4) != 8 {
-            return Err(bad(
-                "header is not a BigTIFF of this machine's byte order".to_owned()
+            return Err(not_ours(
+                "header is not a BigTIFF of this machine's byte order".to_owned(),
             ));
         }
-        let mut next = u64_at(&head, 8);
-        let mut link = 8;
-        let mut pages = 0u64;
-        let mut desc_entry = None;
-        let mut description = None;
-        let mut first_strip = None;
-        let mut previous = 0u64;
-        while next != 0 {
-            // IFDs are appended one after the other: a link backwards is a loop.
-            if next <= previous || next % 8 != 0 {
-                return Err(bad(format!("IFD {pages} at offset {next} is out of order")));
-            }
-            previous = next;
-            let count = u64_at(&read_at(&mut file, next, 8)?, 0);
-            if count == 0 || count > 64 {
-                return Err(bad(format!("IFD {pages} has {count} entries")));
-            }
-            let body = read_at(&mut file, next + 8, count * ENTRY + 8)?;
-            for i in 0..count as usize {
-                let e = &body[i * ENTRY as usize..(i + 1) * ENTRY as usize];
-                let tag = u16_at(e, 0);
-                if pages == 0 && tag == Tag::ImageDescription.to_u16() {
-                    desc_entry = Some(next + 8 + i as u64 * ENTRY);
-                    let (n, at) = (u64_at(e, 4), u64_at(e, 12));
-                    let mut text = if n <= 8 {
-                        e[12..12 + n as usize].to_vec()
-                    } else {
-                        read_at(&mut file, at, n)?
-                    };
-                    while text.last() == Some(&0) {
-                        text.pop();
-                    }
-                    description = Some((text, at));
-                }
-                if pages == 0 && tag == Tag::StripOffsets.to_u16() {
-                    first_strip = Some(u64_at(e, 12));
-                }
-            }
-            link = next + 8 + count * ENTRY;
-            next = u64_at(&body, body.len() - 8);
-            pages += 1;
-        }
+        let chain = walk_chain(&mut file, len, u64_at(&head, 8))?;
         // Layout: header | slot A | slot B | strip 0 | ...: the slots split what lies
         // between the header and the first strip (or, with no page yet, the end).
-        let slots_end = first_strip.unwrap_or(len).max(16);
+        let slots_end = chain.first_strip.unwrap_or(len).clamp(16, len.max(16));
         let cap = ((slots_end - 16) / 2) / 8 * 8;
         let slots = [16, 16 + cap];
-        let active_slot = description
-            .as_ref()
-            .and_then(|(_, at)| slots.iter().position(|s| s == at));
-        Ok((
-            Self {
+        let descriptions = match &chain.description {
+            Some(Description::Whole(text, _)) => vec![text.clone()],
+            Some(Description::Torn) => slot_texts(&mut file, len, slots, cap)?,
+            None => Vec::new(),
+        };
+        let active_slot = match &chain.description {
+            Some(Description::Whole(_, at)) => slots.iter().position(|s| s == at),
+            _ => None,
+        };
+        let torn_at = chain
+            .torn
+            .then_some(chain.whole_end.max(16 + 2 * cap).min(len));
+        Ok(Reopened {
+            writer: Self {
                 path: path.to_owned(),
                 file: Some(file),
                 end: len,
-                link,
-                pages,
+                link: chain.link,
+                pages: chain.pages,
                 slots,
                 slot_cap: cap,
                 active_slot,
-                desc_entry,
+                desc_entry: chain.desc_entry,
                 dirty: false,
                 written_back: len - len % 4096,
+                id,
+                torn_at,
             },
-            description.map(|(text, _)| text),
-        ))
+            descriptions,
+        })
+    }
+
+    /// Bytes past the last whole page that [`cut_torn_tail`](Self::cut_torn_tail)
+    /// removes (0 when the file is not torn).
+    pub(crate) fn torn_bytes(&self) -> u64 {
+        self.torn_at.map_or(0, |at| self.end.saturating_sub(at))
+    }
+
+    /// Cut a torn tail found by [`reopen`](Self::reopen): the last whole IFD ends the
+    /// chain, the file is truncated after it, and both are made durable.
+    pub(crate) fn cut_torn_tail(&mut self) -> io::Result<()> {
+        let Some(at) = self.torn_at else {
+            return Ok(());
+        };
+        let link = self.link;
+        self.write_at(link, &0u64.to_ne_bytes())?;
+        self.handle()?.set_len(at)?;
+        self.end = at;
+        self.written_back = self.written_back.min(at - at % 4096);
+        self.torn_at = None;
+        self.sync()
     }
 
     /// The file's path.
@@ -301,6 +501,15 @@ impl TiffWriter {
         self.file.is_some()
     }
 
+    /// Whether the file at the path is still the one this writer opened (neither
+    /// unlinked nor replaced by another file).
+    pub(crate) fn is_in_place(&self) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => self.id.is_none() || file_id(&meta) == self.id,
+            Err(_) => false,
+        }
+    }
+
     /// Close the handle (it reopens on the next write). Nothing is lost: every write
     /// has already been handed to the OS.
     pub(crate) fn close(&mut self) {
@@ -309,7 +518,12 @@ impl TiffWriter {
 
     fn handle(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
-            self.file = Some(OpenOptions::new().write(true).open(&self.path)?);
+            let file = OpenOptions::new().write(true).open(&self.path)?;
+            // Reopened by path: it must still be our file, never a stranger put there.
+            if self.id.is_some() && file_id(&file.metadata()?) != self.id {
+                return Err(vanished());
+            }
+            self.file = Some(file);
         }
         // Just set when it was `None`.
         self.file
@@ -353,6 +567,7 @@ impl TiffWriter {
             Some(text) if self.pages == 0 => Some(self.store_description(text, 0)?),
             _ => None,
         };
+        let desc_slot = desc.and_then(|(_, _, slot)| slot);
         let mut b = IfdBuilder::new(ifd);
         let short = |v: u16| v.to_ne_bytes();
         let long = |v: u32| v.to_ne_bytes();
@@ -372,7 +587,7 @@ impl TiffWriter {
             1,
             &short(PhotometricInterpretation::BlackIsZero.to_u16()),
         );
-        let desc_index = desc.map(|(count, at)| {
+        let desc_index = desc.map(|(count, at, _)| {
             b.entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes())
         });
         b.entry(Tag::StripOffsets, Type::LONG8, 1, &strip_at.to_ne_bytes());
@@ -420,6 +635,7 @@ impl TiffWriter {
         self.link = ifd_at + 8 + entries * ENTRY;
         if let Some(i) = desc_index {
             self.desc_entry = Some(ifd_at + 8 + i * ENTRY);
+            self.active_slot = desc_slot;
         }
         self.pages += 1;
         // Everything before the new IFD is final (the next page only rewrites this
@@ -435,24 +651,28 @@ impl TiffWriter {
     }
 
     /// Write `text` + NUL into slot `slot` (or, if it does not fit, at the end of the
-    /// file); returns the ASCII count and offset for the entry. Text of fewer than 8
+    /// file); returns the ASCII count and offset for the entry, and the slot used. The
+    /// caller marks the slot active once the entry points at it. Text of fewer than 8
     /// bytes gets extra NULs: a BigTIFF value of 8 bytes or less would be stored in the
     /// entry itself, which the slots do not do.
-    fn store_description(&mut self, text: &[u8], slot: usize) -> io::Result<(u64, u64)> {
+    fn store_description(
+        &mut self,
+        text: &[u8],
+        slot: usize,
+    ) -> io::Result<(u64, u64, Option<usize>)> {
         let nuls = 9usize.saturating_sub(text.len()).max(1);
         let count = (text.len() + nuls) as u64;
         if count <= self.slot_cap {
             let at = self.slots[slot];
             self.write_at(at, text)?;
             self.write_at(at + text.len() as u64, &[0u8; 9][..nuls])?;
-            self.active_slot = Some(slot);
-            Ok((count, at))
+            Ok((count, at, Some(slot)))
         } else {
             let at = self.append(text)?;
             let end = self.end;
             self.write_at(end, &[0u8; 9][..nuls])?;
             self.end += nuls as u64;
-            Ok((count, at))
+            Ok((count, at, None))
         }
     }
 
@@ -473,8 +693,11 @@ impl TiffWriter {
             Some(0) => 1,
             _ => 0,
         };
-        let (count, at) = self.store_description(text, slot)?;
-        self.repoint_description(count, at)
+        let (count, at, used) = self.store_description(text, slot)?;
+        self.repoint_description(count, at)?;
+        // Only now: until the entry is repointed the old slot must stay untouched.
+        self.active_slot = used;
+        Ok(())
     }
 
     /// Append the final description at the end of the file and repoint the entry to
@@ -567,6 +790,40 @@ mod tests {
             w.set_final(b"<final/>").unwrap();
             let (got, desc) = read_all(&path);
             assert_eq!((got, desc.as_str()), (planes.clone(), "<final/>"));
+        }
+    }
+
+    #[test]
+    fn reopening_any_cut_or_flipped_file_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tiff");
+        let fmt = format(Codec::None);
+        let mut w = TiffWriter::create(&path, 64).unwrap();
+        let mut ifd = Vec::new();
+        for p in 0..3u8 {
+            w.write_page(&fmt, &[p; 12], Some(b"provisional text"), &mut ifd)
+                .unwrap();
+        }
+        w.set_final(b"<final/>").unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let damaged = dir.path().join("b.tiff");
+        let mut whole_pages = Vec::new();
+        for cut in 0..=good.len() {
+            std::fs::write(&damaged, &good[..cut]).unwrap();
+            if let Ok(r) = TiffWriter::reopen(&damaged) {
+                whole_pages.push(r.writer.pages());
+            }
+        }
+        // Pages only ever appear whole, in order, as the cut moves on.
+        assert!(whole_pages.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(whole_pages.last(), Some(&3));
+        for at in 0..good.len() {
+            for byte in [0u8, 0xff, 0x09] {
+                let mut bytes = good.clone();
+                bytes[at] = byte;
+                std::fs::write(&damaged, &bytes).unwrap();
+                let _ = TiffWriter::reopen(&damaged);
+            }
         }
     }
 }

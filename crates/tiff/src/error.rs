@@ -51,6 +51,13 @@ pub enum TiffError {
     /// OME-XML serialization failed.
     #[error("OME-XML serialization failed")]
     Xml(#[from] quick_xml::SeError),
+    /// A file of the dataset was unlinked, or another file put at its path, while the
+    /// acquisition was writing it: what it held is no longer at its path.
+    #[error("{}: was removed or replaced during the acquisition", path.display())]
+    Vanished {
+        /// The file's path.
+        path: std::path::PathBuf,
+    },
     /// A value does not fit the TIFF or OME-XML field that must hold it.
     #[error("{what} ({value}) does not fit in OME-TIFF")]
     TooLarge {

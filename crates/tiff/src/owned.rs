@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ome_writers_backend::Ownership;
 
+use crate::journal::JOURNAL_SUFFIX;
+
 /// What every document this backend writes carries in its root element.
 const CREATOR_MARK: &[u8] = b"Creator=\"ome-writers-rs";
 /// How much of an OME-XML document is searched for the mark (it is in the root
@@ -16,8 +18,6 @@ const HEAD_BYTES: u64 = 64 << 10;
 const MAX_IFD_ENTRIES: u64 = 4096;
 /// The TIFF tag ImageDescription.
 const IMAGE_DESCRIPTION: u16 = 270;
-/// Suffix of the per-frame metadata journal beside a TIFF file.
-const JOURNAL_SUFFIX: &str = ".omew-journal";
 
 /// The TIFF backend's [`Ownership`]: a single file, or a folder of files, each
 /// carrying our `Creator`.

@@ -909,3 +909,124 @@ pub fn relocate(mut w: Written, to: &Path, renamed: &str) -> Written {
     w.dir = to.to_owned();
     w
 }
+
+/// Read files back with tifffile and ome-types (`support/inspect_tiff.py`, one JSON
+/// object per file: pages as hex, series shapes, the describing OME-XML validated
+/// against the XSD). The readers are required: without them this panics, so a test
+/// never passes without its independent reader.
+pub fn inspect(paths: &[&Path]) -> Vec<Value> {
+    let py = python().unwrap_or_else(|| {
+        panic!("tifffile and ome-types are required for this test: set OMEW_PYTHON")
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/inspect_tiff.py");
+    let out = Command::new(&py).arg(&script).args(paths).output().unwrap();
+    assert!(
+        out.status.success(),
+        "inspect_tiff.py {paths:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The pages of an [`inspect`] result, as bytes.
+pub fn inspected_pages(file: &Value) -> Vec<Vec<u8>> {
+    file["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let h = h.as_str().unwrap().as_bytes();
+            h.chunks(2)
+                .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Image `i`'s sizes, plane count and page count of an [`inspect`] result must agree,
+/// with the series tifffile found; returns the plane count.
+pub fn check_agree(file: &Value, i: usize) -> u64 {
+    let image = &file["images"][i];
+    let n = |k: &str| image[k].as_u64().unwrap();
+    let planes = n("size_z") * n("size_c") * n("size_t");
+    let pages = file["pages"].as_array().unwrap().len() as u64;
+    assert_eq!(planes, n("plane_count"), "sizes vs PlaneCount: {image}");
+    assert_eq!(planes, pages, "PlaneCount vs pages: {image}");
+    let shape: Vec<u64> = file["series"][i]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(shape.len() >= 2, "series {}", file["series"]);
+    let series: u64 = shape.iter().product();
+    let frame: u64 = shape[shape.len() - 2..].iter().product();
+    assert_eq!(series / frame, planes, "tifffile series vs PlaneCount");
+    planes
+}
+
+/// A size-limited tmpfs this test mounts itself (root), unmounted on drop. Failing to
+/// mount fails the test.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs (run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// Bio-Formats (`ImageInfo`) must open `path` without OME-XML validation errors and see
+/// one series of `planes` planes. Required: without java and the jar this panics.
+pub fn check_bioformats_planes(path: &Path, planes: u64) {
+    let jar = bioformats().unwrap_or_else(|| {
+        panic!("Bio-Formats is required for this test: set OMEW_BIOFORMATS_JAR, install java")
+    });
+    let (series, out) = image_info(&jar, path);
+    assert!(
+        out.contains("No validation errors found."),
+        "{}: Bio-Formats found OME-XML validation errors\n{out}",
+        path.display()
+    );
+    assert_eq!(series.len(), 1, "{}\n{out}", path.display());
+    assert_eq!(
+        series[0].num("Image count"),
+        planes,
+        "{}\n{out}",
+        path.display()
+    );
+}

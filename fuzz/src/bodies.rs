@@ -201,3 +201,25 @@ fn schema_from_bytes(b: &mut Bytes<'_>) -> Option<Value> {
                 "storage_order": order}),
     )
 }
+
+/// The BigTIFF reader behind `omew repair` (`ome_writers_tiff::recover`, and the
+/// writer's reopen): any file, crafted or torn, is recovered or refused with an error,
+/// never a panic, a hang or an abort; a file recovered once recovers again.
+pub fn tiff_recover(data: &[u8]) {
+    let dir = std::env::temp_dir().join(format!(
+        "omew-fuzz-tiff-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join("f.ome.tiff");
+    if std::fs::write(&path, data).is_ok() && ome_writers_tiff::recover(&path).is_ok() {
+        if let Err(e) = ome_writers_tiff::recover(&path) {
+            panic!("a recovered file does not recover again: {e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

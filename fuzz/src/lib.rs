@@ -4,4 +4,4 @@
 #[path = "bodies.rs"]
 mod bodies;
 
-pub use bodies::{router, settings};
+pub use bodies::{router, settings, tiff_recover};

@@ -199,3 +199,56 @@ fn router_body_over_corpus_and_generated_inputs() {
         seed()
     );
 }
+
+/// Binary mutations of a TIFF: truncation, bit flips, and 2-, 4- and 8-byte fields
+/// set to edge values (offsets, counts and sizes past the end or near 2^64).
+fn mutate_binary(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    const EDGES: [u64; 6] = [0, 1, 0xff, 0xffff_ffff, u64::MAX, 1 << 40];
+    let mut v = seed.to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(v.len().max(1));
+        match rng.below(4) {
+            0 => v.truncate(at),
+            1 if !v.is_empty() => {
+                let i = at.min(v.len() - 1);
+                v[i] ^= 1 << rng.below(8);
+            }
+            _ => {
+                let width = [2, 4, 8][rng.below(3)];
+                let value = EDGES[rng.below(EDGES.len())].to_le_bytes();
+                for (k, b) in value.iter().take(width).enumerate() {
+                    if let Some(slot) = v.get_mut(at + k) {
+                        *slot = *b;
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn tiff_recover_body_over_corpus_and_generated_inputs() {
+    let seeds = corpus("tiff_recover");
+    for (path, bytes) in &seeds {
+        run("tiff_recover", bodies::tiff_recover, bytes);
+        println!("ok corpus {}", path.display());
+    }
+    let mut rng = Rng(seed() ^ 0x71ff);
+    let started = Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed() < budget() {
+        let (_, base) = &seeds[rng.below(seeds.len())];
+        run(
+            "tiff_recover",
+            bodies::tiff_recover,
+            &mutate_binary(&mut rng, base),
+        );
+        runs += 1;
+    }
+    println!(
+        "tiff_recover: {} corpus files + {runs} generated inputs (seed {}), no panic",
+        seeds.len(),
+        seed()
+    );
+}

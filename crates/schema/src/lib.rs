@@ -35,6 +35,7 @@ mod dtype;
 mod error;
 mod index;
 mod omero;
+mod options;
 mod schema;
 mod settings;
 mod units;
@@ -45,9 +46,8 @@ pub use dtype::{DType, Pixel};
 pub use error::SchemaError;
 pub use index::{FrameNumber, MAX_INDEX_AXES, PositionIndex, StorageIndex};
 pub use omero::{OMERO_SCHEME, OmeroAddress, OmeroObject};
-pub use schema::{
-    BackendKind, Dim, MultiFileMetadata, Schema, Target, TiffLayout, limits, ome_stem_suffix,
-};
+pub use options::{Container, MultiFileMetadata, PreferSingleFile, Registration, UnknownValue};
+pub use schema::{BackendKind, Dim, Schema, Target, TiffLayout, limits, ome_stem_suffix};
 pub use settings::{
     AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType, FormatSpec,
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,

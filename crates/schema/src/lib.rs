@@ -1,7 +1,9 @@
 //! The declarative description of a microscope acquisition.
 //!
 //! [`AcquisitionSettings`] is plain serde data that reads (and writes back) the settings
-//! JSON of the Python ome-writers unchanged. [`AcquisitionSettings::validate`] checks
+//! JSON of the Python ome-writers unchanged; [`AcquisitionSettings::builder`] builds the
+//! same data in Rust, with typed options ([`DType`], [`Compression`], [`Container`],
+//! ...) whose serde form is the JSON's strings. [`AcquisitionSettings::validate`] checks
 //! every rule once and yields a [`Schema`], whose fields are private: the router and the
 //! backends accept nothing else, so they never see unchecked input.
 //!
@@ -29,6 +31,7 @@
 //! # Ok::<(), ome_writers_schema::SchemaError>(())
 //! ```
 
+mod builder;
 mod color;
 mod css_colors;
 mod dtype;
@@ -42,6 +45,7 @@ mod units;
 mod validate_paths;
 mod validate_values;
 
+pub use builder::SettingsBuilder;
 pub use dtype::{DType, Pixel};
 pub use error::SchemaError;
 pub use index::{FrameNumber, MAX_INDEX_AXES, PositionIndex, StorageIndex};

@@ -14,6 +14,7 @@
 //!     .dimension(Dimension::y(512).with_unit("um").with_scale(0.325).with_chunk(256))
 //!     .dimension(Dimension::x(512).with_unit("um").with_scale(0.325).with_chunk(256))
 //!     .compression(Compression::Zstd)
+//!     .compression_level(1)
 //!     .build()?;
 //! assert_eq!(schema.backend(), BackendKind::Zarr);
 //! assert_eq!(schema.num_frames(), Some(100));

@@ -55,8 +55,8 @@ pub use ome_writers_backend::{
     FrameMetadata, Progress, error_chain,
 };
 pub use ome_writers_schema::{
-    AcquisitionSettings, BackendKind, Compression, DType, Dimension, Pixel, Schema, SchemaError,
-    SettingsBuilder,
+    AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension, Pixel, Plate,
+    Position, Schema, SchemaError, SettingsBuilder,
 };
 pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
 pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};

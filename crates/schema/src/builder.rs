@@ -5,11 +5,13 @@
 //! it with the same [`AcquisitionSettings::validate`].
 //!
 //! ```
-//! use ome_writers_schema::{AcquisitionSettings, BackendKind, Compression, DType, Dimension};
+//! use ome_writers_schema::{
+//!     AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension,
+//! };
 //!
 //! let schema = AcquisitionSettings::builder("out/run.ome.zarr", DType::U16)
 //!     .dimension(Dimension::time(10).with_unit("s").with_scale(2.0))
-//!     .dimension(Dimension::channels(["DAPI", "GFP"]))
+//!     .dimension(Dimension::channels([Channel::named("DAPI").with_color("blue"), "GFP".into()]))
 //!     .dimension(Dimension::z(5).with_unit("um").with_scale(1.5).with_chunk(5))
 //!     .dimension(Dimension::y(512).with_unit("um").with_scale(0.325).with_chunk(256))
 //!     .dimension(Dimension::x(512).with_unit("um").with_scale(0.325).with_chunk(256))
@@ -26,7 +28,7 @@ use crate::dtype::DType;
 use crate::error::SchemaError;
 use crate::schema::Schema;
 use crate::settings::{
-    AcquisitionSettings, Channel, Compression, Coord, Dimension, DimensionType, FormatSpec,
+    AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType, FormatSpec,
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,
     StorageOrder,
 };
@@ -247,6 +249,23 @@ impl From<String> for Channel {
     }
 }
 
+impl Channel {
+    /// The same channel with a display colour (`"blue"`, `"#00ff00"`, ...).
+    #[must_use]
+    pub fn with_color(self, color: impl Into<Color>) -> Self {
+        Self {
+            color: Some(color.into()),
+            ..self
+        }
+    }
+}
+
+impl From<&str> for Color {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
+}
+
 impl From<&str> for Position {
     fn from(name: &str) -> Self {
         Self::named(name)
@@ -342,6 +361,15 @@ mod tests {
                 .compression(Compression::BloscZstd)
                 .compression_level(5),
             &json!({"root_path": "a.ome.zarr", "dtype": "uint16", "compression": "blosc-zstd", "compression_level": 5, "dimensions": [{"name": "c", "type": "channel", "coords": [{"name": "DAPI"}, {"name": "GFP"}]}, {"name": "y", "count": 4}, {"name": "x", "count": 4}]}),
+        );
+        check(
+            b("a.ome.zarr")
+                .dimension(Dimension::channels([
+                    Channel::named("DAPI").with_color("blue"),
+                    "GFP".into(),
+                ]))
+                .dimensions(frame(4, 4)),
+            &json!({"root_path": "a.ome.zarr", "dtype": "uint16", "dimensions": [{"name": "c", "coords": [{"name": "DAPI", "color": "blue"}, {"name": "GFP"}]}, {"name": "y", "count": 4}, {"name": "x", "count": 4}]}),
         );
         check(
             b("a.ome.zarr")

@@ -2,23 +2,23 @@
 //!
 //! cargo run --example single_5d -- out/single_5d.ome.zarr
 
-use ome_writers::{Schema, create_stream};
+use ome_writers::{AcquisitionSettings, Channel, DType, Dimension, create_stream};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "out/single_5d.ome.zarr".into());
-    let schema = Schema::from_json(&format!(
-        r#"{{
-        "root_path": {root:?}, "dtype": "uint16", "overwrite": true,
-        "dimensions": [
-            {{"name": "t", "count": 4, "unit": "s", "scale": 5.0}},
-            {{"name": "c", "coords": [{{"name": "DAPI", "color": "blue"}}, {{"name": "GFP", "color": "lime"}}]}},
-            {{"name": "z", "count": 6, "unit": "um", "scale": 2.0}},
-            {{"name": "y", "count": 256, "unit": "um", "scale": 0.5}},
-            {{"name": "x", "count": 256, "unit": "um", "scale": 0.5}}
-        ]}}"#
-    ))?;
+    let schema = AcquisitionSettings::builder(root.as_str(), DType::U16)
+        .dimension(Dimension::time(4).with_unit("s").with_scale(5.0))
+        .dimension(Dimension::channels([
+            Channel::named("DAPI").with_color("blue"),
+            Channel::named("GFP").with_color("lime"),
+        ]))
+        .dimension(Dimension::z(6).with_unit("um").with_scale(2.0))
+        .dimension(Dimension::y(256).with_unit("um").with_scale(0.5))
+        .dimension(Dimension::x(256).with_unit("um").with_scale(0.5))
+        .overwrite(true)
+        .build()?;
     let mut stream = create_stream(&schema)?;
     let mut frame = vec![0u16; 256 * 256];
     for n in 0..schema.num_frames().unwrap_or(0) {

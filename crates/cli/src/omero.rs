@@ -25,7 +25,9 @@ use ome_writers_omero_local::{
     CliGateway, DataDir, OmeroImage, OmeroReader, PixelSource, RomioPixels, Session, Sizes,
     omero_pixel_type_name, parse_pixel_type,
 };
-use ome_writers_schema::{AcquisitionSettings, DType, FormatSpec, OmeroAddress, OmeroLocalFormat};
+use ome_writers_schema::{
+    AcquisitionSettings, Container, DType, FormatSpec, OmeroAddress, OmeroLocalFormat, Registration,
+};
 use serde_json::json;
 
 /// `omew omero`.
@@ -141,10 +143,10 @@ struct WriteOmeroArgs {
     staging_dir: Option<String>,
     /// `ome-zarr` or `ome-tiff`.
     #[arg(long)]
-    container: Option<String>,
+    container: Option<Container>,
     /// `in-place-import` or `zarr-import`.
     #[arg(long)]
-    registration: Option<String>,
+    registration: Option<Registration>,
     /// The `omero` executable.
     #[arg(long)]
     omero_executable: Option<String>,
@@ -330,7 +332,7 @@ fn write(a: WriteOmeroArgs) -> Result<()> {
         .with_context(|| format!("{} is not valid settings", w.settings.display()))?;
     let mut format = match &settings.format {
         FormatSpec::OmeroLocal(f) => f.clone(),
-        _ => serde_json::from_value::<OmeroLocalFormat>(json!({"name": "omero_local"}))?,
+        _ => OmeroLocalFormat::default(),
     };
     let set = |field: &mut String, value: &Option<String>| {
         if let Some(v) = value {
@@ -339,8 +341,12 @@ fn write(a: WriteOmeroArgs) -> Result<()> {
     };
     set(&mut format.data_dir, &a.data_dir);
     set(&mut format.staging_dir, &a.staging_dir);
-    set(&mut format.container, &a.container);
-    set(&mut format.registration, &a.registration);
+    if let Some(container) = a.container {
+        format.container = container;
+    }
+    if let Some(registration) = a.registration {
+        format.registration = registration;
+    }
     set(&mut format.omero_executable, &a.omero_executable);
     settings.format = FormatSpec::OmeroLocal(format);
     if let Some(t) = a.target.as_deref().or(w.output.as_deref()) {

@@ -1,7 +1,9 @@
 //! Stream microscope camera frames into OME-Zarr 0.5 and OME-TIFF.
 //!
-//! Declare the acquisition once ([`Schema`], usually from the same settings JSON the
-//! Python ome-writers reads), then append frames in acquisition order. The camera thread
+//! Declare the acquisition once ([`Schema`]: built in Rust with
+//! [`AcquisitionSettings::builder`], or read from the same settings JSON the Python
+//! ome-writers reads with [`Schema::from_json`]), then append frames in acquisition
+//! order. The camera thread
 //! only copies each frame into a pooled buffer and hands it through a bounded channel
 //! to a writer thread; it waits on the disk only when the queue (bounded in bytes) is
 //! full.
@@ -11,15 +13,16 @@
 //! stream that is dropped, or whose writer fails, still finalizes what it wrote.
 //!
 //! ```
-//! use ome_writers::{create_stream, Schema};
+//! use ome_writers::{AcquisitionSettings, DType, Dimension, create_stream};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let root = dir.path().join("run.ome.zarr");
-//! let schema = Schema::from_json(&format!(r#"{{
-//!     "root_path": {root:?}, "dtype": "uint16",
-//!     "dimensions": [{{"name": "t", "count": 3}}, {{"name": "c", "count": 2}},
-//!                    {{"name": "y", "count": 64}}, {{"name": "x", "count": 64}}]
-//! }}"#))?;
+//! let schema = AcquisitionSettings::builder(root.to_string_lossy(), DType::U16)
+//!     .dimension(Dimension::time(3))
+//!     .dimension(Dimension::channel_count(2))
+//!     .dimension(Dimension::y(64))
+//!     .dimension(Dimension::x(64))
+//!     .build()?;
 //! let mut stream = create_stream(&schema)?;
 //! let frame = vec![7u16; 64 * 64];
 //! for _ in 0..6 {
@@ -52,7 +55,8 @@ pub use ome_writers_backend::{
     FrameMetadata, Progress, error_chain,
 };
 pub use ome_writers_schema::{
-    AcquisitionSettings, BackendKind, DType, Dimension, Pixel, Schema, SchemaError,
+    AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension, Pixel, Plate,
+    Position, Schema, SchemaError, SettingsBuilder,
 };
 pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
 pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};

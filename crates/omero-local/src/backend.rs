@@ -11,7 +11,8 @@ use ome_writers_schema::{
 use ome_writers_tiff::TiffBackend;
 use ome_writers_zarr::ZarrBackend;
 
-use crate::config::{Container, OmeroLocalConfig, OmeroLocalOptions};
+use crate::Container;
+use crate::config::{OmeroLocalConfig, OmeroLocalOptions};
 use crate::gateway::{Gateway, ImportRequest, Registered, object_ref};
 use crate::{CliGateway, OmeroLocalError};
 

@@ -23,7 +23,8 @@ use std::process::{Command, Stdio};
 
 use ome_writers_schema::{OmeroAddress, OmeroObject};
 
-use crate::config::{OmeroLocalConfig, Registration, Session};
+use crate::Registration;
+use crate::config::{OmeroLocalConfig, Session};
 use crate::gateway::{
     ExternalInfo, FilesetFile, Gateway, ImageInfo, ImportRequest, Registered, object_ref,
     shell_quote,

@@ -2,70 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use ome_writers_schema::{BackendKind, OmeroAddress, OmeroObject, Schema, Target};
+use ome_writers_schema::{
+    BackendKind, Container, OmeroAddress, OmeroObject, Registration, Schema, Target,
+};
 
 use crate::{DataDir, OmeroLocalError};
 
 /// Default namespace of the provenance MapAnnotation.
 pub const PROVENANCE_NAMESPACE: &str = "org.ome-writers-rs/provenance";
-
-/// The container staged next to the server and registered in place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Container {
-    /// OME-Zarr 0.5 (the zarr backend).
-    OmeZarr,
-    /// OME-TIFF (the tiff backend).
-    OmeTiff,
-}
-
-impl Container {
-    /// Parse the format's `container` field.
-    pub fn parse(text: &str) -> Result<Self, OmeroLocalError> {
-        match text {
-            "ome-zarr" => Ok(Self::OmeZarr),
-            "ome-tiff" => Ok(Self::OmeTiff),
-            other => Err(OmeroLocalError::Config {
-                field: "container",
-                value: other.to_owned(),
-                reason: "expected ome-zarr or ome-tiff".to_owned(),
-            }),
-        }
-    }
-
-    /// The file or directory suffix.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Self::OmeZarr => ".ome.zarr",
-            Self::OmeTiff => ".ome.tiff",
-        }
-    }
-}
-
-/// How a staged fileset becomes an OMERO image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Registration {
-    /// `omero import --transfer=ln_s`: an in-place import (Bio-Formats reads the staged
-    /// files through symbolic links in the managed repository).
-    InPlaceImport,
-    /// `omero zarr import` (omero-cli-zarr): the image's ExternalInfo points at the
-    /// zarr; single images only.
-    ZarrImport,
-}
-
-impl Registration {
-    /// Parse the format's `registration` field.
-    pub fn parse(text: &str) -> Result<Self, OmeroLocalError> {
-        match text {
-            "in-place-import" => Ok(Self::InPlaceImport),
-            "zarr-import" => Ok(Self::ZarrImport),
-            other => Err(OmeroLocalError::Config {
-                field: "registration",
-                value: other.to_owned(),
-                reason: "expected in-place-import or zarr-import".to_owned(),
-            }),
-        }
-    }
-}
 
 /// How the `omero` CLI logs in. Empty fields leave the choice to the CLI (its current
 /// session from `omero login`).
@@ -226,8 +170,7 @@ impl OmeroLocalConfig {
             });
         };
         debug_assert_eq!(schema.backend(), BackendKind::OmeroLocal);
-        let container = Container::parse(&format.container)?;
-        let registration = Registration::parse(&format.registration)?;
+        let (container, registration) = (format.container, format.registration);
         if format.omero_executable.trim().is_empty() {
             return Err(OmeroLocalError::Config {
                 field: "omero_executable",

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ome_writers_schema::{OmeroAddress, OmeroObject};
 
-use crate::config::Registration;
+use crate::Registration;
 use crate::{OmeroLocalError, Sizes};
 
 /// A request to register a staged, complete fileset.

@@ -79,15 +79,15 @@ pub use cli::{
     CliGateway, CommandOutput, CommandRunner, HQL_PAGE, MAX_HQL_PAGES, ProcessRunner, classify,
     parse_ext_info, parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
 };
-pub use config::{
-    Container, OmeroLocalConfig, OmeroLocalOptions, PROVENANCE_NAMESPACE, Registration, Session,
-};
+pub use config::{OmeroLocalConfig, OmeroLocalOptions, PROVENANCE_NAMESPACE, Session};
 pub use error::OmeroLocalError;
 pub use files::MAX_METADATA_BYTES;
 pub use gateway::{
     ExternalInfo, FilesetFile, Gateway, ImageInfo, ImportRequest, NGFF_ENTITY_TYPE, Registered,
     object_ref, shell_quote,
 };
+/// The staged container and the registration method are the settings' own types.
+pub use ome_writers_schema::{Container, Registration};
 pub use read::{AXES, OmeroImage, OmeroReader, PixelSource, load_source, resolve};
 pub use repo::{
     DataDir, MANAGED_REPOSITORY, PYRAMID_SUFFIX, SERVER_FOLDERS, Store, repository_path,

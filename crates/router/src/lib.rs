@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use ome_writers_router::FrameRouter;
-//! use ome_writers_schema::{AcquisitionSettings, Dimension, FrameNumber};
+//! use ome_writers_schema::{AcquisitionSettings, DType, Dimension, FrameNumber};
 //!
 //! // Acquired T, Z, C; stored T, C, Z (the OME-Zarr order).
 //! let dims = ["t", "z", "c", "y", "x"]
@@ -19,7 +19,7 @@
 //!     .zip([2, 3, 2, 4, 4])
 //!     .map(|(n, c)| Dimension::new(*n, Some(c)))
 //!     .collect();
-//! let schema = AcquisitionSettings::new("a.ome.zarr", dims, "uint8").validate()?;
+//! let schema = AcquisitionSettings::new("a.ome.zarr", dims, DType::U8).validate()?;
 //! let router = FrameRouter::new(&schema);
 //! let route = router.route(FrameNumber(7))?; // t=1, z=0, c=1
 //! assert_eq!(route.index.as_slice(), &[1, 1, 0]);

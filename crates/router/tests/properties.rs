@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 
 use ome_writers_router::{FrameRouter, RouteError};
-use ome_writers_schema::{AcquisitionSettings, Dimension, FrameNumber, Schema, StorageOrder};
+use ome_writers_schema::{
+    AcquisitionSettings, DType, Dimension, FrameNumber, Schema, StorageOrder,
+};
 use proptest::prelude::*;
 
 /// Nested loops in acquisition order, rightmost fastest: the independent reference.
@@ -51,7 +53,7 @@ fn schema_strategy() -> impl Strategy<Value = Schema> {
             dims.push(Dimension::new("y", Some(3)));
             dims.push(Dimension::new("x", Some(2)));
             let path = if tiff { "r.ome.tiff" } else { "r.ome.zarr" };
-            let mut settings = AcquisitionSettings::new(path, dims, "uint8");
+            let mut settings = AcquisitionSettings::new(path, dims, DType::U8);
             if tiff && !index_names.is_empty() {
                 // Any permutation is a valid TIFF storage order.
                 let mut order = index_names.clone();

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A supported pixel type. OME-TIFF has no 64-bit integers, so neither do we.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
@@ -118,3 +120,94 @@ macro_rules! pixel {
     ($($t:ty => $d:ident),*) => { $(impl Pixel for $t { const DTYPE: DType = DType::$d; })* };
 }
 pixel!(u8 => U8, u16 => U16, u32 => U32, i8 => I8, i16 => I16, i32 => I32, f32 => F32, f64 => F64);
+
+/// The allowed values, for error messages.
+const EXPECTED: &str =
+    "uint8, uint16, uint32, int8, int16, int32, float32 or float64 (or a numpy code such as <u2)";
+
+impl std::str::FromStr for DType {
+    type Err = crate::UnknownValue;
+    fn from_str(text: &str) -> Result<Self, crate::UnknownValue> {
+        Self::parse(text).ok_or_else(|| crate::UnknownValue {
+            expected: if text.trim().starts_with('>') {
+                "a little-endian type (frames are native little-endian): uint8, uint16, \
+                 uint32, int8, int16, int32, float32 or float64"
+            } else {
+                EXPECTED
+            },
+            got: text.to_owned(),
+        })
+    }
+}
+
+/// Serialized as the numpy name (`uint16`), what Python's `np.dtype(..).name` writes.
+impl Serialize for DType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Read from a numpy name or code ([`DType::parse`]); the error lists the names.
+impl<'de> Deserialize<'de> for DType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DType;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DType, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn check(value: Value, expected: Result<&str, &str>) {
+        let got = serde_json::from_value::<DType>(value.clone()).map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_ref().map(|d| d.name()).map_err(String::as_str),
+            expected,
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn numpy_names_and_codes_read_and_others_are_refused() {
+        check(json!("uint16"), Ok("uint16"));
+        check(json!("<u2"), Ok("uint16"));
+        check(json!("|u1"), Ok("uint8"));
+        check(json!("float"), Ok("float64"));
+        check(
+            json!("uint64"),
+            Err(
+                r#"expected uint8, uint16, uint32, int8, int16, int32, float32 or float64 (or a numpy code such as <u2), got "uint64""#,
+            ),
+        );
+        check(
+            json!(">u2"),
+            Err(
+                r#"expected a little-endian type (frames are native little-endian): uint8, uint16, uint32, int8, int16, int32, float32 or float64, got ">u2""#,
+            ),
+        );
+        check(
+            json!(16),
+            Err(
+                "invalid type: integer `16`, expected uint8, uint16, uint32, int8, int16, int32, float32 or float64 (or a numpy code such as <u2)",
+            ),
+        );
+    }
+
+    #[test]
+    fn every_type_serializes_as_its_name() {
+        for d in DType::ALL {
+            assert_eq!(serde_json::to_value(d).ok(), Some(json!(d.name())));
+        }
+    }
+}

@@ -1,7 +1,9 @@
 //! The declarative description of a microscope acquisition.
 //!
 //! [`AcquisitionSettings`] is plain serde data that reads (and writes back) the settings
-//! JSON of the Python ome-writers unchanged. [`AcquisitionSettings::validate`] checks
+//! JSON of the Python ome-writers unchanged; [`AcquisitionSettings::builder`] builds the
+//! same data in Rust, with typed options ([`DType`], [`Compression`], [`Container`],
+//! ...) whose serde form is the JSON's strings. [`AcquisitionSettings::validate`] checks
 //! every rule once and yields a [`Schema`], whose fields are private: the router and the
 //! backends accept nothing else, so they never see unchecked input.
 //!
@@ -29,25 +31,27 @@
 //! # Ok::<(), ome_writers_schema::SchemaError>(())
 //! ```
 
+mod builder;
 mod color;
 mod css_colors;
 mod dtype;
 mod error;
 mod index;
 mod omero;
+mod options;
 mod schema;
 mod settings;
 mod units;
 mod validate_paths;
 mod validate_values;
 
+pub use builder::SettingsBuilder;
 pub use dtype::{DType, Pixel};
 pub use error::SchemaError;
 pub use index::{FrameNumber, MAX_INDEX_AXES, PositionIndex, StorageIndex};
 pub use omero::{OMERO_SCHEME, OmeroAddress, OmeroObject};
-pub use schema::{
-    BackendKind, Dim, MultiFileMetadata, Schema, Target, TiffLayout, limits, ome_stem_suffix,
-};
+pub use options::{Container, MultiFileMetadata, PreferSingleFile, Registration, UnknownValue};
+pub use schema::{BackendKind, Dim, Schema, Target, TiffLayout, limits, ome_stem_suffix};
 pub use settings::{
     AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType, FormatSpec,
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::dtype::DType;
 use crate::error::SchemaError;
 use crate::omero::OmeroAddress;
+use crate::options::{Container, MultiFileMetadata, PreferSingleFile};
 use crate::settings::{
     AcquisitionSettings, Channel, Compression, Coord, Dimension, DimensionType, FormatSpec,
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,
@@ -71,17 +72,6 @@ pub struct TiffLayout {
     pub companion_file: String,
     /// File suffix (`.ome.tiff`).
     pub suffix: String,
-}
-
-/// How OME-XML is arranged when there are several TIFF files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MultiFileMetadata {
-    /// Full OME-XML in every file.
-    Redundant,
-    /// Full OME-XML in the first file, `BinaryOnly` in the others.
-    MasterTiff,
-    /// Full OME-XML in a companion `.companion.ome` file, `BinaryOnly` in every TIFF.
-    Companion,
 }
 
 /// A checked dimension.
@@ -416,10 +406,7 @@ fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaErro
             }
             "ome-tiff" | "tiff" => Ok(Resolved::Tiff(tiff("auto"))),
             "tifffile" => Ok(Resolved::Tiff(tiff("tifffile"))),
-            "omero_local" | "omero-local" => Ok(Resolved::Omero(
-                OmeroLocalFormat::deserialize(serde_json::json!({"name": "omero_local"}))
-                    .map_err(|e| SchemaError::invalid("format", name, e.to_string()))?,
-            )),
+            "omero_local" | "omero-local" => Ok(Resolved::Omero(OmeroLocalFormat::default())),
             "scratch" | "memory" => Err(SchemaError::invalid(
                 "format",
                 format!("{name:?}"),
@@ -450,41 +437,9 @@ fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaErro
                     "expected auto or tifffile",
                 ));
             }
-            if !["auto", "always", "never"].contains(&f.prefer_single_file.as_str()) {
-                return Err(SchemaError::invalid(
-                    "format.prefer_single_file",
-                    format!("{:?}", f.prefer_single_file),
-                    "expected auto, always or never",
-                ));
-            }
-            if !["redundant", "master-tiff", "companion-file"]
-                .contains(&f.multi_file_metadata.as_str())
-            {
-                return Err(SchemaError::invalid(
-                    "format.multi_file_metadata",
-                    format!("{:?}", f.multi_file_metadata),
-                    "expected redundant, master-tiff or companion-file",
-                ));
-            }
             Ok(Resolved::Tiff(f.clone()))
         }
-        FormatSpec::OmeroLocal(f) => {
-            if !["ome-zarr", "ome-tiff"].contains(&f.container.as_str()) {
-                return Err(SchemaError::invalid(
-                    "format.container",
-                    format!("{:?}", f.container),
-                    "expected ome-zarr or ome-tiff",
-                ));
-            }
-            if !["in-place-import", "zarr-import"].contains(&f.registration.as_str()) {
-                return Err(SchemaError::invalid(
-                    "format.registration",
-                    format!("{:?}", f.registration),
-                    "expected in-place-import or zarr-import",
-                ));
-            }
-            Ok(Resolved::Omero(f.clone()))
-        }
+        FormatSpec::OmeroLocal(f) => Ok(Resolved::Omero(f.clone())),
         FormatSpec::Scratch(_) => Err(SchemaError::invalid(
             "format.name",
             "\"scratch\"",
@@ -638,13 +593,7 @@ impl AcquisitionSettings {
                 "an acquisition needs 2 to 6 dimensions, the last two being Y and X",
             ));
         }
-        let dtype = DType::parse(&self.dtype).ok_or_else(|| {
-            SchemaError::invalid(
-                "dtype",
-                format!("{:?}", self.dtype),
-                "expected one of uint8, uint16, uint32, int8, int16, int32, float32, float64",
-            )
-        })?;
+        let dtype = self.dtype;
 
         // Resolved now, reported after the dimensions (whose errors come first).
         let format_result = resolve_format(self);
@@ -661,7 +610,7 @@ impl AcquisitionSettings {
         let container_is_zarr = match format {
             Resolved::Zarr(_) => true,
             Resolved::Tiff(_) => false,
-            Resolved::Omero(f) => f.container == "ome-zarr",
+            Resolved::Omero(f) => f.container == Container::OmeZarr,
         };
 
         let mut normalized = self.clone();
@@ -1182,9 +1131,9 @@ impl AcquisitionSettings {
             }
             Resolved::Tiff(f) => {
                 let (stem, _) = ome_stem_suffix(root);
-                let multi = match f.prefer_single_file.as_str() {
-                    "never" => true,
-                    "always" => {
+                let multi = match f.prefer_single_file {
+                    PreferSingleFile::Never => true,
+                    PreferSingleFile::Always => {
                         if positions.len() > 1 {
                             return Err(SchemaError::invalid(
                                 "format.prefer_single_file",
@@ -1194,16 +1143,11 @@ impl AcquisitionSettings {
                         }
                         false
                     }
-                    _ => positions.len() > 1,
-                };
-                let metadata = match f.multi_file_metadata.as_str() {
-                    "master-tiff" => MultiFileMetadata::MasterTiff,
-                    "companion-file" => MultiFileMetadata::Companion,
-                    _ => MultiFileMetadata::Redundant,
+                    PreferSingleFile::Auto => positions.len() > 1,
                 };
                 tiff_layout = Some(TiffLayout {
                     multi_file: multi,
-                    metadata,
+                    metadata: f.multi_file_metadata,
                     companion_file: f.companion_file.clone(),
                     suffix: f.suffix.clone(),
                 });
@@ -1323,7 +1267,7 @@ fn check_limits(schema: &Schema) -> Result<(), SchemaError> {
         || schema
             .omero
             .as_ref()
-            .is_some_and(|o| o.container == "ome-zarr")
+            .is_some_and(|o| o.container == Container::OmeZarr)
     {
         check_unit_grid(schema)?;
     }

@@ -1,9 +1,14 @@
 //! The plain serde model: field for field the JSON of Python's
 //! `AcquisitionSettings.model_dump(mode="json")`.
 
-use serde::de::Error as _;
+use std::fmt;
+
+use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+
+use crate::dtype::DType;
+use crate::options::{Container, MultiFileMetadata, PreferSingleFile, Registration};
 
 /// Everything that describes an acquisition, exactly as written in a settings file.
 ///
@@ -19,9 +24,9 @@ pub struct AcquisitionSettings {
     /// Dimensions in acquisition order; the last two are the frame (Y, X).
     #[serde(default)]
     pub dimensions: Vec<Dimension>,
-    /// Pixel type as a numpy name (`uint16`, `float32`, ...).
-    #[serde(default)]
-    pub dtype: String,
+    /// Pixel type, written as its numpy name (`uint16`, `float32`, ...); numpy codes
+    /// such as `<u2` are read too.
+    pub dtype: DType,
     /// Output format and backend.
     #[serde(default)]
     pub format: FormatSpec,
@@ -424,36 +429,63 @@ impl Default for FormatSpec {
 
 impl<'de> Deserialize<'de> for FormatSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        match value {
-            Value::String(s) => Ok(Self::Named(s)),
-            Value::Object(ref map) => {
-                let name = map.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    D::Error::custom("a format object needs a string `name` field")
-                })?;
-                match name {
-                    "ome-zarr" => OmeZarrFormat::deserialize(value)
-                        .map(Self::OmeZarr)
-                        .map_err(D::Error::custom),
-                    "ome-tiff" => OmeTiffFormat::deserialize(value)
-                        .map(Self::OmeTiff)
-                        .map_err(D::Error::custom),
-                    "omero_local" => OmeroLocalFormat::deserialize(value)
-                        .map(Self::OmeroLocal)
-                        .map_err(D::Error::custom),
-                    "scratch" => ScratchFormat::deserialize(value)
-                        .map(Self::Scratch)
-                        .map_err(D::Error::custom),
-                    other => Err(D::Error::custom(format!(
-                        "unknown format name {other:?}; expected ome-zarr, ome-tiff, omero_local"
-                    ))),
-                }
-            }
-            other => Err(D::Error::custom(format!(
-                "format must be a string or an object, got {other}"
-            ))),
-        }
+        deserializer.deserialize_any(FormatVisitor)
     }
+}
+
+/// Reads a format name, or a format object key by key: the typed options are read
+/// straight from the document, so an error in one names its path
+/// (`format.prefer_single_file`); the object is then read as the format its `name` says.
+struct FormatVisitor;
+
+impl<'de> Visitor<'de> for FormatVisitor {
+    type Value = FormatSpec;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a format name or a format object")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<FormatSpec, E> {
+        Ok(FormatSpec::Named(name.to_owned()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FormatSpec, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let text = |s: &str| Value::String(s.to_owned());
+            let value = match key.as_str() {
+                "prefer_single_file" => text(map.next_value::<PreferSingleFile>()?.as_str()),
+                "multi_file_metadata" => text(map.next_value::<MultiFileMetadata>()?.as_str()),
+                "container" => text(map.next_value::<Container>()?.as_str()),
+                "registration" => text(map.next_value::<Registration>()?.as_str()),
+                _ => map.next_value::<Value>()?,
+            };
+            object.insert(key, value);
+        }
+        format_object(object).map_err(A::Error::custom)
+    }
+}
+
+/// The format a format object's `name` names, read from the object.
+fn format_object(object: serde_json::Map<String, Value>) -> Result<FormatSpec, String> {
+    let name = object
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("a format object needs a string `name` field")?
+        .to_owned();
+    let value = Value::Object(object);
+    let spec = match name.as_str() {
+        "ome-zarr" => OmeZarrFormat::deserialize(value).map(FormatSpec::OmeZarr),
+        "ome-tiff" => OmeTiffFormat::deserialize(value).map(FormatSpec::OmeTiff),
+        "omero_local" => OmeroLocalFormat::deserialize(value).map(FormatSpec::OmeroLocal),
+        "scratch" => ScratchFormat::deserialize(value).map(FormatSpec::Scratch),
+        other => {
+            return Err(format!(
+                "unknown format name {other:?}; expected ome-zarr, ome-tiff, omero_local"
+            ));
+        }
+    };
+    spec.map_err(|e| e.to_string())
 }
 
 impl Serialize for FormatSpec {
@@ -530,29 +562,14 @@ pub struct OmeTiffFormat {
     #[serde(default = "tiff_suffix")]
     pub suffix: String,
     /// `auto`, `always` or `never` (also `true`/`false`).
-    #[serde(default = "auto", deserialize_with = "de_single_file")]
-    pub prefer_single_file: String,
+    #[serde(default)]
+    pub prefer_single_file: PreferSingleFile,
     /// `redundant`, `master-tiff` or `companion-file`.
-    #[serde(default = "redundant")]
-    pub multi_file_metadata: String,
+    #[serde(default)]
+    pub multi_file_metadata: MultiFileMetadata,
     /// Companion file name for `companion-file`.
     #[serde(default = "companion_name")]
     pub companion_file: String,
-}
-
-fn redundant() -> String {
-    "redundant".to_owned()
-}
-
-fn de_single_file<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match Value::deserialize(deserializer)? {
-        Value::String(s) => Ok(s),
-        Value::Bool(true) => Ok("always".to_owned()),
-        Value::Bool(false) => Ok("never".to_owned()),
-        other => Err(D::Error::custom(format!(
-            "prefer_single_file must be auto, always, never or a bool, got {other}"
-        ))),
-    }
 }
 
 impl Default for OmeTiffFormat {
@@ -561,8 +578,8 @@ impl Default for OmeTiffFormat {
             name: ome_tiff_name(),
             backend: auto(),
             suffix: tiff_suffix(),
-            prefer_single_file: auto(),
-            multi_file_metadata: redundant(),
+            prefer_single_file: PreferSingleFile::Auto,
+            multi_file_metadata: MultiFileMetadata::Redundant,
             companion_file: companion_name(),
         }
     }
@@ -583,11 +600,11 @@ pub struct OmeroLocalFormat {
     #[serde(default)]
     pub staging_dir: String,
     /// Container written into the staging directory: `ome-zarr` or `ome-tiff`.
-    #[serde(default = "ome_zarr_name")]
-    pub container: String,
+    #[serde(default)]
+    pub container: Container,
     /// `in-place-import` or `zarr-import`.
-    #[serde(default = "in_place")]
-    pub registration: String,
+    #[serde(default)]
+    pub registration: Registration,
     /// Path of the `omero` executable.
     #[serde(default = "omero_exe")]
     pub omero_executable: String,
@@ -610,9 +627,24 @@ fn provenance_ns() -> String {
     "org.ome-writers-rs/provenance".to_owned()
 }
 
-fn in_place() -> String {
-    "in-place-import".to_owned()
+impl Default for OmeroLocalFormat {
+    /// The format object `{"name": "omero_local"}`: every field at its default.
+    fn default() -> Self {
+        Self {
+            name: omero_local_name(),
+            data_dir: String::new(),
+            staging_dir: String::new(),
+            container: Container::OmeZarr,
+            registration: Registration::InPlaceImport,
+            omero_executable: omero_exe(),
+            server: None,
+            port: None,
+            annotation_namespace: provenance_ns(),
+            image_name: None,
+        }
+    }
 }
+
 fn omero_exe() -> String {
     "omero".to_owned()
 }
@@ -630,11 +662,11 @@ pub struct ScratchFormat {
 
 impl AcquisitionSettings {
     /// Settings with the given dimensions and dtype, every other field at its default.
-    pub fn new(root_path: impl Into<String>, dimensions: Vec<Dimension>, dtype: &str) -> Self {
+    pub fn new(root_path: impl Into<String>, dimensions: Vec<Dimension>, dtype: DType) -> Self {
         Self {
             root_path: root_path.into(),
             dimensions,
-            dtype: dtype.to_owned(),
+            dtype,
             format: FormatSpec::default(),
             compression: None,
             compression_level: None,

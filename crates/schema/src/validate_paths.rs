@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use crate::error::SchemaError;
-use crate::schema::{MultiFileMetadata, Schema, ome_stem_suffix};
+use crate::options::{Container, MultiFileMetadata};
+use crate::schema::{Schema, ome_stem_suffix};
 use crate::settings::FormatSpec;
 
 /// The longest file or directory name, in bytes, that ext4, XFS, APFS and NTFS accept.
@@ -21,48 +22,13 @@ const TEMP_NAME_BYTES: usize = ".".len() + ".tmp".len();
 /// Zarr group names the layout itself uses next to the image groups.
 const RESERVED_GROUPS: [&str; 2] = ["OME", "zarr.json"];
 
-/// The container that holds the pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Container {
-    Zarr,
-    Tiff,
-}
-
-impl Container {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Zarr => "ome-zarr",
-            Self::Tiff => "ome-tiff",
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Self::Zarr => "OME-Zarr",
-            Self::Tiff => "OME-TIFF",
-        }
-    }
-
-    /// The container a path's extension names, if any (`.zarr`, `.tif`, `.tiff`).
-    fn of_extension(path: &str) -> Option<Self> {
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".zarr") {
-            Some(Self::Zarr)
-        } else if lower.ends_with(".tif") || lower.ends_with(".tiff") {
-            Some(Self::Tiff)
-        } else {
-            None
-        }
-    }
-}
-
 /// Every path and naming rule, for a validated schema.
 pub(crate) fn check_paths(schema: &Schema) -> Result<(), SchemaError> {
     let Some(output) = schema.output_path() else {
         // omero_local: the staged fileset's names follow its container.
         let zarr = schema
             .omero_options()
-            .is_some_and(|o| o.container == "ome-zarr");
+            .is_some_and(|o| o.container == Container::OmeZarr);
         return if zarr {
             check_zarr_groups(schema)
         } else {
@@ -72,16 +38,16 @@ pub(crate) fn check_paths(schema: &Schema) -> Result<(), SchemaError> {
     let root = schema.settings().root_path.trim();
     check_root_path(root)?;
     let (container, suffix) = match &schema.settings().format {
-        FormatSpec::OmeZarr(f) => (Container::Zarr, f.suffix.as_str()),
-        FormatSpec::OmeTiff(f) => (Container::Tiff, f.suffix.as_str()),
+        FormatSpec::OmeZarr(f) => (Container::OmeZarr, f.suffix.as_str()),
+        FormatSpec::OmeTiff(f) => (Container::OmeTiff, f.suffix.as_str()),
         _ => return Ok(()),
     };
     check_format_agrees(root, container)?;
     check_suffix(suffix, container)?;
     check_output(root, &output.to_string_lossy())?;
     match container {
-        Container::Zarr => check_zarr_groups(schema),
-        Container::Tiff => check_tiff_files(schema, root),
+        Container::OmeZarr => check_zarr_groups(schema),
+        Container::OmeTiff => check_tiff_files(schema, root),
     }
 }
 
@@ -133,7 +99,7 @@ fn check_format_agrees(root: &str, container: Container) -> Result<(), SchemaErr
     match Container::of_extension(suffix) {
         Some(named) if named != container => Err(SchemaError::invalid(
             "format",
-            format!("{:?}", container.name()),
+            format!("{:?}", container.as_str()),
             format!(
                 "writes {} but root_path {root:?} ends in {suffix}, an {} name: change \
                  format or root_path so that they agree",
@@ -169,11 +135,10 @@ fn check_suffix(suffix: &str, container: Container) -> Result<(), SchemaError> {
         return Err(bad("is longer than a file name may be (255 bytes)"));
     }
     match (container, Container::of_extension(suffix)) {
-        (Container::Zarr, Some(Container::Zarr)) | (Container::Tiff, Some(Container::Tiff)) => {
-            Ok(())
-        }
-        (Container::Zarr, _) => Err(bad("an OME-Zarr suffix must end in .zarr")),
-        (Container::Tiff, _) => Err(bad("an OME-TIFF suffix must end in .tif or .tiff")),
+        (Container::OmeZarr, Some(Container::OmeZarr))
+        | (Container::OmeTiff, Some(Container::OmeTiff)) => Ok(()),
+        (Container::OmeZarr, _) => Err(bad("an OME-Zarr suffix must end in .zarr")),
+        (Container::OmeTiff, _) => Err(bad("an OME-TIFF suffix must end in .tif or .tiff")),
     }
 }
 

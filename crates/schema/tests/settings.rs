@@ -184,6 +184,43 @@ fn invalid_settings_are_refused_naming_field_and_value() {
     );
     check_invalid(&[("/dtype", json!("uint64"))], "dtype", "uint64");
     check_invalid(&[("/dtype", json!(">u2"))], "dtype", ">u2");
+    check_invalid(
+        &[("/dtype", json!("u8"))],
+        "dtype",
+        r#"expected uint8, uint16, uint32, int8, int16, int32, float32 or float64 (or a numpy code such as <u2), got "u8""#,
+    );
+    check_invalid(
+        &[(
+            "/format",
+            json!({"name": "ome-tiff", "prefer_single_file": "x"}),
+        )],
+        "format.prefer_single_file",
+        r#"expected auto, always, never or a bool, got "x""#,
+    );
+    check_invalid(
+        &[(
+            "/format",
+            json!({"name": "ome-tiff", "multi_file_metadata": "master"}),
+        )],
+        "format.multi_file_metadata",
+        r#"expected redundant, master-tiff or companion-file, got "master""#,
+    );
+    check_invalid(
+        &[(
+            "/format",
+            json!({"name": "omero_local", "container": "zarr"}),
+        )],
+        "format.container",
+        r#"expected ome-zarr or ome-tiff, got "zarr""#,
+    );
+    check_invalid(
+        &[(
+            "/format",
+            json!({"name": "omero_local", "registration": "import"}),
+        )],
+        "format.registration",
+        r#"expected in-place-import or zarr-import, got "import""#,
+    );
     check_invalid(&[("/compression", json!("lzw"))], "compression", "lzw");
     check_invalid(
         &[("/compression", json!("brotli"))],

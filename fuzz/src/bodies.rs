@@ -216,10 +216,11 @@ pub fn tiff_recover(data: &[u8]) {
         return;
     }
     let path = dir.join("f.ome.tiff");
-    if std::fs::write(&path, data).is_ok() && ome_writers_tiff::recover(&path).is_ok() {
-        if let Err(e) = ome_writers_tiff::recover(&path) {
-            panic!("a recovered file does not recover again: {e}");
-        }
+    if std::fs::write(&path, data).is_ok()
+        && ome_writers_tiff::recover(&path).is_ok()
+        && let Err(e) = ome_writers_tiff::recover(&path)
+    {
+        panic!("a recovered file does not recover again: {e}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

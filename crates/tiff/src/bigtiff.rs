@@ -314,7 +314,12 @@ fn walk_chain(file: &mut File, len: u64, mut next: u64) -> io::Result<Chain> {
         if count > 64 {
             return Err(not_ours(format!("IFD {} has {count} entries", c.pages)));
         }
-        let body = match read_at(file, len, next + 8, count * ENTRY + 8)? {
+        // `next` may be anything a crafted file says: past the end is a torn chain.
+        let Some(body_at) = next.checked_add(8) else {
+            c.torn = true;
+            break;
+        };
+        let body = match read_at(file, len, body_at, count * ENTRY + 8)? {
             Some(body) if count > 0 => body,
             _ => {
                 c.torn = true;

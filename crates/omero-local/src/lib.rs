@@ -63,7 +63,7 @@
 //! ```
 
 mod backend;
-mod cli;
+mod cli_gateway;
 mod config;
 mod error;
 mod files;
@@ -75,7 +75,7 @@ mod tiff_read;
 mod zarr_read;
 
 pub use backend::{OmeroLocalBackend, PARTIAL_SUFFIX, staging_schema};
-pub use cli::{
+pub use cli_gateway::{
     CliGateway, CommandOutput, CommandRunner, HQL_PAGE, MAX_HQL_PAGES, ProcessRunner, classify,
     parse_ext_info, parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
 };

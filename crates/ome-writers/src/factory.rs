@@ -30,31 +30,44 @@ pub(crate) fn create_unchecked(
     schema: &Schema,
     options: &StreamOptions,
 ) -> Result<Box<dyn Backend>, StreamError> {
+    match schema.backend() {
+        #[cfg(feature = "omero-local")]
+        BackendKind::OmeroLocal => {
+            // The staged fileset is written by this factory's own disk backends, so the
+            // stream's options (encoder threads) reach it.
+            let staging = |staged: &Schema| disk_backend(staged, options);
+            Ok(Box::new(
+                ome_writers_omero_local::OmeroLocalBackend::create_using(schema, &staging)
+                    .map_err(StreamError::Create)?,
+            ))
+        }
+        _ => disk_backend(schema, options).map_err(StreamError::Create),
+    }
+}
+
+/// A zarr or tiff backend on disk.
+fn disk_backend(
+    schema: &Schema,
+    options: &StreamOptions,
+) -> Result<Box<dyn Backend>, BackendError> {
     #[cfg(not(feature = "zarr"))]
     let _ = options;
     match schema.backend() {
         #[cfg(feature = "zarr")]
-        BackendKind::Zarr => Ok(Box::new(
-            ome_writers_zarr::ZarrBackend::create_with(schema, &options.encoders)
-                .map_err(StreamError::Create)?,
-        )),
+        BackendKind::Zarr => Ok(Box::new(ome_writers_zarr::ZarrBackend::create_with(
+            schema,
+            &options.encoders,
+        )?)),
         #[cfg(feature = "tiff")]
-        BackendKind::Tiff => Ok(Box::new(
-            ome_writers_tiff::TiffBackend::create(schema).map_err(StreamError::Create)?,
-        )),
-        #[cfg(feature = "omero-local")]
-        BackendKind::OmeroLocal => Ok(Box::new(
-            ome_writers_omero_local::OmeroLocalBackend::create(schema)
-                .map_err(StreamError::Create)?,
-        )),
+        BackendKind::Tiff => Ok(Box::new(ome_writers_tiff::TiffBackend::create(schema)?)),
         #[allow(unreachable_patterns)]
-        other => Err(StreamError::Create(BackendError::NotAvailable {
+        other => Err(BackendError::NotAvailable {
             backend: match other {
                 BackendKind::Zarr => "zarr",
                 BackendKind::Tiff => "tiff",
                 BackendKind::OmeroLocal => "omero_local",
             },
             reason: "this build was compiled without that backend's feature".to_owned(),
-        })),
+        }),
     }
 }

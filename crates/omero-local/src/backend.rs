@@ -4,9 +4,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use ome_writers_backend::{Backend, BackendError, FrameMetadata, Progress, Summary, sync_dir};
+use ome_writers_backend::{
+    Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary, sync_dir,
+};
 use ome_writers_schema::{
-    FormatSpec, OmeTiffFormat, OmeZarrFormat, OmeroAddress, PositionIndex, Schema, StorageIndex,
+    BackendKind, FormatSpec, OmeTiffFormat, OmeZarrFormat, OmeroAddress, PositionIndex, Schema,
+    StorageIndex,
 };
 use ome_writers_tiff::TiffBackend;
 use ome_writers_zarr::ZarrBackend;
@@ -65,18 +68,45 @@ impl std::fmt::Debug for OmeroLocalBackend {
     }
 }
 
+/// Makes the backend that writes the staged fileset, given its schema (an OME-Zarr or
+/// OME-TIFF on disk). The facade passes its own factory, so that the stream's options
+/// (encoder threads) reach the staging backend.
+pub type StagingFactory<'a> = &'a dyn Fn(&Schema) -> Result<Box<dyn Backend>, BackendError>;
+
+/// The staging backend with default options: zarr or tiff, as the staging schema says.
+pub fn default_staging(staged: &Schema) -> Result<Box<dyn Backend>, BackendError> {
+    match staged.backend() {
+        BackendKind::Zarr => ZarrBackend::create(staged).map(|b| Box::new(b) as _),
+        BackendKind::Tiff => TiffBackend::create(staged).map(|b| Box::new(b) as _),
+        BackendKind::OmeroLocal => Err(BackendError::Unsupported {
+            backend: "omero_local",
+            reason: "a staged fileset is an OME-Zarr or OME-TIFF on disk".to_owned(),
+        }),
+    }
+}
+
 impl OmeroLocalBackend {
     /// Create the backend the facade uses: options from the schema's format object and
     /// the environment ([`OmeroLocalOptions::from_format`]) and the `omero` CLI as
     /// gateway.
     pub fn create(schema: &Schema) -> Result<Self, BackendError> {
+        Self::create_using(schema, &default_staging)
+    }
+
+    /// [`create`](Self::create), the staged fileset written by `staging`'s backend.
+    pub fn create_using(
+        schema: &Schema,
+        staging: StagingFactory<'_>,
+    ) -> Result<Self, BackendError> {
         let options = match schema.omero_options() {
             Some(format) => OmeroLocalOptions::from_format(format)?,
             None => OmeroLocalOptions::from_env()?,
         };
         let config = OmeroLocalConfig::from_schema(schema, &options)?;
         let gateway = Box::new(CliGateway::from_config(&config));
-        Ok(Self::create_with(schema, &options, gateway)?)
+        Ok(Self::create_with_staging(
+            schema, &options, gateway, staging,
+        )?)
     }
 
     /// Create with explicit options and gateway: checks the configuration, asks the
@@ -84,7 +114,18 @@ impl OmeroLocalBackend {
     pub fn create_with(
         schema: &Schema,
         options: &OmeroLocalOptions,
+        gateway: Box<dyn Gateway>,
+    ) -> Result<Self, OmeroLocalError> {
+        Self::create_with_staging(schema, options, gateway, &default_staging)
+    }
+
+    /// [`create_with`](Self::create_with), the staged fileset written by `staging`'s
+    /// backend.
+    pub fn create_with_staging(
+        schema: &Schema,
+        options: &OmeroLocalOptions,
         mut gateway: Box<dyn Gateway>,
+        staging: StagingFactory<'_>,
     ) -> Result<Self, OmeroLocalError> {
         let config = OmeroLocalConfig::from_schema(schema, options)?;
         let stamp = compact_timestamp(SystemTime::now());
@@ -117,11 +158,7 @@ impl OmeroLocalBackend {
             });
         }
         fs::create_dir(&partial_dir).map_err(|e| OmeroLocalError::io(&partial_dir, e))?;
-        let inner: Result<Box<dyn Backend>, BackendError> = match config.container() {
-            Container::OmeZarr => ZarrBackend::create(&staged).map(|b| Box::new(b) as _),
-            Container::OmeTiff => TiffBackend::create(&staged).map(|b| Box::new(b) as _),
-        };
-        let inner = match inner {
+        let inner = match staging(&staged) {
             Ok(b) => b,
             Err(e) => {
                 // Refused up front: leave nothing behind.
@@ -265,6 +302,19 @@ impl Backend for OmeroLocalBackend {
     ) -> Result<(), BackendError> {
         self.inner
             .write(position, index, frame, metadata)
+            .map_err(|e| self.inner_error(e))
+    }
+
+    /// Forwarded, so the staging backend's zero-copy path is kept.
+    fn write_owned(
+        &mut self,
+        position: PositionIndex,
+        index: &StorageIndex,
+        frame: FrameBuffer,
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        self.inner
+            .write_owned(position, index, frame, metadata)
             .map_err(|e| self.inner_error(e))
     }
 

@@ -74,7 +74,9 @@ mod romio;
 mod tiff_read;
 mod zarr_read;
 
-pub use backend::{OmeroLocalBackend, PARTIAL_SUFFIX, staging_schema};
+pub use backend::{
+    OmeroLocalBackend, PARTIAL_SUFFIX, StagingFactory, default_staging, staging_schema,
+};
 pub use cli_gateway::{
     CliGateway, CommandOutput, CommandRunner, HQL_PAGE, MAX_HQL_PAGES, ProcessRunner, classify,
     parse_ext_info, parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,

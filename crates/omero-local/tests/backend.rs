@@ -649,3 +649,75 @@ fn a_failed_stream_is_sealed_and_kept_but_not_registered() {
     assert!(gw.log.lock().unwrap().imports.is_empty());
     assert_eq!(staged_attrs(&backend.fileset_path())["status"], "failed");
 }
+
+/// The staged fileset is written by the factory it is given (the facade's, with the
+/// stream's encoder options), and the zero-copy path reaches it: every frame arrives
+/// through `write_owned`.
+#[test]
+fn the_staging_backend_comes_from_the_factory_and_keeps_the_zero_copy_path() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use ome_writers_backend::{
+        Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary,
+    };
+    use ome_writers_schema::{PositionIndex, StorageIndex};
+
+    /// The default staging backend, counting the frames handed over owned.
+    struct Counting(Box<dyn Backend>, Arc<AtomicU64>);
+    impl Backend for Counting {
+        fn write(
+            &mut self,
+            p: PositionIndex,
+            i: &StorageIndex,
+            f: &[u8],
+            m: Option<&FrameMetadata>,
+        ) -> Result<(), BackendError> {
+            self.0.write(p, i, f, m)
+        }
+        fn write_owned(
+            &mut self,
+            p: PositionIndex,
+            i: &StorageIndex,
+            f: FrameBuffer,
+            m: Option<&FrameMetadata>,
+        ) -> Result<(), BackendError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.write_owned(p, i, f, m)
+        }
+        fn flush(&mut self) -> Result<(), BackendError> {
+            self.0.flush()
+        }
+        fn finalize(&mut self, p: &Progress) -> Result<Summary, BackendError> {
+            self.0.finalize(p)
+        }
+    }
+
+    let site = site();
+    let s = schema(&settings(&site, "omero://dataset/7", tcyx(), json!({})));
+    let gw = fake(vec![102]);
+    let owned = Arc::new(AtomicU64::new(0));
+    let counter = owned.clone();
+    let factory = move |staged: &Schema| -> Result<Box<dyn Backend>, BackendError> {
+        let inner = ome_writers_omero_local::default_staging(staged)?;
+        Ok(Box::new(Counting(inner, counter.clone())))
+    };
+    let backend = OmeroLocalBackend::create_with_staging(
+        &s,
+        &OmeroLocalOptions::default(),
+        Box::new(gw.clone()),
+        &factory,
+    )
+    .unwrap();
+    let mut stream =
+        create_stream_with_backend(&s, Box::new(backend), &StreamOptions::default()).unwrap();
+    let [h, w] = s.frame_shape();
+    for n in 0..s.num_frames().unwrap() {
+        stream
+            .append_bytes(&frame(s.dtype(), n, h, w), None)
+            .unwrap();
+    }
+    stream.finish().unwrap();
+    assert_eq!(owned.load(Ordering::SeqCst), s.num_frames().unwrap());
+    assert_eq!(gw.log.lock().unwrap().imports.len(), 1);
+}

@@ -1,6 +1,6 @@
 //! Stream errors.
 
-use ome_writers_backend::BackendError;
+use ome_writers_backend::{BackendError, FrameMetadata};
 use ome_writers_schema::{DType, SchemaError, StorageIndex};
 
 /// Errors of creating a stream, appending frames and finishing it.
@@ -162,5 +162,16 @@ impl From<ome_writers_backend::DtypeMismatch> for StreamError {
             expected: e.expected,
             got: e.got,
         }
+    }
+}
+
+/// Per-frame metadata from a JSON value, which must be an object
+/// (`frame_metadata(json!({"delta_t": 0.5}))`).
+pub fn frame_metadata(value: serde_json::Value) -> Result<FrameMetadata, StreamError> {
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(StreamError::Metadata {
+            got: other.to_string(),
+        }),
     }
 }

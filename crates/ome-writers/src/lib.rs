@@ -48,7 +48,7 @@ mod stream;
 mod synthetic;
 mod writer;
 
-pub use error::{EarlierError, StreamError};
+pub use error::{EarlierError, StreamError, frame_metadata};
 pub use factory::{create_backend, create_backend_with};
 pub use ome_writers_backend::{
     Backend, BackendError, DatasetStatus, EncoderOptions, EncoderPriority, FrameBuffer,

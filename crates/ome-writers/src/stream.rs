@@ -215,24 +215,12 @@ impl Stream {
     pub fn append_buffer(
         &mut self,
         buffer: FrameBuffer,
-        metadata: Option<serde_json::Value>,
+        metadata: Option<FrameMetadata>,
     ) -> Result<(), StreamError> {
-        let meta = match metadata {
-            None => None,
-            Some(serde_json::Value::Object(m)) => {
-                if let Err(e) = check_metadata(Some(&m)) {
-                    self.pool.give_back(buffer);
-                    return Err(e);
-                }
-                Some(m)
-            }
-            Some(other) => {
-                self.pool.give_back(buffer);
-                return Err(StreamError::Metadata {
-                    got: other.to_string(),
-                });
-            }
-        };
+        if let Err(e) = check_metadata(metadata.as_ref()) {
+            self.pool.give_back(buffer);
+            return Err(e);
+        }
         if buffer.dtype() != self.schema.dtype() {
             return Err(StreamError::FrameDtype {
                 expected: self.schema.dtype(),
@@ -248,7 +236,7 @@ impl Stream {
             });
         }
         match self.ready() {
-            Ok(route) => self.send_buffer(route, buffer, meta),
+            Ok(route) => self.send_buffer(route, buffer, metadata),
             Err(e) => {
                 self.pool.give_back(buffer);
                 Err(e)
@@ -281,26 +269,39 @@ impl Stream {
         self.send(bytemuck::cast_slice(frame), None, true)
     }
 
-    /// Append the next frame with its metadata (a JSON object: `delta_t`,
-    /// `exposure_time`, `position_x`, ... or anything else).
+    /// Append the next frame with its metadata (`delta_t`, `exposure_time`,
+    /// `position_x`, ... or anything else; [`frame_metadata`](crate::frame_metadata)
+    /// turns a `json!({...})` into one).
     pub fn append_with_metadata<T: Pixel>(
         &mut self,
         frame: &[T],
-        metadata: serde_json::Value,
+        metadata: FrameMetadata,
     ) -> Result<(), StreamError> {
         self.check_pixels::<T>(frame.len())?;
-        let serde_json::Value::Object(map) = metadata else {
-            return Err(StreamError::Metadata {
-                got: metadata.to_string(),
-            });
-        };
-        self.send(bytemuck::cast_slice(frame), Some(map), true)
+        self.send(bytemuck::cast_slice(frame), Some(metadata), true)
     }
 
     /// Append a 2D array view (any memory layout) of shape `(height, width)`.
     pub fn append_array<T: Pixel>(
         &mut self,
         frame: ndarray::ArrayView2<'_, T>,
+    ) -> Result<(), StreamError> {
+        self.send_array(frame, None)
+    }
+
+    /// [`append_array`](Self::append_array) with the frame's metadata.
+    pub fn append_array_with_metadata<T: Pixel>(
+        &mut self,
+        frame: ndarray::ArrayView2<'_, T>,
+        metadata: FrameMetadata,
+    ) -> Result<(), StreamError> {
+        self.send_array(frame, Some(metadata))
+    }
+
+    fn send_array<T: Pixel>(
+        &mut self,
+        frame: ndarray::ArrayView2<'_, T>,
+        metadata: Option<FrameMetadata>,
     ) -> Result<(), StreamError> {
         let (h, w) = frame.dim();
         let [eh, ew] = self.schema.frame_shape();
@@ -312,11 +313,12 @@ impl Stream {
                 unit: "pixels",
             });
         }
+        self.check_pixels::<T>(h * w)?;
         if let Some(slice) = frame.as_slice() {
-            return self.append(slice);
+            return self.send(bytemuck::cast_slice(slice), metadata, true);
         }
         // Any other layout: copied element by element straight into a pooled buffer.
-        self.check_pixels::<T>(h * w)?;
+        check_metadata(metadata.as_ref())?;
         let route = self.ready()?;
         let Some(mut buf) = self.take_buffer(true)? else {
             return Err(StreamError::QueueFull);
@@ -324,7 +326,7 @@ impl Stream {
         for (dst, src) in buf.pixels_mut::<T>()?.iter_mut().zip(frame.iter()) {
             *dst = *src;
         }
-        self.send_buffer(route, buf, None)
+        self.send_buffer(route, buf, metadata)
     }
 
     /// Like [`append`](Self::append) but never blocks: when the queue is full it returns
@@ -332,6 +334,16 @@ impl Stream {
     pub fn try_append<T: Pixel>(&mut self, frame: &[T]) -> Result<(), StreamError> {
         self.check_pixels::<T>(frame.len())?;
         self.send(bytemuck::cast_slice(frame), None, false)
+    }
+
+    /// [`try_append`](Self::try_append) with the frame's metadata.
+    pub fn try_append_with_metadata<T: Pixel>(
+        &mut self,
+        frame: &[T],
+        metadata: FrameMetadata,
+    ) -> Result<(), StreamError> {
+        self.check_pixels::<T>(frame.len())?;
+        self.send(bytemuck::cast_slice(frame), Some(metadata), false)
     }
 
     /// Append one frame given as raw bytes: row-major, native (little-endian) byte

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded};
 use ome_writers::{
     Backend, BackendError, FrameMetadata, Progress, Schema, StreamError, StreamOptions,
-    create_stream, create_stream_with, create_stream_with_backend, error_chain,
+    create_stream, create_stream_with, create_stream_with_backend, error_chain, frame_metadata,
 };
 use ome_writers_backend::Summary;
 use ome_writers_schema::{PositionIndex, StorageIndex};
@@ -98,10 +98,22 @@ fn wrong_frames_are_refused_with_expected_and_got() {
         .append_array(ndarray::Array2::<u16>::zeros((5, 4)).view())
         .unwrap_err();
     assert!(matches!(e, StreamError::FrameShape { .. }), "{e}");
-    let e = stream
-        .append_with_metadata(&[0u16; 20], json!([1, 2]))
-        .unwrap_err();
+    let e = frame_metadata(json!([1, 2])).unwrap_err();
     assert!(matches!(e, StreamError::Metadata { .. }), "{e}");
+    let reserved = frame_metadata(json!({"storage_index": [0]})).unwrap();
+    let e = stream
+        .append_with_metadata(&[0u16; 20], reserved.clone())
+        .unwrap_err();
+    assert!(matches!(e, StreamError::ReservedMetadataKey { .. }), "{e}");
+    let e = stream
+        .try_append_with_metadata(&[0u16; 20], reserved.clone())
+        .unwrap_err();
+    assert!(matches!(e, StreamError::ReservedMetadataKey { .. }), "{e}");
+    let t = ndarray::Array2::<u16>::zeros((5, 4));
+    let e = stream
+        .append_array_with_metadata(t.t(), reserved)
+        .unwrap_err();
+    assert!(matches!(e, StreamError::ReservedMetadataKey { .. }), "{e}");
     // None of those consumed a frame: six good frames still fit exactly.
     let t = ndarray::Array2::<u16>::from_shape_fn((5, 4), |(i, j)| (i * 4 + j) as u16);
     stream.append_array(t.t()).unwrap(); // a non-contiguous view
@@ -307,7 +319,8 @@ fn pooled_buffers_are_appended_without_a_copy_and_checked() {
         let mut buf = stream.next_buffer().unwrap();
         assert!(buf.pixels_mut::<u8>().is_err(), "wrong pixel type refused");
         buf.pixels_mut::<u16>().unwrap().fill(n + 1);
-        stream.append_buffer(buf, Some(json!({"n": n}))).unwrap();
+        let meta = frame_metadata(json!({"n": n})).unwrap();
+        stream.append_buffer(buf, Some(meta)).unwrap();
     }
     let buf = stream.next_buffer().unwrap();
     let e = stream.append_buffer(buf, None).unwrap_err();

@@ -111,13 +111,23 @@ impl fmt::Display for DType {
 }
 
 /// A Rust pixel type that frames can be appended as.
-pub trait Pixel: bytemuck::Pod + Send + Sync + 'static {
+///
+/// Sealed: implemented for exactly the eight pixel types OME supports here.
+pub trait Pixel: bytemuck::Pod + Send + Sync + sealed::Sealed + 'static {
     /// The matching [`DType`].
     const DTYPE: DType;
 }
 
+mod sealed {
+    /// Only this crate's pixel types implement [`Pixel`](super::Pixel).
+    pub trait Sealed {}
+}
+
 macro_rules! pixel {
-    ($($t:ty => $d:ident),*) => { $(impl Pixel for $t { const DTYPE: DType = DType::$d; })* };
+    ($($t:ty => $d:ident),*) => { $(
+        impl sealed::Sealed for $t {}
+        impl Pixel for $t { const DTYPE: DType = DType::$d; }
+    )* };
 }
 pixel!(u8 => U8, u16 => U16, u32 => U32, i8 => I8, i16 => I16, i32 => I32, f32 => F32, f64 => F64);
 

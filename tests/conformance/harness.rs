@@ -241,27 +241,10 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
     })
 }
 
-/// The Python interpreter of the interop venv: `$OMEW_PYTHON`, or the venv that
-/// tests/python/setup_venv.sh makes (created on first use). `None` when it cannot be
-/// had; under CI that is a failure, elsewhere the caller skips with a message.
+/// The Python interpreter of the interop venv, or a loud skip
+/// (ome-writers-test-support).
 pub fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OMEW_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let repo = repo_root();
-    let out = Command::new("bash")
-        .arg(repo.join("tests/python/setup_venv.sh"))
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "setup_venv.sh failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (!path.is_empty()).then(|| PathBuf::from(path))
+    ome_writers_test_support::python()
 }
 
 /// The workspace root.

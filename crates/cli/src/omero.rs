@@ -388,20 +388,7 @@ mod tests {
     }
 
     fn python() -> Option<PathBuf> {
-        if let Ok(p) = std::env::var("OMEW_PYTHON") {
-            return Some(PathBuf::from(p));
-        }
-        let out = Command::new("bash")
-            .arg(repo().join("tests/python/setup_venv.sh"))
-            .output()
-            .ok()
-            .filter(|o| o.status.success());
-        let path = out.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-        assert!(
-            path.is_some() || std::env::var("CI").map_or(true, |v| v != "true"),
-            "the Python venv is required under CI"
-        );
-        path
+        ome_writers_test_support::python()
     }
 
     /// Every ROMIO fixture, exported through a Stream, read back by zarr-python
@@ -486,7 +473,6 @@ mod tests {
         assert!(!dir.path().join("bad.ome.zarr").exists());
 
         let Some(py) = python() else {
-            eprintln!("SKIPPED: zarr-python check (no Python venv); the exports were written");
             return;
         };
         let out = Command::new(py)

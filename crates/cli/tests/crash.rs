@@ -202,24 +202,6 @@ fn snapshot(path: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn under_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-/// The Bio-Formats jar, if it and `java` are available.
-fn bioformats() -> Option<PathBuf> {
-    let jar = std::env::var_os("OMEW_BIOFORMATS_JAR").map_or_else(
-        || repo_root().join("target/bioformats/bioformats_package.jar"),
-        PathBuf::from,
-    );
-    let java = Command::new("java").arg("-version").output();
-    (jar.is_file() && java.is_ok_and(|o| o.status.success())).then_some(jar)
-}
-
 /// Bio-Formats' `ImageInfo` (reading every plane): the series' sizes, or a failure.
 /// After reading, `ImageInfo` tries to open a viewer, which fails without a display:
 /// success is the validation line and every plane read, whatever the exit status.
@@ -516,11 +498,7 @@ fn killed_writers_lose_no_durable_frame_and_repair_finishes_them() {
 
     // Bio-Formats on the first kill point of the TIFF cases, killed and repaired,
     // in the background while the Python readers run.
-    let jar = bioformats();
-    if jar.is_none() {
-        assert!(!under_ci(), "Bio-Formats and java are required under CI");
-        println!("SKIP Bio-Formats: no java or no jar (crates/tiff/tests/data/get_bioformats.sh)");
-    }
+    let jar = ome_writers_test_support::bioformats();
     let bf_targets: Vec<(String, PathBuf)> = all
         .iter()
         .filter(|(_, _, bf)| *bf)

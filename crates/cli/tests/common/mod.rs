@@ -24,30 +24,21 @@ pub(crate) fn omew(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// The interop venv's Python: `$OMEW_PYTHON`, or tests/python/setup_venv.sh.
+/// The interop venv's Python, or a loud skip (see ome-writers-test-support).
 pub(crate) fn python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OMEW_PYTHON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("bash")
-        .arg(root.join("tests/python/setup_venv.sh"))
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+    ome_writers_test_support::python()
+}
+
+/// A tmpfs of `size` mounted for the test, or a loud skip (mounting needs root).
+pub(crate) fn tmpfs(size: &str) -> Option<Tmpfs> {
+    let mounted = Tmpfs::mount(size).map_err(|e| println!("mount -t tmpfs: {e}"));
+    ome_writers_test_support::require(mounted.ok(), "a tmpfs mount", "run the tests as root")
 }
 
 /// Check datasets with the independent readers (crates/cli/tests/crash_check.py): each
-/// job names a dataset and what it must hold. Without a venv the check is skipped,
-/// except under CI, where that is a failure.
+/// job names a dataset and what it must hold.
 pub(crate) fn check_with_readers(jobs: &[serde_json::Value], scratch: &Path) {
     let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Python readers are required under CI"
-        );
-        println!("SKIP Python readers: no venv (tests/python/setup_venv.sh)");
         return;
     };
     let path = scratch.join("jobs.json");

@@ -240,26 +240,9 @@ impl Gateway for FakeGateway {
     }
 }
 
-/// The interop venv's python (`$OMEW_PYTHON`, or tests/python/setup_venv.sh). `None`
-/// outside CI when it cannot be had (the caller prints that it skipped).
+/// The interop venv's python, or a loud skip (see ome-writers-test-support).
 pub fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OMEW_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("tests/python/setup_venv.sh"))
-        .output()
-        .ok();
-    let path = out
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from);
-    assert!(
-        path.is_some() || std::env::var("CI").map_or(true, |v| v != "true"),
-        "the Python venv is required under CI (tests/python/setup_venv.sh failed)"
-    );
-    path
+    ome_writers_test_support::python()
 }
 
 /// Run a checker script of tests/python on one EXPECT document.

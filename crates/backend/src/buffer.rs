@@ -1,7 +1,8 @@
 //! Pooled frame buffers: frames travel from the caller to the backend (and on to its
 //! encoder threads) without being copied, and return to their pool when dropped.
 
-use crossbeam_channel::Sender;
+use std::sync::Arc;
+
 use ome_writers_schema::{DType, Pixel};
 
 use crate::AlignedBuf;
@@ -23,7 +24,26 @@ pub struct DtypeMismatch {
 pub struct FrameBuffer {
     data: AlignedBuf,
     dtype: DType,
-    home: Option<Sender<FrameBuffer>>,
+    home: Option<BufferHome>,
+}
+
+/// Where a pooled buffer goes when dropped: a function that takes it back (a stream's
+/// pool puts it on its queue of free buffers). It is handed the buffer's memory as a
+/// buffer without a home, so a closed pool never recurses.
+#[derive(Clone)]
+pub struct BufferHome(Arc<dyn Fn(FrameBuffer) + Send + Sync>);
+
+impl BufferHome {
+    /// A home that hands returned buffers to `take_back`.
+    pub fn new(take_back: impl Fn(FrameBuffer) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(take_back))
+    }
+}
+
+impl std::fmt::Debug for BufferHome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BufferHome")
+    }
 }
 
 impl FrameBuffer {
@@ -36,9 +56,9 @@ impl FrameBuffer {
         }
     }
 
-    /// Make this buffer return to `pool` when dropped.
-    pub fn set_home(&mut self, pool: Sender<FrameBuffer>) {
-        self.home = Some(pool);
+    /// Make this buffer return to `home` when dropped.
+    pub fn set_home(&mut self, home: BufferHome) {
+        self.home = Some(home);
     }
 
     /// The frame's bytes (native byte order).
@@ -82,7 +102,7 @@ impl Drop for FrameBuffer {
         if let Some(home) = self.home.take() {
             // The memory goes back to the pool as a buffer without a home (the pool
             // gives it one again when it hands it out): no recursion on a closed pool.
-            let _ = home.try_send(FrameBuffer {
+            (home.0)(FrameBuffer {
                 data: std::mem::take(&mut self.data),
                 dtype: self.dtype,
                 home: None,

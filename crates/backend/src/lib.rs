@@ -45,7 +45,7 @@ use std::path::PathBuf;
 use ome_writers_schema::{PositionIndex, StorageIndex};
 
 pub use aligned::{ALIGN, AlignedBuf, is_aligned};
-pub use buffer::{DtypeMismatch, FrameBuffer};
+pub use buffer::{BufferHome, DtypeMismatch, FrameBuffer};
 pub use checked::{Checked, UsageError};
 pub use direct::{Direct, create_direct};
 pub use error::{BackendError, error_chain};

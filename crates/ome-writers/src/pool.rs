@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use ome_writers_backend::FrameBuffer;
+use ome_writers_backend::{BufferHome, FrameBuffer};
 use ome_writers_schema::DType;
 
 /// Frame buffers made at stream creation when the pool grows on demand.
@@ -19,8 +19,8 @@ pub(crate) struct WriterGone;
 pub(crate) struct Pool {
     /// Buffers dropped anywhere come back here.
     free: Receiver<FrameBuffer>,
-    /// The sending side that buffers handed out carry home.
-    home: Sender<FrameBuffer>,
+    /// What buffers handed out carry home: a send on `free`'s channel.
+    home_fn: BufferHome,
     /// Buffers ready here (made at creation, or handed back after a refused append).
     spare: Vec<FrameBuffer>,
     /// Buffers made here or asked of the allocator thread (at most `max`).
@@ -51,6 +51,10 @@ impl Pool {
         frames: Option<u64>,
     ) -> Self {
         let (home, free) = crossbeam_channel::bounded::<FrameBuffer>(max);
+        // A closed pool (the stream gone) just lets the memory go.
+        let home_fn = BufferHome::new(move |b| {
+            let _ = home.try_send(b);
+        });
         // Fresh buffers are zeroed, so every page is touched (5-10 ms for 8 MiB on a
         // small VM): made on the allocator thread, one ahead of need, not the caller's.
         let (ahead, requests) = crossbeam_channel::unbounded::<()>();
@@ -71,7 +75,7 @@ impl Pool {
             .flatten();
         let mut pool = Self {
             free,
-            home,
+            home_fn,
             spare: Vec::new(),
             allocated: 0,
             ahead: allocator.is_some().then_some(ahead),
@@ -97,8 +101,8 @@ impl Pool {
     }
 
     /// Where buffers handed out return when dropped.
-    pub(crate) fn home(&self) -> Sender<FrameBuffer> {
-        self.home.clone()
+    pub(crate) fn home(&self) -> BufferHome {
+        self.home_fn.clone()
     }
 
     /// A buffer handed back unused (a refused append).

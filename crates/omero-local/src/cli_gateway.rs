@@ -40,7 +40,7 @@ pub const MAX_HQL_PAGES: usize = 10_000;
 
 /// What a finished command printed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommandOutput {
+pub(crate) struct CommandOutput {
     /// Exit code (-1 when killed by a signal).
     pub exit_code: i32,
     /// Standard output.
@@ -51,7 +51,7 @@ pub struct CommandOutput {
 
 /// Runs the `omero` executable. [`ProcessRunner`] starts a process; contract tests replay
 /// recorded transcripts.
-pub trait CommandRunner: Send {
+pub(crate) trait CommandRunner: Send {
     /// Run `executable args...`, feeding `stdin` when given, and wait for it.
     fn run(
         &mut self,
@@ -64,7 +64,7 @@ pub trait CommandRunner: Send {
 /// Runs commands as child processes (inheriting the environment, so `OMERO_PASSWORD`
 /// reaches the CLI without passing through this program).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessRunner;
+pub(crate) struct ProcessRunner;
 
 impl CommandRunner for ProcessRunner {
     fn run(
@@ -126,7 +126,7 @@ impl CliGateway {
     }
 
     /// A gateway with its own command runner (contract tests).
-    pub fn with_runner(
+    pub(crate) fn with_runner(
         executable: impl Into<PathBuf>,
         session: Session,
         runner: Box<dyn CommandRunner>,
@@ -141,7 +141,8 @@ impl CliGateway {
 
     /// Fetch `rows` rows per `omero hql` call instead of [`HQL_PAGE`] (at least 1).
     #[must_use]
-    pub fn with_hql_page(mut self, rows: usize) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_hql_page(mut self, rows: usize) -> Self {
         self.hql_page = rows.max(1);
         self
     }
@@ -445,7 +446,7 @@ fn parse_u64(command: &str, text: &str) -> Result<u64, OmeroLocalError> {
 }
 
 /// Turn a failed command's output into a typed error.
-pub fn classify(command: &str, out: &CommandOutput, session: &Session) -> OmeroLocalError {
+pub(crate) fn classify(command: &str, out: &CommandOutput, session: &Session) -> OmeroLocalError {
     let text = out.stderr.trim();
     let lines: Vec<&str> = text
         .lines()
@@ -508,7 +509,7 @@ pub fn classify(command: &str, out: &CommandOutput, session: &Session) -> OmeroL
 }
 
 /// Parse `Kind:id` (one line).
-pub fn parse_obj_ref(command: &str, text: &str, kind: &str) -> Result<u64, OmeroLocalError> {
+pub(crate) fn parse_obj_ref(command: &str, text: &str, kind: &str) -> Result<u64, OmeroLocalError> {
     let line = text.trim();
     line.strip_prefix(kind)
         .and_then(|r| r.strip_prefix(':'))
@@ -569,7 +570,10 @@ fn csv_records(text: &str) -> Result<Vec<Vec<String>>, String> {
 
 /// Parse `omero hql --style csv` output of a projection with `columns` columns; returns
 /// the rows without their row-number field.
-pub fn parse_hql_csv(stdout: &str, columns: usize) -> Result<Vec<Vec<String>>, OmeroLocalError> {
+pub(crate) fn parse_hql_csv(
+    stdout: &str,
+    columns: usize,
+) -> Result<Vec<Vec<String>>, OmeroLocalError> {
     let err = |reason: &str| parse_error("hql", reason, stdout);
     let records = csv_records(stdout).map_err(|e| err(&e))?;
     let mut records = records
@@ -598,7 +602,7 @@ pub fn parse_hql_csv(stdout: &str, columns: usize) -> Result<Vec<Vec<String>>, O
 }
 
 /// Parse `omero obj ext-info-get OBJ` output (`key=value` lines).
-pub fn parse_ext_info(stdout: &str) -> Result<ExternalInfo, OmeroLocalError> {
+pub(crate) fn parse_ext_info(stdout: &str) -> Result<ExternalInfo, OmeroLocalError> {
     let mut entity_type = None;
     let mut lsid = None;
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -637,7 +641,7 @@ fn parse_id_list(text: &str) -> Option<Vec<u64>> {
 }
 
 /// Parse `omero import --output yaml` standard output.
-pub fn parse_import_yaml(stdout: &str) -> Result<Registered, OmeroLocalError> {
+pub(crate) fn parse_import_yaml(stdout: &str) -> Result<Registered, OmeroLocalError> {
     let err = |reason: String| parse_error("import", &reason, stdout);
     let mut out = Registered::default();
     let mut filesets = 0usize;
@@ -684,7 +688,7 @@ pub fn parse_import_yaml(stdout: &str) -> Result<Registered, OmeroLocalError> {
 }
 
 /// Parse `omero zarr import PATH --target T` standard output.
-pub fn parse_zarr_import(
+pub(crate) fn parse_zarr_import(
     stdout: &str,
     path: &str,
     target: OmeroAddress,
@@ -780,3 +784,8 @@ mod tests {
         assert_eq!(parse_id_list("[1,x]"), None);
     }
 }
+
+#[cfg(test)]
+#[path = "cli_gateway_contract.rs"]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod contract;

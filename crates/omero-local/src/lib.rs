@@ -77,10 +77,7 @@ mod zarr_read;
 pub use backend::{
     OmeroLocalBackend, PARTIAL_SUFFIX, StagingFactory, default_staging, staging_schema,
 };
-pub use cli_gateway::{
-    CliGateway, CommandOutput, CommandRunner, HQL_PAGE, MAX_HQL_PAGES, ProcessRunner, classify,
-    parse_ext_info, parse_hql_csv, parse_import_yaml, parse_obj_ref, parse_zarr_import,
-};
+pub use cli_gateway::{CliGateway, HQL_PAGE, MAX_HQL_PAGES};
 pub use config::{OmeroLocalConfig, OmeroLocalOptions, PROVENANCE_NAMESPACE, Session};
 pub use error::OmeroLocalError;
 pub use files::MAX_METADATA_BYTES;

@@ -1,19 +1,17 @@
 //! Contract tests: `CliGateway` against recorded `omero` CLI transcripts
 //! (tests/data/omero/transcripts, formats from omero-py's and the importer's sources).
 //! Each replayed call checks the exact arguments the gateway runs, then feeds it the
-//! recorded output.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! recorded output. They live in the crate so that the command-runner seam they use
+//! stays private.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ome_writers_omero_local::{
-    CliGateway, CommandOutput, CommandRunner, ExternalInfo, FilesetFile, Gateway, ImportRequest,
-    OmeroLocalError, Registered, Registration, Session, Sizes,
+use super::{CliGateway, CommandOutput, CommandRunner};
+use crate::{
+    ExternalInfo, FilesetFile, Gateway, ImportRequest, OmeroLocalError, Registered, Registration,
+    Session, Sizes,
 };
 use ome_writers_schema::{OmeroAddress, OmeroObject};
 
@@ -76,7 +74,9 @@ fn shell_words(line: &str) -> Vec<String> {
 }
 
 fn transcript(name: &str) -> VecDeque<Call> {
-    let path = common::data().join("transcripts").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/omero/transcripts")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut calls = VecDeque::new();
     let mut block: Option<(&str, Vec<&str>)> = None;
@@ -624,7 +624,7 @@ fn contract_hql_paging_is_bounded() {
     )
     .with_hql_page(1);
     let e = g.list_images(7).unwrap_err();
-    let max = ome_writers_omero_local::MAX_HQL_PAGES;
+    let max = crate::MAX_HQL_PAGES;
     assert!(
         matches!(&e, OmeroLocalError::Paging { offset, reason, .. }
             if *offset == max && reason.contains(&format!("more than {max} pages"))),

@@ -68,6 +68,16 @@ pub enum BackendError {
     /// Metadata could not be serialized (e.g. frame metadata holding NaN keys).
     #[error("metadata: {0}")]
     Metadata(#[from] serde_json::Error),
+    /// The dataset directory was removed, or replaced by another directory, while the
+    /// acquisition was writing into it: nothing more is written there, and the
+    /// directory now at `path` is never described as this acquisition.
+    #[error("{path}: the dataset directory was {how} during the acquisition")]
+    Replaced {
+        /// The dataset root.
+        path: PathBuf,
+        /// `"removed"` or `"replaced by another directory"`.
+        how: &'static str,
+    },
     /// The backend was already finalized.
     #[error("the backend was already finalized")]
     Finalized,

@@ -136,13 +136,20 @@ fn write_json(path: &Path, value: &Value) -> Result<()> {
     write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Image groups (groups with `attributes.ome_writers`) under `dir`, depth first.
+/// Whether a group document is an image group this library wrote: its
+/// `attributes.ome_writers` records a status (a root group that is not an image holds
+/// only the version and the settings).
+fn is_image_group(doc: &Value) -> bool {
+    doc["attributes"]["ome_writers"]["status"].is_string()
+}
+
+/// Image groups (groups with `attributes.ome_writers.status`) under `dir`, depth first.
 fn find_images(dir: &Path, depth: usize, out: &mut Vec<ImageGroup>) -> Result<()> {
     let doc = read_json(&dir.join("zarr.json"))?;
     if doc["node_type"] != "group" {
         return Ok(());
     }
-    if doc["attributes"]["ome_writers"].is_object() {
+    if is_image_group(&doc) {
         let array_path = dir.join("0").join("zarr.json");
         let array = read_json(&array_path)?;
         out.push(ImageGroup {
@@ -336,7 +343,21 @@ fn repair_zarr(root: &Path) -> Result<String> {
             images.len()
         ));
     }
-    let settings_json = &images[0].doc["attributes"]["ome_writers"]["settings"];
+    // The settings are in the root group (this version), or in every image group
+    // (datasets written by earlier versions).
+    let top = read_json(&root.join("zarr.json"))?;
+    let settings_json = [&top, &images[0].doc]
+        .into_iter()
+        .map(|doc| &doc["attributes"]["ome_writers"]["settings"])
+        .find(|s| s.is_object())
+        .with_context(|| {
+            format!(
+                "{}: no recorded settings (attributes.ome_writers.settings of the root \
+                 group or of {})",
+                root.display(),
+                images[0].dir.display()
+            )
+        })?;
     let mut settings = AcquisitionSettings::from_json(&settings_json.to_string())
         .context("the recorded settings (attributes.ome_writers.settings) do not parse")?;
     settings.root_path = root.to_string_lossy().into_owned();

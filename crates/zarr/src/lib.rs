@@ -46,8 +46,7 @@ use std::sync::Arc;
 
 use ome_writers_backend::{
     Backend, BackendError, DatasetKind, DatasetStatus, FrameBuffer, FrameMetadata, Progress,
-    Summary,
-    prepare_output,
+    Summary, prepare_output,
 };
 use ome_writers_schema::{Compression, DType, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::codec::{BloscCodec, ZstdCodec};
@@ -63,7 +62,7 @@ use crate::encode::{BloscName, EncodeSpec, EncoderPool, FastCodec};
 use crate::layout::Layout;
 use crate::ngff::{
     Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
-    SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
+    RootAttrs, RootWriterAttrs, SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
 };
 
 const BACKEND: &str = "zarr";
@@ -120,6 +119,16 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     fn remove_journal(&self, _key: &str) -> Result<(), BackendError> {
         Ok(())
     }
+    /// Start a batch of `zarr.json` documents, put into place together by
+    /// [`commit_metadata`](Self::commit_metadata) (stores that write files make them
+    /// durable with one filesystem sync rather than one per document).
+    fn begin_metadata(&self) {}
+    /// Make the batch's documents durable and put them into place.
+    fn commit_metadata(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// End the batch without putting its documents into place.
+    fn discard_metadata(&self) {}
 }
 
 impl ZarrStore for DirStore {
@@ -146,6 +155,15 @@ impl ZarrStore for DirStore {
     }
     fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
         DirStore::remove_journal(self, key)
+    }
+    fn begin_metadata(&self) {
+        DirStore::begin_metadata(self);
+    }
+    fn commit_metadata(&self) -> Result<(), BackendError> {
+        DirStore::commit_metadata(self)
+    }
+    fn discard_metadata(&self) {
+        DirStore::discard_metadata(self);
     }
 }
 
@@ -191,7 +209,11 @@ struct Image {
     metadata_count: u64,
     /// The journal holding per-frame metadata during acquisition, once one is used.
     journal: Option<String>,
+    /// The group's `zarr.json` is out of date.
     dirty: bool,
+    /// The array shape its `zarr.json` on disk holds (`None`: not written yet); the
+    /// array document is rewritten only when the shape changes.
+    stored_shape: Option<Vec<u64>>,
 }
 
 /// The OME-Zarr writer for one stream.
@@ -327,6 +349,7 @@ impl ZarrBackend {
                 metadata_count: 0,
                 journal: None,
                 dirty: true,
+                stored_shape: None,
             });
         }
         let uncompressed_le =
@@ -400,8 +423,16 @@ impl ZarrBackend {
             bytes_received: 0,
             finalized: false,
         };
-        backend.write_hierarchy()?;
-        backend.write_metadata("acquiring")?;
+        // The hierarchy's documents as one batch (a plate of many wells has many).
+        backend.store.begin_metadata();
+        match backend.write_hierarchy() {
+            Ok(()) => backend.store.commit_metadata()?,
+            Err(e) => {
+                backend.store.discard_metadata();
+                return Err(e);
+            }
+        }
+        backend.write_metadata(DatasetStatus::Acquiring.as_str())?;
         Ok(backend)
     }
 
@@ -423,6 +454,13 @@ impl ZarrBackend {
         self.store
             .set(&key, bytes.into())
             .map_err(|e| self.store_err(e))
+    }
+
+    fn root_writer_attrs(&self) -> RootWriterAttrs<'_> {
+        RootWriterAttrs {
+            version: env!("CARGO_PKG_VERSION"),
+            settings: &self.settings_json,
+        }
     }
 
     /// Root, series, plate and well groups (everything but the image groups).
@@ -471,22 +509,26 @@ impl ZarrBackend {
             };
             self.put_json(
                 "zarr.json",
-                &GroupDoc::new(OmeOnly {
+                &GroupDoc::new(RootAttrs {
                     ome: PlateMeta {
                         version,
                         plate: def,
                     },
+                    ome_writers: self.root_writer_attrs(),
                 }),
             )?;
+            let mut rows_written = std::collections::HashSet::new();
             for (r, c) in &wells {
                 let images = fields
                     .get(&(r.clone(), c.clone()))
                     .map(|f| f.iter().map(|p| WellImage { path: p.clone() }).collect())
                     .unwrap_or_default();
-                self.put_json(
-                    &format!("{r}/zarr.json"),
-                    &GroupDoc::new(serde_json::Map::new()),
-                )?;
+                if rows_written.insert(r.as_str()) {
+                    self.put_json(
+                        &format!("{r}/zarr.json"),
+                        &GroupDoc::new(serde_json::Map::new()),
+                    )?;
+                }
                 self.put_json(
                     &format!("{r}/{c}/zarr.json"),
                     &GroupDoc::new(OmeOnly {
@@ -500,8 +542,9 @@ impl ZarrBackend {
         } else if self.images.len() > 1 {
             self.put_json(
                 "zarr.json",
-                &GroupDoc::new(OmeOnly {
+                &GroupDoc::new(RootAttrs {
                     ome: Bf2RawRoot { version, layout: 3 },
+                    ome_writers: self.root_writer_attrs(),
                 }),
             )?;
             let series: Vec<String> = self.images.iter().map(|i| i.group.clone()).collect();
@@ -519,18 +562,51 @@ impl ZarrBackend {
     }
 
     /// Array and image-group metadata of every dirty image. Chunks first: the store is
-    /// synced before any `zarr.json` that could describe them is replaced.
+    /// synced before any `zarr.json` that could describe them is replaced; the
+    /// documents then go into place as one batch (one durability step for all).
     fn write_metadata(&mut self, status: &str) -> Result<(), BackendError> {
         if let Some(enc) = self.encoder.as_mut() {
             enc.drain(&mut self.pool)?;
         }
         self.store.sync()?;
-        for i in 0..self.images.len() {
-            if !self.images[i].dirty {
-                continue;
+        self.store.begin_metadata();
+        let written = self.put_image_docs(status);
+        let committed = match written {
+            Ok(()) => self.store.commit_metadata(),
+            Err(e) => {
+                self.store.discard_metadata();
+                Err(e)
             }
-            let img = &self.images[i];
-            img.array.store_metadata().map_err(|e| self.store_err(e))?;
+        };
+        match committed {
+            Ok(()) => {
+                for img in &mut self.images {
+                    if img.dirty {
+                        img.dirty = false;
+                        img.stored_shape = Some(img.array.shape().to_vec());
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing of this batch is in place: the arrays are written again.
+                for img in &mut self.images {
+                    if img.dirty {
+                        img.stored_shape = None;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The `zarr.json` documents of every dirty image (the array's only when its shape
+    /// changed since it was last stored).
+    fn put_image_docs(&self, status: &str) -> Result<(), BackendError> {
+        for img in self.images.iter().filter(|img| img.dirty) {
+            if img.stored_shape.as_deref() != Some(img.array.shape()) {
+                img.array.store_metadata().map_err(|e| self.store_err(e))?;
+            }
             let key = if img.group.is_empty() {
                 "zarr.json".to_owned()
             } else {
@@ -542,16 +618,15 @@ impl ZarrBackend {
                     version: env!("CARGO_PKG_VERSION"),
                     frames_written: img.frames_written,
                     status,
-                    settings: &self.settings_json,
+                    settings: img.group.is_empty().then_some(&self.settings_json),
                     frame_metadata: &img.frame_metadata,
                     frame_metadata_count: img.metadata_count,
                     frame_metadata_journal: img.journal.as_ref().map(|_| JOURNAL),
                 },
             });
             self.put_json(&key, &doc)?;
-            self.images[i].dirty = false;
         }
-        self.store.sync()
+        Ok(())
     }
 
     fn is_edge(&self, key: &UnitKey) -> bool {
@@ -874,8 +949,56 @@ fn raw_shard_index(blocks: usize, block_bytes: usize) -> Vec<u8> {
     index
 }
 
-/// Name of the per-frame metadata journal inside an image group.
-const JOURNAL: &str = "ome_writers_frames.jsonl";
+/// Name of the per-frame metadata journal inside an image group (JSON lines, one
+/// entry per frame that came with metadata; folded into `zarr.json` at finish).
+pub const JOURNAL: &str = "ome_writers_frames.jsonl";
+
+/// Whether a file at `relative_path` inside a dataset (relative to its root) is one
+/// this backend writes: a `zarr.json`, a chunk or shard file under an array's `c/`
+/// (`…/0/c/<index>/…/<index>`), the per-frame [`JOURNAL`], or a temporary file of its
+/// own (`.<name>.partial` for chunks, `.<name>.tmp` for metadata, `.<name>.damaged`
+/// for a chunk `omew repair` set aside). `--overwrite` uses it to delete only what
+/// this library wrote. Absolute paths and paths with `..` are never ours.
+#[must_use]
+pub fn is_own_file(relative_path: &std::path::Path) -> bool {
+    use std::path::Component;
+    let mut names = Vec::new();
+    for c in relative_path.components() {
+        match c {
+            Component::Normal(n) => match n.to_str() {
+                Some(n) => names.push(n),
+                None => return false,
+            },
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    let Some((&file, dirs)) = names.split_last() else {
+        return false;
+    };
+    let chunk_index = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    // Under an array's chunk directory: `0/c/<index>/.../<file>`.
+    let in_chunks = dirs.iter().enumerate().any(|(k, &d)| {
+        d == "c"
+            && k >= 1
+            && dirs.get(k - 1) == Some(&"0")
+            && dirs
+                .get(k + 1..)
+                .is_some_and(|rest| rest.iter().all(|n| chunk_index(n)))
+    });
+    let temporary = |suffix: &str| {
+        file.strip_prefix('.')
+            .and_then(|n| n.strip_suffix(suffix))
+            .filter(|n| !n.is_empty())
+    };
+    if file == "zarr.json" || file == JOURNAL || temporary(".tmp") == Some("zarr.json") {
+        return true;
+    }
+    in_chunks
+        && (chunk_index(file)
+            || temporary(".partial").is_some_and(chunk_index)
+            || temporary(".damaged").is_some_and(chunk_index))
+}
 
 fn journal_key(group: &str) -> String {
     if group.is_empty() {

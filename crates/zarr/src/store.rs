@@ -39,16 +39,41 @@ struct State {
     dirty_dirs: HashSet<PathBuf>,
     /// Directories known to exist.
     known_dirs: HashSet<PathBuf>,
-    /// The first I/O failure, kept with its path for a precise error.
-    last_error: Option<(PathBuf, std::io::ErrorKind, String)>,
-    /// Open journals (append-only files), synced at every `sync`.
-    journals: HashMap<PathBuf, fs::File>,
+    /// The first failure, kept with its path for a precise error.
+    last_error: Option<BackendError>,
+    /// Journal bytes appended since they were last written out, per journal file.
+    /// No journal is kept open: a dataset of many positions would run out of file
+    /// descriptors.
+    journals: HashMap<PathBuf, Vec<u8>>,
+    /// The root directory's (device, inode), recorded when the store made it.
+    root_id: Option<(u64, u64)>,
+    /// While a metadata batch is open: `zarr.json` documents written under their
+    /// temporary name, to be made durable and renamed into place together.
+    batch: Option<Batch>,
+}
+
+/// An open metadata batch: documents in the order written (arrays before their
+/// groups, so renames keep that order), each once.
+#[derive(Default)]
+struct Batch {
+    docs: Vec<(PathBuf, PathBuf)>,
+    seen: HashSet<PathBuf>,
 }
 
 /// Files at least this large are written directly (around the page cache) when their
 /// bytes are page-aligned: below it, the synchronous device round trip of a direct
 /// write costs more than the copy it saves.
 const DIRECT_MIN_BYTES: usize = 256 << 10;
+
+/// More files and directories than this to make durable at once, and one `syncfs` of
+/// the store's filesystem replaces the fsync of each (Linux): thousands of fsyncs
+/// (a dataset of thousands of positions) took minutes, one `syncfs` takes one journal
+/// commit.
+const SYNCFS_MIN: usize = 64;
+
+/// A journal's bytes held in memory beyond this are written out (without fsync) before
+/// the next durability point.
+const JOURNAL_BUFFER: usize = 1 << 20;
 
 /// A write-only filesystem store (see the module docs).
 pub struct DirStore {
@@ -57,6 +82,25 @@ pub struct DirStore {
     /// Large chunk files go to the disk directly (`O_DIRECT`) until the filesystem
     /// refuses it once.
     direct: AtomicBool,
+}
+
+/// A directory's (device, inode), where the platform has them.
+#[cfg_attr(unix, allow(clippy::unnecessary_wraps))]
+fn identity(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+fn is_metadata_key(key: &str) -> bool {
+    key == "zarr.json" || key.ends_with("/zarr.json")
 }
 
 impl DirStore {
@@ -78,21 +122,46 @@ impl DirStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The root is still the directory this store made: not removed, not replaced by
+    /// another directory (its device and inode unchanged). Checked at every sync and
+    /// before any metadata is renamed into place, so that a foreign directory is never
+    /// described as this dataset.
+    pub fn check_root(&self) -> Result<(), BackendError> {
+        let Some(id) = self.lock().root_id else {
+            return Ok(());
+        };
+        let replaced = |how| BackendError::Replaced {
+            path: self.root.clone(),
+            how,
+        };
+        match fs::symlink_metadata(&self.root) {
+            Ok(m) if m.is_dir() && identity(&m) == Some(id) => Ok(()),
+            Ok(_) => Err(replaced("replaced by another directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(replaced("removed")),
+            Err(e) => Err(BackendError::io(&self.root, e)),
+        }
+    }
+
     fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
         if self.lock().known_dirs.contains(dir) {
             return Ok(());
         }
-        // Once made, the root is never made again: if it vanished (removed during the
-        // acquisition), recreating it would leave a dataset whose metadata claims
-        // frames that are gone.
-        if self.lock().known_dirs.contains(&self.root) && !self.root.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the dataset directory vanished during the acquisition",
-            ));
+        // Once made, the root is never made again: if it vanished or was replaced
+        // during the acquisition, writing on would leave a dataset whose metadata
+        // claims frames that are gone, or write into someone else's directory.
+        if let Err(e) = self.check_root() {
+            let msg = e.to_string();
+            self.keep_error(e);
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, msg));
         }
         fs::create_dir_all(dir)?;
         let mut st = self.lock();
+        if st.root_id.is_none() {
+            st.root_id = fs::symlink_metadata(&self.root)
+                .ok()
+                .as_ref()
+                .and_then(identity);
+        }
         let mut d = Some(dir);
         while let Some(p) = d {
             if !st.known_dirs.insert(p.to_owned()) {
@@ -110,52 +179,73 @@ impl DirStore {
         Ok(())
     }
 
-    fn record_error(&self, path: &Path, e: &std::io::Error) {
+    fn keep_error(&self, e: BackendError) {
         let mut st = self.lock();
         if st.last_error.is_none() {
-            st.last_error = Some((path.to_owned(), e.kind(), e.to_string()));
+            st.last_error = Some(e);
         }
     }
 
-    /// The first I/O failure seen, as a typed error naming the file.
-    pub fn take_error(&self) -> Option<BackendError> {
-        self.lock()
-            .last_error
-            .take()
-            .map(|(path, kind, msg)| BackendError::io(path, std::io::Error::new(kind, msg)))
+    fn record_error(&self, path: &Path, e: &std::io::Error) {
+        self.keep_error(BackendError::io(
+            path,
+            std::io::Error::new(e.kind(), e.to_string()),
+        ));
     }
 
-    /// Append to the journal file at `key` (created on first use).
+    /// The first failure seen, as a typed error naming the file.
+    pub fn take_error(&self) -> Option<BackendError> {
+        self.lock().last_error.take()
+    }
+
+    /// Append to the journal file at `key` (created when first written out). The
+    /// bytes are held in memory and written out at the next [`sync`](Self::sync)
+    /// (or sooner, once a megabyte has gathered), so no journal is kept open.
     pub fn append(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
         let path = self.root.join(key);
-        let mut st = self.lock();
-        if !st.journals.contains_key(&path) {
-            drop(st);
-            let dir = path.parent().unwrap_or(&self.root).to_owned();
-            self.ensure_dir(&dir)
-                .map_err(|e| BackendError::io(&dir, e))?;
-            let f = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| BackendError::io(&path, e))?;
-            st = self.lock();
-            st.dirty_dirs.insert(dir);
-            st.journals.insert(path.clone(), f);
+        let full = {
+            let mut st = self.lock();
+            let pending = st.journals.entry(path.clone()).or_default();
+            pending.extend_from_slice(value);
+            pending.len() >= JOURNAL_BUFFER
+        };
+        if full {
+            self.write_journal(&path)?;
         }
-        match st.journals.get_mut(&path) {
-            Some(f) => f.write_all(value).map_err(|e| BackendError::io(&path, e)),
-            None => Ok(()),
+        Ok(())
+    }
+
+    /// Write out the bytes appended to one journal (no fsync: the next sync does it).
+    fn write_journal(&self, path: &Path) -> Result<(), BackendError> {
+        let Some(bytes) = self.lock().journals.remove(path) else {
+            return Ok(());
+        };
+        if bytes.is_empty() {
+            return Ok(());
         }
+        let dir = path.parent().unwrap_or(&self.root).to_owned();
+        self.ensure_dir(&dir).map_err(|e| {
+            self.take_error()
+                .unwrap_or_else(|| BackendError::io(&dir, e))
+        })?;
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| BackendError::io(path, e))?;
+        self.mark_dirty(path.to_owned(), dir);
+        Ok(())
     }
 
     /// The content of a journal.
     pub fn read_journal(&self, key: &str) -> Result<Vec<u8>, BackendError> {
         let path = self.root.join(key);
+        self.write_journal(&path)?;
         fs::read(&path).map_err(|e| BackendError::io(&path, e))
     }
 
-    /// Close and delete a journal.
+    /// Delete a journal (and anything appended to it not yet written out).
     pub fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
         let path = self.root.join(key);
         self.lock().journals.remove(&path);
@@ -165,14 +255,28 @@ impl DirStore {
         }
     }
 
-    /// Make every file written since the last call durable (fsync files, then their
-    /// directories).
-    pub fn sync(&self) -> Result<(), BackendError> {
+    /// One `syncfs` of the filesystem holding the root (Linux; elsewhere the caller
+    /// syncs file by file).
+    fn sync_filesystem(&self) -> Result<bool, BackendError> {
+        #[cfg(target_os = "linux")]
         {
-            let st = self.lock();
-            for (path, f) in &st.journals {
-                f.sync_data().map_err(|e| BackendError::io(path, e))?;
-            }
+            fs::File::open(&self.root)
+                .and_then(|f| rustix::fs::syncfs(&f).map_err(std::io::Error::from))
+                .map_err(|e| BackendError::io(&self.root, e))?;
+            Ok(true)
+        }
+        #[cfg(not(target_os = "linux"))]
+        Ok(false)
+    }
+
+    /// Make every file written since the last call durable (journals written out,
+    /// then files fsynced, then their directories; or one `syncfs` when there are
+    /// many). Fails if the root was removed or replaced.
+    pub fn sync(&self) -> Result<(), BackendError> {
+        self.check_root()?;
+        let journals: Vec<PathBuf> = self.lock().journals.keys().cloned().collect();
+        for path in &journals {
+            self.write_journal(path)?;
         }
         let (files, dirs) = {
             let mut st = self.lock();
@@ -181,6 +285,9 @@ impl DirStore {
                 std::mem::take(&mut st.dirty_dirs),
             )
         };
+        if files.len() + dirs.len() > SYNCFS_MIN && self.sync_filesystem()? {
+            return Ok(());
+        }
         for f in &files {
             match fs::File::open(f).and_then(|h| h.sync_data()) {
                 Ok(()) => {}
@@ -199,17 +306,92 @@ impl DirStore {
         Ok(())
     }
 
+    /// Open a metadata batch: every `zarr.json` written until
+    /// [`commit_metadata`](Self::commit_metadata) goes to its temporary name, and the
+    /// commit makes them all durable and renames them into place together.
+    pub fn begin_metadata(&self) {
+        self.lock().batch = Some(Batch::default());
+    }
+
+    /// Close the batch: make the documents durable (fsync each, or one `syncfs` for
+    /// many), rename each into place, make the renames durable. Fails, renaming
+    /// nothing, if the root was removed or replaced.
+    pub fn commit_metadata(&self) -> Result<(), BackendError> {
+        let docs = self.lock().batch.take().unwrap_or_default().docs;
+        let result = self.commit(&docs);
+        if result.is_err() {
+            for (tmp, _) in &docs {
+                let _ = fs::remove_file(tmp);
+            }
+        }
+        result
+    }
+
+    /// Close the batch, removing its documents unrenamed.
+    pub fn discard_metadata(&self) {
+        let docs = self.lock().batch.take().unwrap_or_default().docs;
+        for (tmp, _) in &docs {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+
+    fn commit(&self, docs: &[(PathBuf, PathBuf)]) -> Result<(), BackendError> {
+        self.check_root()?;
+        let many = docs.len() > SYNCFS_MIN && self.sync_filesystem()?;
+        if !many {
+            for (tmp, _) in docs {
+                fs::File::open(tmp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| BackendError::io(tmp, e))?;
+            }
+        }
+        self.check_root()?;
+        let mut dirs = std::collections::BTreeSet::new();
+        for (tmp, path) in docs {
+            fs::rename(tmp, path).map_err(|e| BackendError::io(path, e))?;
+            dirs.insert(path.parent().unwrap_or(&self.root).to_owned());
+        }
+        if many {
+            self.sync_filesystem()?;
+        } else {
+            for d in &dirs {
+                sync_dir(d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `zarr.json`: replaced atomically now, or written under its temporary name
+    /// for the open batch.
+    fn write_metadata_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let in_batch = self.lock().batch.is_some();
+        if !in_batch {
+            return write_atomic(path, bytes).map_err(|e| match e {
+                BackendError::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            });
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        // The temporary name write_atomic uses too (one name for stale files).
+        let tmp = dir.join(".zarr.json.tmp");
+        fs::write(&tmp, bytes)?;
+        let mut st = self.lock();
+        if let Some(batch) = st.batch.as_mut()
+            && batch.seen.insert(tmp.clone())
+        {
+            batch.docs.push((tmp, path.to_owned()));
+        }
+        Ok(())
+    }
+
     /// Write a whole file, atomically for `zarr.json`; `direct`: around the page cache
     /// when the file is large, its bytes page-aligned and the filesystem willing.
     fn write_file(&self, key: &str, parts: &[&[u8]], direct: bool) -> std::io::Result<()> {
         let path = self.root.join(key);
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         self.ensure_dir(&dir)?;
-        if key == "zarr.json" || key.ends_with("/zarr.json") {
-            return write_atomic(&path, &parts.concat()).map_err(|e| match e {
-                BackendError::Io { source, .. } => source,
-                other => std::io::Error::other(other.to_string()),
-            });
+        if is_metadata_key(key) {
+            return self.write_metadata_file(&path, &parts.concat());
         }
         // Written under a temporary name and renamed: a reader (or a crash) sees the
         // whole chunk or none of it, never a torn one.

@@ -124,3 +124,140 @@ print("ok")
     );
     assert_eq!(out.trim(), "ok");
 }
+
+/// The first `BackendError` in an error's source chain.
+fn backend_error<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a ome_writers::BackendError> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(b) = err.downcast_ref::<ome_writers::BackendError>() {
+            return Some(b);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn frames_written(root: &Path) -> u64 {
+    std::fs::read(root.join("zarr.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["attributes"]["ome_writers"]["frames_written"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Every `zarr.json` under `dir` whose `ome_writers.status` is `complete`.
+fn complete_docs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            complete_docs(&e.path(), out);
+        } else if e.file_name() == "zarr.json" {
+            let v: Value =
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap_or(Value::Null);
+            if v["attributes"]["ome_writers"]["status"] == "complete" {
+                out.push(e.path());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dataset_directory_replaced_or_removed_mid_acquisition_is_a_typed_error() {
+    for (how, compression) in [
+        ("replaced", "none"),
+        ("replaced", "zstd"),
+        ("removed", "none"),
+    ] {
+        let label = format!("{how} ({compression})");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("run.ome.zarr");
+        let settings = json!({"root_path": root, "dtype": "uint16", "compression": compression,
+            "dimensions": [{"name": "t", "count": 40}, {"name": "y", "count": 8},
+                           {"name": "x", "count": 8}]});
+        let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
+        let options = ome_writers::StreamOptions {
+            flush_every_frames: 4,
+            ..ome_writers::StreamOptions::default()
+        };
+        let mut stream = ome_writers::create_stream_with(&schema, &options).unwrap();
+        for n in 0..8u16 {
+            stream.append(&[n + 1; 64]).unwrap();
+        }
+        let t0 = std::time::Instant::now();
+        while frames_written(&root) < 8 && t0.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(frames_written(&root), 8, "{label}: no durability point");
+        let moved = dir.path().join("moved.ome.zarr");
+        std::fs::rename(&root, &moved).unwrap();
+        let foreign = json!({"zarr_format": 3, "node_type": "group",
+                             "attributes": {"someone": "else"}});
+        if how == "replaced" {
+            std::fs::create_dir(&root).unwrap();
+            std::fs::write(root.join("zarr.json"), foreign.to_string()).unwrap();
+            std::fs::write(root.join("thesis.txt"), b"years of work").unwrap();
+        } else {
+            std::fs::remove_dir_all(&moved).unwrap();
+        }
+        let mut first = None;
+        for n in 8..40u16 {
+            if let Err(e) = stream.append(&[n + 1; 64]) {
+                first = Some(e);
+                break;
+            }
+        }
+        let finished = stream.finish();
+        let err = first
+            .or(finished.err())
+            .unwrap_or_else(|| panic!("{label}: the replaced directory went unnoticed"));
+        let typed =
+            backend_error(&err).unwrap_or_else(|| panic!("{label}: not a backend error: {err}"));
+        let ome_writers::BackendError::Replaced { path, how: said } = typed else {
+            panic!("{label}: not BackendError::Replaced: {typed:?}");
+        };
+        assert_eq!(path, &root, "{label}");
+        assert_eq!(
+            *said,
+            if how == "removed" {
+                "removed"
+            } else {
+                "replaced by another directory"
+            },
+            "{label}"
+        );
+        println!("{label}: {err}");
+        if how == "replaced" {
+            // The foreign directory is never described as the dataset.
+            assert_eq!(read_json(&root.join("zarr.json")), foreign, "{label}");
+            assert_eq!(
+                std::fs::read(root.join("thesis.txt")).unwrap(),
+                b"years of work"
+            );
+            let mut complete = Vec::new();
+            complete_docs(&root, &mut complete);
+            assert!(complete.is_empty(), "{label}: {complete:?}");
+            // The original, where it was moved, still opens with its durable frames
+            // and is not called complete.
+            let ow = &read_json(&moved.join("zarr.json"))["attributes"]["ome_writers"];
+            assert_ne!(ow["status"], "complete", "{label}");
+            let out = py(
+                r#"
+import sys, zarr, numpy as np
+a = zarr.open_array(store=sys.argv[1] + "/0", mode="r")[...]
+for t in range(8):
+    assert (a[t] == t + 1).all(), (t, a[t])
+print("ok")
+"#,
+                &[moved.to_str().unwrap()],
+            );
+            assert_eq!(out.trim(), "ok", "{label}");
+        } else {
+            assert!(
+                !root.exists(),
+                "{label}: the removed dataset was made again"
+            );
+        }
+    }
+}

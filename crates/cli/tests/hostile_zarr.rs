@@ -261,3 +261,170 @@ print("ok")
         }
     }
 }
+
+/// A size-limited tmpfs, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounting needs root: without it this test fails (it is not skipped).
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs (run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Frame `n` of the crash checker's pattern (tests/python/_common.py).
+fn pattern(n: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * 64 * 2);
+    for y in 0..64u64 {
+        for x in 0..64u64 {
+            out.extend(((1 + (n * 7 + y * 3 + x) % 30_000) as u16).to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Reader job (crates/cli/tests/crash_check.py) for a single-image dataset handed
+/// `frames` frames of `t, c`.
+fn reader_job(label: &str, stage: &str, root: &Path, frames: u64) -> Value {
+    let frames: Vec<Value> = (0..frames).map(|n| json!([[n / 2, n % 2], n])).collect();
+    json!({"kind": "zarr", "label": label, "root": root, "dtype": "uint16",
+           "stage": stage, "frames": frames})
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_is_recorded_as_failed_never_complete_and_repair_finishes_it() {
+    let fs = Tmpfs::mount("4m");
+    let scratch = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for compression in ["none", "zstd"] {
+        for via in ["library", "cli"] {
+            let label = format!("zarr {compression} via {via}");
+            let root = fs.dir.path().join(format!("{compression}_{via}.ome.zarr"));
+            let ballast = fs.dir.path().join("ballast");
+            std::fs::write(&ballast, vec![1u8; 256 << 10]).unwrap();
+            // 1000 x 2 frames of 8 KiB (noise-free patterns compress, so zstd gets
+            // more frames in; a 4 MiB disk holds neither).
+            let settings = json!({"root_path": root, "dtype": "uint16",
+                "compression": compression, "dimensions": [
+                {"name": "t", "count": if compression == "none" { 1000 } else { 20000 }},
+                {"name": "c", "count": 2},
+                {"name": "y", "count": 64}, {"name": "x", "count": 64}]});
+            let handed = if via == "library" {
+                let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
+                let options = ome_writers::StreamOptions {
+                    flush_every_frames: 10,
+                    ..ome_writers::StreamOptions::default()
+                };
+                let mut stream = ome_writers::create_stream_with(&schema, &options).unwrap();
+                let mut handed = 0;
+                let mut error = None;
+                for n in 0..schema.num_frames().unwrap() {
+                    match stream.append_bytes(&pattern(n), None) {
+                        Ok(()) => handed += 1,
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let finished = stream.finish();
+                let e = error.or(finished.err()).expect("the disk cannot hold it");
+                assert!(e.is_disk_full(), "{label}: {e}");
+                handed
+            } else {
+                let s = scratch.path().join("settings.json");
+                std::fs::write(&s, settings.to_string()).unwrap();
+                let o = omew(&[
+                    "write".as_ref(),
+                    "--synthetic".as_ref(),
+                    "--flush-every".as_ref(),
+                    "10".as_ref(),
+                    "--settings".as_ref(),
+                    s.as_os_str(),
+                ]);
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                assert!(!o.status.success(), "{label}: a full disk went unnoticed");
+                assert!(
+                    stderr.contains("No space left on device"),
+                    "{label}: {stderr}"
+                );
+                settings["dimensions"][0]["count"].as_u64().unwrap() * 2
+            };
+            let ow = read_json(&root.join("zarr.json"))["attributes"]["ome_writers"].clone();
+            println!(
+                "{label}: {handed} handed, status {}, frames_written {}",
+                ow["status"], ow["frames_written"]
+            );
+            // Never complete: `failed` (the final metadata goes into the space the
+            // writer set aside), counting stored frames only.
+            assert_eq!(ow["status"], "failed", "{label}");
+            assert!(!root.join(".ome_writers.reserve").exists(), "{label}");
+            assert!(ow["frames_written"].as_u64().unwrap() < handed, "{label}");
+            let full = scratch.path().join("full").join(&label);
+            copy_tree(&root, &full);
+            jobs.push(reader_job(
+                &format!("{label}, disk full"),
+                "killed",
+                &full,
+                handed,
+            ));
+            std::fs::remove_file(&ballast).unwrap();
+            let o = omew(&["repair".as_ref(), root.as_os_str()]);
+            let out = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                o.status.success(),
+                "{label}: repair: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                out.contains("repaired"),
+                "{label}: repair did nothing: {out}"
+            );
+            let ow = read_json(&root.join("zarr.json"))["attributes"]["ome_writers"].clone();
+            assert_eq!(ow["status"], "partial", "{label}");
+            let repaired = scratch.path().join("repaired").join(&label);
+            copy_tree(&root, &repaired);
+            jobs.push(reader_job(
+                &format!("{label}, repaired"),
+                "repaired",
+                &repaired,
+                handed,
+            ));
+            std::fs::remove_dir_all(&root).unwrap();
+        }
+    }
+    drop(fs);
+    python();
+    common::check_with_readers(&jobs, scratch.path());
+}

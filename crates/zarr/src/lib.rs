@@ -36,10 +36,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod encode;
 mod layout;
 mod ngff;
 mod store;
+mod stored;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +56,7 @@ use zarrs::array::{Array, ArrayBuilder, BytesToBytesCodecTraits, data_type};
 use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
 use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
+pub use check::{ChunkChecker, ChunkDamage};
 pub use encode::ChunkCodec;
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
 pub use store::DirStore;
@@ -64,6 +67,7 @@ use crate::ngff::{
     Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
     RootAttrs, RootWriterAttrs, SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
 };
+use crate::stored::StoredFrames;
 
 const BACKEND: &str = "zarr";
 /// Memory the encoder threads beyond one per core may hold in output buffers.
@@ -129,6 +133,17 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     }
     /// End the batch without putting its documents into place.
     fn discard_metadata(&self) {}
+    /// Fail if the dataset's root directory is no longer the one the store made
+    /// (removed, or replaced by another directory).
+    fn check_root(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Set disk space aside for the final metadata (stores on a disk that can fill).
+    fn reserve(&self, _bytes: usize) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Free the space set aside.
+    fn release_reserve(&self) {}
 }
 
 impl ZarrStore for DirStore {
@@ -165,6 +180,15 @@ impl ZarrStore for DirStore {
     fn discard_metadata(&self) {
         DirStore::discard_metadata(self);
     }
+    fn check_root(&self) -> Result<(), BackendError> {
+        DirStore::check_root(self)
+    }
+    fn reserve(&self, bytes: usize) -> Result<(), BackendError> {
+        DirStore::reserve(self, bytes)
+    }
+    fn release_reserve(&self) {
+        DirStore::release_reserve(self);
+    }
 }
 
 /// A frame as the backend receives it.
@@ -188,6 +212,8 @@ struct Unit {
     /// Which planes (index-axis offsets inside the unit, row-major) have been written.
     planes: Vec<bool>,
     filled: u64,
+    /// The first frame (arrival order) placed in it since it was last stored.
+    pending: Option<u64>,
 }
 
 struct Image {
@@ -246,6 +272,8 @@ pub struct ZarrBackend {
     /// Units whose buffers are free for reuse (no allocation per unit once warm).
     pool: Vec<Unit>,
     settings_json: serde_json::Value,
+    /// Which frames are stored (the count a failed acquisition records).
+    stored: StoredFrames,
     bytes_received: u64,
     finalized: bool,
 }
@@ -352,6 +380,7 @@ impl ZarrBackend {
                 stored_shape: None,
             });
         }
+        let n_images = images.len();
         let uncompressed_le =
             schema.compression() == Compression::None && cfg!(target_endian = "little");
         let raw_chunks = uncompressed_le && schema.shard_shape().is_none();
@@ -420,6 +449,7 @@ impl ZarrBackend {
             encoder,
             pool: Vec::new(),
             settings_json,
+            stored: StoredFrames::new(n_images),
             bytes_received: 0,
             finalized: false,
         };
@@ -433,6 +463,12 @@ impl ZarrBackend {
             }
         }
         backend.write_metadata(DatasetStatus::Acquiring.as_str())?;
+        // Room for the final metadata even if the frames fill the disk: 8 KiB per
+        // image (two pages), 64 KiB to 1 MiB.
+        let reserve = (8usize << 10)
+            .saturating_mul(backend.images.len())
+            .clamp(64 << 10, 1 << 20);
+        backend.store.reserve(reserve)?;
         Ok(backend)
     }
 
@@ -561,14 +597,34 @@ impl ZarrBackend {
         Ok(())
     }
 
-    /// Array and image-group metadata of every dirty image. Chunks first: the store is
-    /// synced before any `zarr.json` that could describe them is replaced; the
-    /// documents then go into place as one batch (one durability step for all).
+    /// Array and image-group metadata of every dirty image. Chunks first: the encoders
+    /// are drained and the store synced before any `zarr.json` that could describe
+    /// them is replaced.
     fn write_metadata(&mut self, status: &str) -> Result<(), BackendError> {
-        if let Some(enc) = self.encoder.as_mut() {
-            enc.drain(&mut self.pool)?;
+        self.drain_encoders()?;
+        self.sync_store()?;
+        self.put_metadata(status)
+    }
+
+    fn drain_encoders(&mut self) -> Result<(), BackendError> {
+        match self.encoder.as_mut() {
+            Some(enc) => enc.drain(&mut self.pool),
+            None => Ok(()),
         }
-        self.store.sync()?;
+    }
+
+    fn sync_store(&mut self) -> Result<(), BackendError> {
+        let synced = self.store.sync();
+        if synced.is_err() {
+            self.stored.sync_failed();
+        }
+        synced
+    }
+
+    /// The dirty images' documents, put into place as one batch (one durability step
+    /// for all); never into a dataset directory that was replaced.
+    fn put_metadata(&mut self, status: &str) -> Result<(), BackendError> {
+        self.store.check_root()?;
         self.store.begin_metadata();
         let written = self.put_image_docs(status);
         let committed = match written {
@@ -679,10 +735,12 @@ impl ZarrBackend {
             keys.sort_unstable();
             for key in keys {
                 let mut copy = self.take_unit(false);
-                if let Some(open) = self.images[p].open.get(&key) {
+                if let Some(open) = self.images[p].open.get_mut(&key) {
                     copy.data.copy_from_slice(&open.data);
                     copy.planes.copy_from_slice(&open.planes);
                     copy.filled = open.filled;
+                    // Its frames are stored once the copy is.
+                    copy.pending = open.pending.take();
                 }
                 self.store_unit(p, key, copy)?;
             }
@@ -723,12 +781,20 @@ impl ZarrBackend {
                 }
             }
         }
-        self.grow_to(image, &key)?;
+        let pending = unit.pending.take();
+        if let Err(e) = self.grow_to(image, &key) {
+            self.stored.failed(pending);
+            return Err(e);
+        }
         let chunk_key = self.images[image].array.chunk_key(&key[..ndim]);
         if let Some(enc) = self.encoder.as_mut() {
             unit.planes.fill(false);
             unit.filled = 0;
-            return enc.submit(chunk_key, unit);
+            let submitted = enc.submit(chunk_key, unit, pending);
+            if submitted.is_err() {
+                self.stored.failed(pending);
+            }
+            return submitted;
         }
         // Uncompressed, unsharded, little-endian (the only case without encoders):
         // the encoded chunk is the buffer itself.
@@ -739,6 +805,9 @@ impl ZarrBackend {
             self.store.set_slice(&chunk_key, &unit.data)
         };
         self.recycle(unit);
+        if result.is_err() {
+            self.stored.failed(pending);
+        }
         result.map_err(|e| self.store_err(e))
     }
 
@@ -747,7 +816,7 @@ impl ZarrBackend {
         &mut self,
         p: usize,
         key: &UnitKey,
-        plane: usize,
+        (plane, seq): (usize, u64),
         frame: &[u8],
     ) -> Result<(), BackendError> {
         let n_index = self.unit.len() - 2;
@@ -768,6 +837,7 @@ impl ZarrBackend {
                     continue;
                 };
                 layout.copy(&mut unit.data, &offsets, by, bx, frame);
+                unit.pending.get_or_insert(seq);
                 if !unit.planes[plane] {
                     unit.planes[plane] = true;
                     unit.filled += 1;
@@ -801,13 +871,33 @@ impl ZarrBackend {
                 reason: format!("no image for position {p} and index {index}"),
             });
         }
-        let idx = index.as_slice();
-        let n_index = idx.len();
+        let seq = self.stored.arrive(p);
+        let frame_len = frame.bytes().len();
+        let placed = self
+            .place_frame(p, index.as_slice(), frame, seq)
+            .and_then(|()| self.record_frame(p, index.as_slice(), metadata));
+        if placed.is_err() {
+            // Whatever failed, this frame is not known stored.
+            self.stored.failed(Some(seq));
+        }
+        placed?;
+        self.bytes_received += frame_len as u64;
+        Ok(())
+    }
+
+    /// Put frame `seq` into its unit(s), storing the units it completes.
+    fn place_frame(
+        &mut self,
+        p: usize,
+        idx: &[u64],
+        frame: Frame<'_>,
+        seq: u64,
+    ) -> Result<(), BackendError> {
         let mut key: UnitKey = [0; MAX_AXES];
         let mut plane = 0u64;
-        for k in 0..n_index {
-            key[k] = idx[k] / self.unit[k];
-            plane = plane * self.unit[k] + idx[k] % self.unit[k];
+        for (k, &i) in idx.iter().enumerate() {
+            key[k] = i / self.unit[k];
+            plane = plane * self.unit[k] + i % self.unit[k];
         }
         let plane = plane as usize;
         if let Some(g) = self.growth {
@@ -823,7 +913,6 @@ impl ZarrBackend {
                 self.close_units_before(p, g, unit)?;
             }
         }
-        let frame_len = frame.bytes().len();
         match frame {
             // A whole-frame chunk to compress: the encoder threads take the pooled frame
             // buffer itself, no copy.
@@ -831,17 +920,27 @@ impl ZarrBackend {
                 self.grow_to(p, &key)?;
                 let chunk_key = self.images[p].array.chunk_key(&key[..self.unit.len()]);
                 if let Some(enc) = self.encoder.as_mut() {
-                    enc.submit_frame(chunk_key, buf)?;
+                    enc.submit_frame(chunk_key, buf, seq)?;
                 }
+                Ok(())
             }
             frame => {
                 if self.frame_units && self.raw_chunks {
-                    self.store_frame(p, &key, frame.bytes())?;
+                    self.store_frame(p, &key, frame.bytes())
                 } else {
-                    self.write_into_units(p, &key, plane, frame.bytes())?;
+                    self.write_into_units(p, &key, (plane, seq), frame.bytes())
                 }
             }
         }
+    }
+
+    /// Count a placed frame and journal its metadata.
+    fn record_frame(
+        &mut self,
+        p: usize,
+        idx: &[u64],
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
         let img = &mut self.images[p];
         img.frames_written += 1;
         img.dirty = true;
@@ -863,7 +962,6 @@ impl ZarrBackend {
             }
             img.metadata_count += 1;
         }
-        self.bytes_received += frame_len as u64;
         Ok(())
     }
 
@@ -909,6 +1007,7 @@ impl ZarrBackend {
     fn recycle(&mut self, mut unit: Unit) {
         unit.planes.fill(false);
         unit.filled = 0;
+        unit.pending = None;
         self.pool.push(unit);
     }
 
@@ -923,12 +1022,14 @@ impl ZarrBackend {
                 if zero {
                     u.data.fill(0);
                 }
+                u.pending = None;
                 u
             }
             None => Unit {
                 data: vec![0u8; self.unit_bytes],
                 planes: vec![false; self.planes_per_unit],
                 filled: 0,
+                pending: None,
             },
         }
     }
@@ -957,7 +1058,8 @@ pub const JOURNAL: &str = "ome_writers_frames.jsonl";
 /// this backend writes: a `zarr.json`, a chunk or shard file under an array's `c/`
 /// (`…/0/c/<index>/…/<index>`), the per-frame [`JOURNAL`], or a temporary file of its
 /// own (`.<name>.partial` for chunks, `.<name>.tmp` for metadata, `.<name>.damaged`
-/// for a chunk `omew repair` set aside). `--overwrite` uses it to delete only what
+/// for a chunk `omew repair` set aside, the space reserve `.ome_writers.reserve` at
+/// the root). `--overwrite` uses it to delete only what
 /// this library wrote. Absolute paths and paths with `..` are never ours.
 #[must_use]
 pub fn is_own_file(relative_path: &std::path::Path) -> bool {
@@ -994,6 +1096,9 @@ pub fn is_own_file(relative_path: &std::path::Path) -> bool {
     if file == "zarr.json" || file == JOURNAL || temporary(".tmp") == Some("zarr.json") {
         return true;
     }
+    if dirs.is_empty() && file == store::RESERVE {
+        return true;
+    }
     in_chunks
         && (chunk_index(file)
             || temporary(".partial").is_some_and(chunk_index)
@@ -1008,8 +1113,10 @@ fn journal_key(group: &str) -> String {
     }
 }
 
-/// Image group path of every position.
-fn image_groups(schema: &Schema) -> Vec<String> {
+/// Image group path of every position, relative to the dataset root (`""`: the root
+/// is the image).
+#[must_use]
+pub fn image_groups(schema: &Schema) -> Vec<String> {
     let positions = schema.positions();
     let series = |p: &ome_writers_schema::Position| match (p.grid_row, p.grid_column) {
         (Some(r), Some(c)) => format!("{}_{r}_{c}", p.name),
@@ -1173,84 +1280,69 @@ impl Backend for ZarrBackend {
             return Ok(());
         }
         self.checkpoint_open_units()?;
-        self.write_metadata(DatasetStatus::Acquiring.as_str())
+        self.write_metadata(DatasetStatus::Acquiring.as_str())?;
+        // Every frame so far is stored and described (unless an earlier error, already
+        // returned, lost one: then this is not a durability point for the count).
+        if self.stored.all(self.stored_prefix()) {
+            self.stored
+                .durable(self.images.iter().map(|img| img.frames_written));
+        }
+        Ok(())
     }
+    /// Apply the partial-acquisition rule and write the final metadata. After any
+    /// error (the stream's, `progress.failed`, or one met here, the encoders' included)
+    /// everything accepted is still stored where possible and the metadata says
+    /// `failed`, each image's `frames_written` counting the stored prefix of frames
+    /// (see `stored.rs`); the first error is returned. Nothing is written into a
+    /// dataset directory that was replaced.
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         if self.finalized {
             return Err(BackendError::Finalized);
         }
         self.finalized = true;
-        let extent = self.growth.map(|_| progress.growth_extent);
-        // A trimmed channel axis keeps the display settings of the channels it kept.
-        if let Some(g) = self.growth
-            && self
-                .schema
-                .array_dims()
-                .nth(g)
-                .is_some_and(|d| d.kind() == ome_writers_schema::DimensionType::Channel)
-        {
-            let kept = usize::try_from(progress.growth_extent).unwrap_or(usize::MAX);
-            for img in &mut self.images {
-                if let Some(omero) = img.meta.omero.as_mut() {
-                    omero.channels.truncate(kept);
-                }
-            }
-        }
+        let mut first: Option<BackendError> = None;
+        self.trim_channels(progress.growth_extent);
         // Final shape: the growth axis trimmed (or grown) to the extent reached.
-        let shape = self.schema.array_shape(extent);
-        for img in &mut self.images {
-            if img.array.shape() != shape.as_slice() {
-                img.array
-                    .set_shape(shape.clone())
-                    .map_err(|e| BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    })?;
-            }
-            img.dirty = true;
+        let shape = self
+            .schema
+            .array_shape(self.growth.map(|_| progress.growth_extent));
+        keep(&mut first, self.set_shapes(&shape));
+        keep(
+            &mut first,
+            self.store_open_units(progress.growth_extent, &shape),
+        );
+        keep(&mut first, self.fold_journals());
+        keep(&mut first, self.drain_encoders());
+        keep(&mut first, self.sync_store());
+        if self.encoder.as_ref().is_some_and(EncoderPool::lost) {
+            self.stored.sync_failed();
         }
-        // Store every unit still open, padded with the fill value, if it lies inside.
-        for p in 0..self.images.len() {
-            let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
-            keys.sort_unstable();
-            for key in keys {
-                if let Some(unit) = self.images[p].open.remove(&key) {
-                    let inside = self
-                        .growth
-                        .is_none_or(|g| key[g] * self.unit[g] < progress.growth_extent);
-                    if inside {
-                        self.store_unit(p, key, unit)?;
-                    } else {
-                        self.recycle(unit);
-                    }
+        let prefix = self.stored_prefix();
+        let status = progress.status(first.is_some() || !self.stored.all(prefix));
+        if status == DatasetStatus::Failed {
+            let counts = self.stored.per_image(prefix);
+            for (img, n) in self.images.iter_mut().zip(counts) {
+                img.frames_written = n;
+            }
+        }
+        if !matches!(first, Some(BackendError::Replaced { .. })) {
+            let journals: Vec<String> = self
+                .images
+                .iter_mut()
+                .filter_map(|img| img.journal.take())
+                .collect();
+            // A full disk still takes the final metadata, in the space set aside.
+            self.store.release_reserve();
+            let written = self.put_metadata(status.as_str());
+            if written.is_ok() {
+                for key in journals {
+                    keep(&mut first, self.store.remove_journal(&key));
                 }
             }
-            // store_unit may have grown the shape past the extent; set it back.
-            if self.images[p].array.shape() != shape.as_slice() {
-                self.images[p].array.set_shape(shape.clone()).map_err(|e| {
-                    BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    }
-                })?;
-            }
+            keep(&mut first, written);
         }
-        for img in &mut self.images {
-            if let Some(key) = &img.journal {
-                let text = self.store.read_journal(key)?;
-                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    img.frame_metadata.push(serde_json::from_slice(line)?);
-                }
-            }
-        }
-        let journals: Vec<String> = self
-            .images
-            .iter_mut()
-            .filter_map(|img| img.journal.take())
-            .collect();
-        self.write_metadata(progress.status(false).as_str())?;
-        for key in journals {
-            self.store.remove_journal(&key)?;
+        if let Some(e) = first {
+            return Err(e);
         }
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],
@@ -1262,6 +1354,115 @@ impl Backend for ZarrBackend {
             bytes_received: self.bytes_received,
             shape,
         })
+    }
+}
+
+/// Keep the first error of several steps.
+fn keep(first: &mut Option<BackendError>, result: Result<(), BackendError>) {
+    if let Err(e) = result {
+        first.get_or_insert(e);
+    }
+}
+
+impl ZarrBackend {
+    /// A trimmed channel axis keeps the display settings of the channels it kept.
+    fn trim_channels(&mut self, extent: u64) {
+        if let Some(g) = self.growth
+            && self
+                .schema
+                .array_dims()
+                .nth(g)
+                .is_some_and(|d| d.kind() == ome_writers_schema::DimensionType::Channel)
+        {
+            let kept = usize::try_from(extent).unwrap_or(usize::MAX);
+            for img in &mut self.images {
+                if let Some(omero) = img.meta.omero.as_mut() {
+                    omero.channels.truncate(kept);
+                }
+            }
+        }
+    }
+
+    /// Every array to `shape`; every image's metadata to be rewritten.
+    fn set_shapes(&mut self, shape: &[u64]) -> Result<(), BackendError> {
+        for img in &mut self.images {
+            img.dirty = true;
+            if img.array.shape() != shape {
+                img.array
+                    .set_shape(shape.to_vec())
+                    .map_err(|e| BackendError::Format {
+                        backend: BACKEND,
+                        source: Box::new(e),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Store every unit still open, padded with the fill value, if it lies inside the
+    /// extent; past an error, the others are still stored (not into a replaced
+    /// directory). Returns the first error.
+    fn store_open_units(&mut self, extent: u64, shape: &[u64]) -> Result<(), BackendError> {
+        let mut first = None;
+        for p in 0..self.images.len() {
+            let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
+            keys.sort_unstable();
+            for key in keys {
+                let Some(unit) = self.images[p].open.remove(&key) else {
+                    continue;
+                };
+                let inside = self.growth.is_none_or(|g| key[g] * self.unit[g] < extent);
+                let replaced = matches!(first, Some(BackendError::Replaced { .. }));
+                if inside && !replaced {
+                    if let Err(e) = self.store_unit(p, key, unit) {
+                        first.get_or_insert(e);
+                    }
+                } else {
+                    if inside {
+                        self.stored.failed(unit.pending);
+                    }
+                    self.recycle(unit);
+                }
+            }
+        }
+        // store_unit may have grown the shape past the extent; set it back.
+        let reset = self.set_shapes(shape);
+        first.map_or(reset, Err)
+    }
+
+    /// Read each journal into its image's frame metadata (a journal that cannot be
+    /// read stays named in the metadata, for `omew repair`).
+    fn fold_journals(&mut self) -> Result<(), BackendError> {
+        let mut first = None;
+        for img in &mut self.images {
+            let Some(key) = &img.journal else {
+                continue;
+            };
+            let read = self.store.read_journal(key).and_then(|text| {
+                let mut entries = Vec::new();
+                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    entries.push(serde_json::from_slice(line)?);
+                }
+                Ok(entries)
+            });
+            match read {
+                Ok(entries) => img.frame_metadata.extend(entries),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The longest prefix of frames (arrival order) all stored.
+    fn stored_prefix(&self) -> u64 {
+        let open = self
+            .images
+            .iter()
+            .flat_map(|img| img.open.values().filter_map(|u| u.pending));
+        let encoders = self.encoder.as_ref().and_then(EncoderPool::failed_seq);
+        self.stored.prefix(open.chain(encoders))
     }
 }
 

@@ -50,7 +50,12 @@ struct State {
     /// While a metadata batch is open: `zarr.json` documents written under their
     /// temporary name, to be made durable and renamed into place together.
     batch: Option<Batch>,
+    /// The space reserve, while it exists.
+    reserve: Option<PathBuf>,
 }
+
+/// Name of the space reserve in the root directory (see [`DirStore::reserve`]).
+pub(crate) const RESERVE: &str = ".ome_writers.reserve";
 
 /// An open metadata batch: documents in the order written (arrays before their
 /// groups, so renames keep that order), each once.
@@ -304,6 +309,27 @@ impl DirStore {
             }
         }
         Ok(())
+    }
+
+    /// Set `bytes` of disk space aside in the root directory (a file of zeros): the
+    /// final metadata of an acquisition that filled the disk is written in the space
+    /// [`release_reserve`](Self::release_reserve) frees, so that it can say `failed`.
+    pub fn reserve(&self, bytes: usize) -> Result<(), BackendError> {
+        self.ensure_dir(&self.root).map_err(|e| {
+            self.take_error()
+                .unwrap_or_else(|| BackendError::io(&self.root, e))
+        })?;
+        let path = self.root.join(RESERVE);
+        fs::write(&path, vec![0u8; bytes]).map_err(|e| BackendError::io(&path, e))?;
+        self.lock().reserve = Some(path);
+        Ok(())
+    }
+
+    /// Delete the space reserve (at finish, before the final metadata).
+    pub fn release_reserve(&self) {
+        if let Some(path) = self.lock().reserve.take() {
+            let _ = fs::remove_file(path);
+        }
     }
 
     /// Open a metadata batch: every `zarr.json` written until

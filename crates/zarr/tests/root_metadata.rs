@@ -150,6 +150,7 @@ fn own_files_are_recognised_and_nothing_else() {
         "A/1/0/0/c/0/0/0",
         "OME/zarr.json",
         "./0/c/1",
+        ".ome_writers.reserve",
     ];
     for p in ours {
         assert!(is_own_file(Path::new(p)), "{p}");
@@ -167,6 +168,7 @@ fn own_files_are_recognised_and_nothing_else() {
         "left/../../0/c/0",
         "0/c/0/0.partial",
         ".zarr.json.partial",
+        "left/.ome_writers.reserve",
         "",
     ];
     for p in foreign {

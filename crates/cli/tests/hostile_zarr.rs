@@ -428,3 +428,301 @@ fn a_full_disk_is_recorded_as_failed_never_complete_and_repair_finishes_it() {
     python();
     common::check_with_readers(&jobs, scratch.path());
 }
+
+/// A dataset left by a writer that died after a durability point: `written` frames
+/// of `t` (each frame filled with t + 1) of a `t = 6` acquisition of 4x4 uint16,
+/// chunks of `chunk_t` planes; `finish`: finalized with `progress.failed` instead.
+fn crafted(root: &Path, compression: &str, chunk_t: u64, written: u64, failed: bool) {
+    use ome_writers::{Backend, Progress};
+    let settings = json!({"root_path": root, "dtype": "uint16", "compression": compression,
+        "dimensions": [{"name": "t", "count": 6, "chunk_size": chunk_t},
+                       {"name": "y", "count": 4}, {"name": "x", "count": 4}]});
+    let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
+    let mut backend = ome_writers_zarr::ZarrBackend::create(&schema).unwrap();
+    for t in 0..written {
+        let frame: Vec<u8> = (0..16).flat_map(|_| (t as u16 + 1).to_le_bytes()).collect();
+        let idx = ome_writers_schema::StorageIndex::new(&[t]).unwrap();
+        backend
+            .write(ome_writers_schema::PositionIndex(0), &idx, &frame, None)
+            .unwrap();
+    }
+    if failed {
+        let progress = Progress {
+            frames_written: written,
+            frames_reached: written,
+            growth_extent: written,
+            failed: true,
+            ..Progress::default()
+        };
+        backend.finalize(&progress).unwrap();
+    } else {
+        backend.flush().unwrap();
+        std::mem::forget(backend); // the writer dies here
+    }
+}
+
+fn set_frames_written(root: &Path, value: Value) {
+    let path = root.join("zarr.json");
+    let mut doc = read_json(&path);
+    doc["attributes"]["ome_writers"]["frames_written"] = value;
+    std::fs::write(&path, doc.to_string()).unwrap();
+}
+
+/// `omew repair` with a time limit (a FIFO must never block it).
+fn repair_within(path: &Path, secs: u64) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omew"))
+        .arg("repair")
+        .arg(path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > std::time::Duration::from_secs(secs) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("omew repair {} hung", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Read the array with zarr-python and validate the store with yaozarrs: plane t must
+/// hold `want[t]` (0: zeros) and the shape must be `len(want)`.
+fn check_planes(root: &Path, want: &[u16]) {
+    let want = serde_json::to_string(want).unwrap();
+    let out = py(
+        r#"
+import json, sys, warnings, zarr, yaozarrs, numpy as np
+root, want = sys.argv[1], json.loads(sys.argv[2])
+a = zarr.open_array(store=root + "/0", mode="r")[...]
+assert a.shape[0] == len(want), (a.shape, want)
+for t, v in enumerate(want):
+    assert (a[t] == v).all(), (t, a[t], v)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    yaozarrs.validate_zarr_store(root)
+print("ok")
+"#,
+        &[root.to_str().unwrap(), &want],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
+fn repaired_attrs(root: &Path) -> Value {
+    read_json(&root.join("zarr.json"))["attributes"]["ome_writers"].clone()
+}
+
+#[test]
+fn repair_counts_frames_on_disk_whatever_the_metadata_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    // Claims of every frame, and more, over 3 frames on disk: partial, 3 counted.
+    for claim in [json!(u64::MAX), json!(6), json!(-1), json!("all")] {
+        let root = dir
+            .path()
+            .join(format!("claim_{}.ome.zarr", claim.to_string().len()));
+        crafted(&root, "none", 1, 3, false);
+        set_frames_written(&root, claim.clone());
+        let o = repair_within(&root, 60);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let ow = repaired_attrs(&root);
+        assert_eq!(ow["status"], "partial", "claim {claim}");
+        assert_eq!(ow["frames_written"], 3, "claim {claim}");
+        check_planes(&root, &[1, 2, 3]);
+    }
+    // Chunks of two planes, a chunk missing: the claim cannot make it complete.
+    let root = dir.path().join("two_planes.ome.zarr");
+    crafted(&root, "zstd", 2, 6, false);
+    std::fs::remove_file(root.join("0/c/1/0/0")).unwrap();
+    set_frames_written(&root, json!(u64::MAX));
+    let o = repair_within(&root, 60);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ow = repaired_attrs(&root);
+    assert_eq!(ow["status"], "partial");
+    assert_eq!(ow["frames_written"], 2);
+    assert_eq!(ow["repaired"]["missing_chunks"], json!(["c/1/0/0"]));
+    check_planes(&root, &[1, 2, 0, 0, 5, 6]);
+}
+
+#[test]
+fn repair_sets_damaged_chunks_aside_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (compression, damage) in [("none", "truncate"), ("zstd", "garbage"), ("none", "pad")] {
+        let label = format!("{compression} {damage}");
+        let root = dir.path().join(format!("{compression}_{damage}.ome.zarr"));
+        crafted(&root, compression, 1, 4, false);
+        let chunk = root.join("0/c/1/0/0");
+        let bytes = std::fs::read(&chunk).unwrap();
+        let bad = match damage {
+            "truncate" => bytes[..bytes.len() / 2].to_vec(),
+            "pad" => [bytes.as_slice(), &[0u8; 3]].concat(),
+            _ => vec![0xA5u8; bytes.len()],
+        };
+        std::fs::write(&chunk, bad).unwrap();
+        let o = repair_within(&root, 60);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout.contains("1 damaged"), "{label}: {stdout}");
+        let ow = repaired_attrs(&root);
+        assert_eq!(ow["status"], "partial", "{label}");
+        // Frames counted stop at the damaged chunk; it reads as 0, kept aside.
+        assert_eq!(ow["frames_written"], 1, "{label}");
+        let damaged = ow["repaired"]["damaged_chunks"].as_array().unwrap();
+        assert_eq!(damaged.len(), 1, "{label}");
+        assert_eq!(damaged[0]["key"], "c/1/0/0", "{label}");
+        println!("{label}: {}", damaged[0]["reason"]);
+        assert!(
+            !chunk.exists() && root.join("0/c/1/0/.0.damaged").exists(),
+            "{label}"
+        );
+        check_planes(&root, &[1, 0, 3, 4]);
+        // The set-aside file is ours (so --overwrite may remove the dataset).
+        assert!(ome_writers_zarr::is_own_file(Path::new(
+            "0/c/1/0/.0.damaged"
+        )));
+    }
+}
+
+#[test]
+fn repair_refuses_fifos_and_devices_without_opening_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mkfifo = |p: &Path| {
+        let _ = std::fs::remove_file(p);
+        let ok = Command::new("mkfifo").arg(p).status().unwrap().success();
+        assert!(ok, "mkfifo {}", p.display());
+    };
+    let cases: [(&str, &dyn Fn(&Path)); 5] = [
+        ("chunk fifo", &|root: &Path| mkfifo(&root.join("0/c/1/0/0"))),
+        ("group zarr.json fifo", &|root: &Path| {
+            mkfifo(&root.join("zarr.json"));
+        }),
+        ("array zarr.json fifo", &|root: &Path| {
+            mkfifo(&root.join("0/zarr.json"));
+        }),
+        ("chunk device", &|root: &Path| {
+            // A character device like /dev/zero (1, 5): reading it never ends.
+            let p = root.join("0/c/2/0/0");
+            std::fs::remove_file(&p).unwrap();
+            let ok = Command::new("mknod")
+                .arg(&p)
+                .args(["c", "1", "5"])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "mknod (run as root)");
+        }),
+        ("chunk symlink", &|root: &Path| {
+            let p = root.join("0/c/2/0/0");
+            std::fs::remove_file(&p).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        }),
+    ];
+    for (label, damage) in cases {
+        let root = dir
+            .path()
+            .join(format!("{}.ome.zarr", label.replace(' ', "_")));
+        crafted(&root, "zstd", 1, 4, false);
+        damage(&root);
+        let o = repair_within(&root, 20);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{label}: accepted");
+        assert!(
+            err.contains("refusing to read it") && !err.contains("panicked"),
+            "{label}: {err}"
+        );
+        println!("{label}: {}", err.trim());
+    }
+}
+
+#[test]
+fn repair_finishes_a_failed_dataset_complete_when_everything_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    for (written, status, frames) in [(6, "complete", 6), (4, "partial", 4)] {
+        let root = dir.path().join(format!("failed_{written}.ome.zarr"));
+        crafted(&root, "zstd", 2, written, true);
+        assert_eq!(repaired_attrs(&root)["status"], "failed");
+        assert_eq!(repaired_attrs(&root)["frames_written"], written);
+        let o = repair_within(&root, 60);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let ow = repaired_attrs(&root);
+        assert_eq!(ow["status"], status, "{written}");
+        assert_eq!(ow["frames_written"], frames, "{written}");
+        assert_eq!(ow["repaired"]["status_before"], "failed");
+        let want: Vec<u16> = (1..=written as u16).collect();
+        check_planes(&root, &want);
+        // Idempotent.
+        let o = repair_within(&root, 60);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to repair"));
+    }
+}
+
+#[test]
+fn repair_reads_settings_from_the_root_or_from_image_groups_of_earlier_versions() {
+    use ome_writers::Backend;
+    let dir = tempfile::tempdir().unwrap();
+    for old in [false, true] {
+        let root = dir.path().join(format!("pos_{old}.ome.zarr"));
+        let settings = json!({"root_path": root, "dtype": "uint8", "dimensions": [
+            {"name": "t", "count": 4}, {"name": "p", "type": "position", "coords": ["a", "b"]},
+            {"name": "y", "count": 2}, {"name": "x", "count": 2}]});
+        let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
+        let mut backend = ome_writers_zarr::ZarrBackend::create(&schema).unwrap();
+        for t in 0..2u64 {
+            for p in 0..2 {
+                let idx = ome_writers_schema::StorageIndex::new(&[t]).unwrap();
+                let v = (t * 2 + p as u64 + 1) as u8;
+                backend
+                    .write(ome_writers_schema::PositionIndex(p), &idx, &[v; 4], None)
+                    .unwrap();
+            }
+        }
+        backend.flush().unwrap();
+        std::mem::forget(backend);
+        if old {
+            // The layout of earlier versions: settings in every image group only.
+            let top_path = root.join("zarr.json");
+            let mut top = read_json(&top_path);
+            let s = top["attributes"]["ome_writers"]["settings"].take();
+            top["attributes"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ome_writers");
+            std::fs::write(&top_path, top.to_string()).unwrap();
+            for g in ["a", "b"] {
+                let p = root.join(g).join("zarr.json");
+                let mut doc = read_json(&p);
+                doc["attributes"]["ome_writers"]["settings"] = s.clone();
+                std::fs::write(&p, doc.to_string()).unwrap();
+            }
+        }
+        let o = repair_within(&root, 60);
+        assert!(
+            o.status.success(),
+            "old={old}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for (g, first) in [("a", 1), ("b", 2)] {
+            let ow = &read_json(&root.join(g).join("zarr.json"))["attributes"]["ome_writers"];
+            assert_eq!(ow["status"], "partial", "old={old} {g}");
+            assert_eq!(ow["frames_written"], 2, "old={old} {g}");
+            let out = py(
+                r#"
+import sys, zarr
+a = zarr.open_array(store=sys.argv[1], mode="r")[...]
+first = int(sys.argv[2])
+assert a.shape[0] == 2, a.shape
+assert (a[0] == first).all() and (a[1] == first + 2).all(), a
+print("ok")
+"#,
+                &[root.join(g).join("0").to_str().unwrap(), &first.to_string()],
+            );
+            assert_eq!(out.trim(), "ok");
+        }
+    }
+}

@@ -1,24 +1,39 @@
-//! `omew repair PATH`: finish a dataset whose writer was killed.
+//! `omew repair PATH`: finish a dataset whose writer was killed, or stopped by a write
+//! error.
 //!
 //! A killed writer leaves a dataset that already opens (the metadata of its last
 //! durability point, see docs/layouts.md), but with the status `acquiring`, a shape that
 //! may not cover chunks written after that point, and per-frame metadata still in the
-//! journal. Repair writes the final metadata from what is on disk, by the
-//! partial-acquisition rule, and never rewrites a chunk or a page:
+//! journal; a writer stopped by a write error (a full disk) leaves the status `failed`.
+//! Repair writes the final metadata from what is on disk, by the partial-acquisition
+//! rule, and never rewrites a chunk or a page:
 //!
-//! - **OME-Zarr**: the chunks (or shards) on disk are listed; each array's growth axis
-//!   is set to cover the last one (clamped to the declared count), every image getting
-//!   the same extent as at finish; the journal is folded into `frame_metadata`; the
-//!   status becomes `partial` (`complete` if every declared frame was durable) with a
-//!   `repaired` record naming the chunks missing inside the new shape (they read as 0).
-//!   Every `zarr.json` is replaced atomically, array before group. Stale temporary
-//!   files (`.*.partial`, `.*.tmp`) are removed.
+//! - **OME-Zarr**: the chunks (or shards) on disk are listed, each checked against the
+//!   array's metadata (its size when uncompressed, decoding when compressed); a damaged
+//!   one is set aside as `.<name>.damaged` beside its key (kept, never deleted) and
+//!   counts as missing. Nothing but a regular file is opened: a FIFO, device or
+//!   symbolic link where a chunk, a `zarr.json` or the journal is expected is refused
+//!   (its type read from the directory, never by opening it). The frames are counted
+//!   from the chunks present: the longest prefix, in acquisition order and at most the
+//!   declared count, whose every chunk is present and undamaged; where a chunk holds
+//!   several planes (a durability point may have stored it incomplete) no more than
+//!   the metadata's `frames_written`, which is otherwise never trusted. Each array's
+//!   growth axis is set to cover the last chunk on disk (clamped to the declared count;
+//!   an unbounded axis no further than the growth unit of the first frame not counted),
+//!   every image getting the same extent as at finish; the journal is folded into
+//!   `frame_metadata`; `frames_written` becomes the count from disk; the status becomes
+//!   `partial` (`complete` if every declared frame was counted) with a `repaired`
+//!   record (the status and claim before, missing and damaged chunks by name). Every
+//!   `zarr.json` is replaced atomically, array before group. Stale temporary files
+//!   (`.*.partial`, `.*.tmp`, the writer's `.ome_writers.reserve`) are removed. The
+//!   settings are read from the root group (or, for datasets of earlier versions, the
+//!   first image group).
 //! - **OME-TIFF**: [`ome_writers_tiff::recover`]: zero planes are appended up to the
 //!   rule's shape and the final OME-XML written as `finalize` writes it, with a record of
 //!   the planes that are padding.
 //!
-//! A dataset whose status is not `acquiring` (finished, or already repaired) is left
-//! untouched, so repair is idempotent.
+//! A dataset whose status is neither `acquiring` nor `failed` (finished, or already
+//! repaired) is left untouched, so repair is idempotent.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -532,6 +547,10 @@ fn frames_on_disk(
     } else {
         limit.min(claimed)
     };
+    let shapes: Vec<Vec<u64>> = images
+        .iter()
+        .map(|img| u64_list(&img.array["shape"], "shape").unwrap_or_default())
+        .collect();
     let mut per_image = vec![0u64; images.len()];
     let mut n = 0u64;
     while n < limit {
@@ -541,10 +560,10 @@ fn frames_on_disk(
         let Some(Some(i)) = image_of.get(route.position.0) else {
             break;
         };
-        let (Some(img), Some(f)) = (images.get(*i), found.get(*i)) else {
+        let (Some(shape), Some(f)) = (shapes.get(*i), found.get(*i)) else {
             break;
         };
-        if !frame_chunks_present(img, f, route.index.as_slice()) {
+        if !frame_chunks_present(shape, f, route.index.as_slice()) {
             break;
         }
         per_image[*i] += 1;
@@ -554,12 +573,11 @@ fn frames_on_disk(
 }
 
 /// Whether every chunk holding the frame at storage index `idx` is present.
-fn frame_chunks_present(img: &ImageGroup, f: &Found, idx: &[u64]) -> bool {
+fn frame_chunks_present(shape: &[u64], f: &Found, idx: &[u64]) -> bool {
     let ndim = f.chunk_shape.len();
     if idx.len() + 2 != ndim {
         return false;
     }
-    let shape = u64_list(&img.array["shape"], "shape").unwrap_or_default();
     let (Some(&ny), Some(&nx)) = (shape.get(ndim - 2), shape.get(ndim - 1)) else {
         return false;
     };
@@ -592,7 +610,9 @@ fn growth_extent(schema: &Schema, found: &[Found], frames: u64) -> Option<u64> {
     for f in found {
         let c = f.chunk_shape.get(g).copied().unwrap_or(1);
         for idx in f.scan.chunks.keys() {
-            extent = extent.max((idx[g] + 1).saturating_mul(c));
+            if let Some(&i) = idx.get(g) {
+                extent = extent.max(i.saturating_add(1).saturating_mul(c));
+            }
         }
         for entry in &f.journal {
             if let Some(i) = entry["storage_index"].get(g).and_then(Value::as_u64) {

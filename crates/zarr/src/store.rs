@@ -16,6 +16,15 @@
 //! has more threads than cores to overlap the synchronous writes). A filesystem that
 //! refuses direct I/O (tmpfs, some network filesystems) turns the second path into the
 //! first for the rest of the store's life. Both are made durable by the same sync.
+//!
+//! Made to scale with the positions: `zarr.json` documents of a durability point are
+//! written as one batch (temporary files, then one durability step, then the renames),
+//! and more than [`SYNCFS_MIN`] files to make durable at once take one `syncfs` rather
+//! than an fsync each; journals are buffered in memory and written out at each sync,
+//! so no file descriptor is held per position. The root directory's (device, inode) is
+//! recorded when the store makes it and checked at every sync and before any metadata
+//! goes into place ([`DirStore::check_root`]): a dataset directory removed or replaced
+//! under the writer is an error, and the foreign directory is never described.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;

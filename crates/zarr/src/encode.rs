@@ -136,44 +136,7 @@ impl EncoderPool {
                         }
                         let mut fast = spec.fast.map(ChunkCodec::new);
                         for job in rx {
-                            let failed = error
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .is_some();
-                            let mut stored = false;
-                            if !failed {
-                                // A panic in a codec or store must not lose the unit: the
-                                // writer waits for every unit to come back.
-                                let result =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                        encode_and_store(&spec, &job, &options, fast.as_mut())
-                                    }))
-                                    .unwrap_or_else(|_| {
-                                        Err(BackendError::Format {
-                                            backend: BACKEND,
-                                            source: "an encoder thread panicked".into(),
-                                        })
-                                    });
-                                match result {
-                                    Ok(()) => stored = true,
-                                    Err(e) => {
-                                        let mut slot =
-                                            error.lock().unwrap_or_else(PoisonError::into_inner);
-                                        if slot.is_none() {
-                                            *slot = Some(e);
-                                        }
-                                    }
-                                }
-                            }
-                            let unit = match job.payload {
-                                Payload::Unit(u) => Some(u),
-                                Payload::Frame(_) => None,
-                            };
-                            let done = Done {
-                                unit,
-                                seq: job.seq,
-                                stored,
-                            };
+                            let done = run_job(&spec, job, &options, fast.as_mut(), &error);
                             if tx.send(done).is_err() {
                                 break;
                             }
@@ -302,6 +265,47 @@ impl Drop for EncoderPool {
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+/// Encode and store one job. Every job is attempted, even after another failed (a
+/// unit that can be stored is never dropped); the first error goes to `error`. A panic
+/// in a codec or store must not lose the unit: the writer waits for every unit to come
+/// back.
+fn run_job(
+    spec: &EncodeSpec,
+    job: Job,
+    options: &CodecOptions,
+    fast: Option<&mut ChunkCodec>,
+    error: &ErrorSlot,
+) -> Done {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        encode_and_store(spec, &job, options, fast)
+    }))
+    .unwrap_or_else(|_| {
+        Err(BackendError::Format {
+            backend: BACKEND,
+            source: "an encoder thread panicked".into(),
+        })
+    });
+    let stored = match result {
+        Ok(()) => true,
+        Err(e) => {
+            let mut slot = error.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+            false
+        }
+    };
+    let unit = match job.payload {
+        Payload::Unit(u) => Some(u),
+        Payload::Frame(_) => None,
+    };
+    Done {
+        unit,
+        seq: job.seq,
+        stored,
     }
 }
 

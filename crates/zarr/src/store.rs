@@ -20,8 +20,9 @@
 //! Made to scale with the positions: `zarr.json` documents of a durability point are
 //! written as one batch (temporary files, then one durability step, then the renames),
 //! and more than [`SYNCFS_MIN`] files to make durable at once take one `syncfs` rather
-//! than an fsync each; journals are buffered in memory and written out at each sync,
-//! so no file descriptor is held per position. The root directory's (device, inode) is
+//! than an fsync each; at most [`MAX_OPEN_JOURNALS`] journals are held open (each
+//! entry is still written as it arrives), so a dataset of many positions does not run
+//! out of file descriptors. The root directory's (device, inode) is
 //! recorded when the store makes it and checked at every sync and before any metadata
 //! goes into place ([`DirStore::check_root`]): a dataset directory removed or replaced
 //! under the writer is an error, and the foreign directory is never described.
@@ -50,10 +51,10 @@ struct State {
     known_dirs: HashSet<PathBuf>,
     /// The first failure, kept with its path for a precise error.
     last_error: Option<BackendError>,
-    /// Journal bytes appended since they were last written out, per journal file.
-    /// No journal is kept open: a dataset of many positions would run out of file
-    /// descriptors.
-    journals: HashMap<PathBuf, Vec<u8>>,
+    /// Open journals (append-only files), at most [`MAX_OPEN_JOURNALS`].
+    journals: HashMap<PathBuf, fs::File>,
+    /// Journals appended to since the last sync (made durable by it).
+    journals_dirty: HashSet<PathBuf>,
     /// The root directory's (device, inode), recorded when the store made it.
     root_id: Option<(u64, u64)>,
     /// While a metadata batch is open: `zarr.json` documents written under their
@@ -85,9 +86,9 @@ const DIRECT_MIN_BYTES: usize = 256 << 10;
 /// commit.
 const SYNCFS_MIN: usize = 64;
 
-/// A journal's bytes held in memory beyond this are written out (without fsync) before
-/// the next durability point.
-const JOURNAL_BUFFER: usize = 1 << 20;
+/// Most journals held open at once: with more positions, the least recently opened is
+/// closed (it is still synced at the next durability point, by path).
+const MAX_OPEN_JOURNALS: usize = 64;
 
 /// A write-only filesystem store (see the module docs).
 pub struct DirStore {
@@ -212,57 +213,53 @@ impl DirStore {
         self.lock().last_error.take()
     }
 
-    /// Append to the journal file at `key` (created when first written out). The
-    /// bytes are held in memory and written out at the next [`sync`](Self::sync)
-    /// (or sooner, once a megabyte has gathered), so no journal is kept open.
+    /// Append to the journal file at `key` (created on first use), at once: a killed
+    /// writer leaves every entry appended (durable at the next [`sync`](Self::sync)).
     pub fn append(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
         let path = self.root.join(key);
-        let full = {
-            let mut st = self.lock();
-            let pending = st.journals.entry(path.clone()).or_default();
-            pending.extend_from_slice(value);
-            pending.len() >= JOURNAL_BUFFER
-        };
-        if full {
-            self.write_journal(&path)?;
+        let mut st = self.lock();
+        if !st.journals.contains_key(&path) {
+            drop(st);
+            let dir = path.parent().unwrap_or(&self.root).to_owned();
+            self.ensure_dir(&dir).map_err(|e| {
+                self.take_error()
+                    .unwrap_or_else(|| BackendError::io(&dir, e))
+            })?;
+            let f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| BackendError::io(&path, e))?;
+            st = self.lock();
+            if st.journals.len() >= MAX_OPEN_JOURNALS
+                && let Some(old) = st.journals.keys().next().cloned()
+            {
+                st.journals.remove(&old);
+            }
+            st.dirty_dirs.insert(dir);
+            st.journals.insert(path.clone(), f);
         }
-        Ok(())
-    }
-
-    /// Write out the bytes appended to one journal (no fsync: the next sync does it).
-    fn write_journal(&self, path: &Path) -> Result<(), BackendError> {
-        let Some(bytes) = self.lock().journals.remove(path) else {
-            return Ok(());
-        };
-        if bytes.is_empty() {
-            return Ok(());
+        st.journals_dirty.insert(path.clone());
+        match st.journals.get_mut(&path) {
+            Some(f) => f.write_all(value).map_err(|e| BackendError::io(&path, e)),
+            None => Ok(()),
         }
-        let dir = path.parent().unwrap_or(&self.root).to_owned();
-        self.ensure_dir(&dir).map_err(|e| {
-            self.take_error()
-                .unwrap_or_else(|| BackendError::io(&dir, e))
-        })?;
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| BackendError::io(path, e))?;
-        self.mark_dirty(path.to_owned(), dir);
-        Ok(())
     }
 
     /// The content of a journal.
     pub fn read_journal(&self, key: &str) -> Result<Vec<u8>, BackendError> {
         let path = self.root.join(key);
-        self.write_journal(&path)?;
         fs::read(&path).map_err(|e| BackendError::io(&path, e))
     }
 
-    /// Delete a journal (and anything appended to it not yet written out).
+    /// Close and delete a journal.
     pub fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
         let path = self.root.join(key);
-        self.lock().journals.remove(&path);
+        {
+            let mut st = self.lock();
+            st.journals.remove(&path);
+            st.journals_dirty.remove(&path);
+        }
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::io(&path, e)),
             _ => Ok(()),
@@ -283,21 +280,16 @@ impl DirStore {
         Ok(false)
     }
 
-    /// Make every file written since the last call durable (journals written out,
-    /// then files fsynced, then their directories; or one `syncfs` when there are
+    /// Make every file written since the last call durable (files and the journals
+    /// appended to fsynced, then their directories; or one `syncfs` when there are
     /// many). Fails if the root was removed or replaced.
     pub fn sync(&self) -> Result<(), BackendError> {
         self.check_root()?;
-        let journals: Vec<PathBuf> = self.lock().journals.keys().cloned().collect();
-        for path in &journals {
-            self.write_journal(path)?;
-        }
         let (files, dirs) = {
             let mut st = self.lock();
-            (
-                std::mem::take(&mut st.dirty_files),
-                std::mem::take(&mut st.dirty_dirs),
-            )
+            let mut files = std::mem::take(&mut st.dirty_files);
+            files.extend(st.journals_dirty.drain());
+            (files, std::mem::take(&mut st.dirty_dirs))
         };
         if files.len() + dirs.len() > SYNCFS_MIN && self.sync_filesystem()? {
             return Ok(());

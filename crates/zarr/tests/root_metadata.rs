@@ -175,3 +175,52 @@ fn own_files_are_recognised_and_nothing_else() {
         assert!(!is_own_file(Path::new(p)), "{p}");
     }
 }
+
+#[test]
+fn many_positions_with_frame_metadata_hold_few_files_open_and_keep_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("many.ome.zarr");
+    let positions = 300u64;
+    let settings = json!({"root_path": root, "dtype": "uint8", "dimensions": [
+        {"name": "t", "count": 2}, {"name": "p", "type": "position", "count": positions},
+        {"name": "y", "count": 2}, {"name": "x", "count": 2}]});
+    let schema = Schema::from_json(&settings.to_string()).unwrap();
+    let mut backend = ZarrBackend::create(&schema).unwrap();
+    let open_fds = || std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+    let mut most = 0;
+    for (n, route) in FrameRouter::new(&schema).enumerate() {
+        let mut meta = serde_json::Map::new();
+        meta.insert("n".into(), json!(n));
+        backend
+            .write(route.position, &route.index, &[1; 4], Some(&meta))
+            .unwrap();
+        if n as u64 == positions {
+            backend.flush().unwrap();
+            // A killed writer would leave every entry so far in the journals.
+            let lines: usize = (0..positions)
+                .map(|p| {
+                    std::fs::read_to_string(root.join(p.to_string()).join(JOURNAL))
+                        .map_or(0, |s| s.lines().count())
+                })
+                .sum();
+            assert_eq!(lines as u64, positions + 1);
+        }
+        most = most.max(open_fds());
+    }
+    assert!(most < 200, "{most} files open for {positions} journals");
+    backend
+        .finalize(&Progress {
+            frames_written: 2 * positions,
+            frames_reached: 2 * positions,
+            growth_extent: 2,
+            complete: true,
+            ..Progress::default()
+        })
+        .unwrap();
+    for p in [0, 150, positions - 1] {
+        let ow = &read(&root.join(p.to_string()).join("zarr.json"))["attributes"]["ome_writers"];
+        assert_eq!(ow["frame_metadata_count"], 2, "{p}");
+        assert_eq!(ow["frame_metadata"][1]["n"], positions + p, "{p}");
+        assert!(!root.join(p.to_string()).join(JOURNAL).exists());
+    }
+}

@@ -242,6 +242,69 @@ struct Image {
     stored_shape: Option<Vec<u64>>,
 }
 
+impl Image {
+    fn new(
+        schema: &Schema,
+        store: &Arc<dyn ZarrStore>,
+        p: usize,
+        group: String,
+    ) -> Result<Self, BackendError> {
+        let name = schema.positions().get(p).map(|pos| pos.name.clone());
+        Ok(Self {
+            meta: ngff::image_meta(schema, name),
+            array: build_array(schema, store.clone(), &group)?,
+            group,
+            open: HashMap::new(),
+            growth_reached: 0,
+            growth_unit: 0,
+            frames_written: 0,
+            frame_metadata: Vec::new(),
+            metadata_count: 0,
+            journal: None,
+            dirty: true,
+            stored_shape: None,
+        })
+    }
+}
+
+/// The encoder threads for units of `unit_bytes`, encoding as `array` does.
+fn encoder_pool(
+    schema: &Schema,
+    array: &Array<dyn ZarrStore>,
+    store: &Arc<dyn ZarrStore>,
+    unit_bytes: usize,
+    encoders: &EncoderOptions,
+) -> Result<EncoderPool, BackendError> {
+    let ndim = array.dimensionality();
+    let shape = array
+        .chunk_shape(&vec![0; ndim])
+        .map_err(|e| BackendError::Format {
+            backend: BACKEND,
+            source: Box::new(e),
+        })?;
+    let threads = encoders.threads.map_or_else(
+        || {
+            encoder_threads(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                unit_bytes,
+            )
+        },
+        std::num::NonZero::get,
+    );
+    Ok(EncoderPool::new(
+        EncodeSpec {
+            store: store.clone(),
+            codecs: array.codecs(),
+            shape,
+            data_type: array.data_type().clone(),
+            fill_value: array.fill_value().clone(),
+            fast: fast_codec(schema),
+        },
+        threads,
+        encoders.priority,
+    ))
+}
+
 /// The OME-Zarr writer for one stream.
 pub struct ZarrBackend {
     schema: Schema,
@@ -359,27 +422,11 @@ impl ZarrBackend {
         let planes_per_unit: u64 = unit[..n_index].iter().product();
         let unit_elems: u64 = unit.iter().product();
         let settings_json = serde_json::to_value(schema.settings())?;
-        let groups = image_groups(schema);
-        let mut images = Vec::with_capacity(groups.len());
-        for (p, group) in groups.into_iter().enumerate() {
-            let name = schema.positions().get(p).map(|pos| pos.name.clone());
-            let meta = ngff::image_meta(schema, name);
-            let array = build_array(schema, store.clone(), &group)?;
-            images.push(Image {
-                group,
-                meta,
-                array,
-                open: HashMap::new(),
-                growth_reached: 0,
-                growth_unit: 0,
-                frames_written: 0,
-                frame_metadata: Vec::new(),
-                metadata_count: 0,
-                journal: None,
-                dirty: true,
-                stored_shape: None,
-            });
-        }
+        let images = image_groups(schema)
+            .into_iter()
+            .enumerate()
+            .map(|(p, group)| Image::new(schema, &store, p, group))
+            .collect::<Result<Vec<_>, _>>()?;
         let n_images = images.len();
         let uncompressed_le =
             schema.compression() == Compression::None && cfg!(target_endian = "little");
@@ -398,38 +445,15 @@ impl ZarrBackend {
         };
         let [fh, fw] = schema.frame_shape();
         let frame_units = planes_per_unit == 1 && unit[n_index] == fh && unit[n_index + 1] == fw;
-        let encoder = if raw_chunks || raw_shards {
-            None
-        } else {
-            let first = &images[0].array;
-            let shape =
-                first
-                    .chunk_shape(&vec![0; unit.len()])
-                    .map_err(|e| BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    })?;
-            let threads = encoders.threads.map_or_else(
-                || {
-                    encoder_threads(
-                        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                        unit_elems as usize * schema.dtype().size(),
-                    )
-                },
-                std::num::NonZero::get,
-            );
-            Some(EncoderPool::new(
-                EncodeSpec {
-                    store: store.clone(),
-                    codecs: first.codecs(),
-                    shape: shape.clone(),
-                    data_type: first.data_type().clone(),
-                    fill_value: first.fill_value().clone(),
-                    fast: fast_codec(schema),
-                },
-                threads,
-                encoders.priority,
-            ))
+        let encoder = match images.first() {
+            Some(first) if !raw_chunks && !raw_shards => Some(encoder_pool(
+                schema,
+                &first.array,
+                &store,
+                unit_elems as usize * schema.dtype().size(),
+                encoders,
+            )?),
+            _ => None,
         };
         let mut backend = Self {
             schema: schema.clone(),
@@ -453,23 +477,28 @@ impl ZarrBackend {
             bytes_received: 0,
             finalized: false,
         };
+        backend.write_initial()?;
+        Ok(backend)
+    }
+
+    /// Every group and array document, then the space reserve.
+    fn write_initial(&mut self) -> Result<(), BackendError> {
         // The hierarchy's documents as one batch (a plate of many wells has many).
-        backend.store.begin_metadata();
-        match backend.write_hierarchy() {
-            Ok(()) => backend.store.commit_metadata()?,
+        self.store.begin_metadata();
+        match self.write_hierarchy() {
+            Ok(()) => self.store.commit_metadata()?,
             Err(e) => {
-                backend.store.discard_metadata();
+                self.store.discard_metadata();
                 return Err(e);
             }
         }
-        backend.write_metadata(DatasetStatus::Acquiring.as_str())?;
+        self.write_metadata(DatasetStatus::Acquiring.as_str())?;
         // Room for the final metadata even if the frames fill the disk: 8 KiB per
         // image (two pages), 64 KiB to 1 MiB.
         let reserve = (8usize << 10)
-            .saturating_mul(backend.images.len())
+            .saturating_mul(self.images.len())
             .clamp(64 << 10, 1 << 20);
-        backend.store.reserve(reserve)?;
-        Ok(backend)
+        self.store.reserve(reserve)
     }
 
     fn store_err(&self, e: impl std::error::Error + Send + Sync + 'static) -> BackendError {

@@ -202,6 +202,14 @@ impl DirStore {
     }
 
     fn record_error(&self, path: &Path, e: &std::io::Error) {
+        // A file missing its directory: the dataset directory may have been swapped
+        // (the typed error says so rather than naming the file).
+        if e.kind() == std::io::ErrorKind::NotFound
+            && let Err(replaced) = self.check_root()
+        {
+            self.keep_error(replaced);
+            return;
+        }
         self.keep_error(BackendError::io(
             path,
             std::io::Error::new(e.kind(), e.to_string()),

@@ -789,3 +789,74 @@ fn repair_finds_no_damage_in_sound_shards() {
         }
     }
 }
+
+#[test]
+fn finish_after_the_directory_was_swapped_writes_nothing_into_the_new_one() {
+    use ome_writers::{Backend, Progress};
+    for compression in ["none", "zstd"] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("run.ome.zarr");
+        let settings = json!({"root_path": root, "dtype": "uint16", "compression": compression,
+            "dimensions": [{"name": "t", "count": 4, "chunk_size": 2},
+                           {"name": "y", "count": 4}, {"name": "x", "count": 4}]});
+        let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
+        let mut backend = ome_writers_zarr::ZarrBackend::create(&schema).unwrap();
+        for t in 0..3u64 {
+            let idx = ome_writers_schema::StorageIndex::new(&[t]).unwrap();
+            let frame: Vec<u8> = (0..16).flat_map(|_| (t as u16 + 1).to_le_bytes()).collect();
+            backend
+                .write(ome_writers_schema::PositionIndex(0), &idx, &frame, None)
+                .unwrap();
+        }
+        // A durability point (the encoders drained; t = 2 stays open in memory), then
+        // the directory swapped before finish: a copy of the dataset, so that even
+        // chunk writes would find their directories.
+        backend.flush().unwrap();
+        let moved = dir.path().join("moved.ome.zarr");
+        std::fs::rename(&root, &moved).unwrap();
+        copy_tree(&moved, &root);
+        let before = tree(&root);
+        let err = backend
+            .finalize(&Progress {
+                frames_written: 3,
+                frames_reached: 3,
+                growth_extent: 3,
+                ..Progress::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, ome_writers::BackendError::Replaced { path, .. } if path == &root),
+            "{compression}: {err:?}"
+        );
+        // The new directory is exactly as it was: no chunk, no document written.
+        assert!(
+            tree(&root) == before,
+            "{compression}: the new directory was written"
+        );
+        let mut complete = Vec::new();
+        complete_docs(&root, &mut complete);
+        complete_docs(&moved, &mut complete);
+        assert!(complete.is_empty(), "{compression}: {complete:?}");
+    }
+}
+
+/// Every file under `dir` with its inode and bytes (a file replaced by the same bytes
+/// differs), sorted.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let ino = e.metadata().unwrap().ino();
+                out.push((e.path(), ino, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1308,6 +1308,7 @@ impl Backend for ZarrBackend {
         if self.finalized {
             return Ok(());
         }
+        self.store.check_root()?;
         self.checkpoint_open_units()?;
         self.write_metadata(DatasetStatus::Acquiring.as_str())?;
         // Every frame so far is stored and described (unless an earlier error, already
@@ -1335,10 +1336,13 @@ impl Backend for ZarrBackend {
         let shape = self
             .schema
             .array_shape(self.growth.map(|_| progress.growth_extent));
+        // Nothing is written into a dataset directory that was swapped.
+        keep(&mut first, self.store.check_root());
         keep(&mut first, self.set_shapes(&shape));
+        let replaced = matches!(first, Some(BackendError::Replaced { .. }));
         keep(
             &mut first,
-            self.store_open_units(progress.growth_extent, &shape),
+            self.store_open_units(progress.growth_extent, &shape, replaced),
         );
         keep(&mut first, self.fold_journals());
         keep(&mut first, self.drain_encoders());
@@ -1431,7 +1435,12 @@ impl ZarrBackend {
     /// Store every unit still open, padded with the fill value, if it lies inside the
     /// extent; past an error, the others are still stored (not into a replaced
     /// directory). Returns the first error.
-    fn store_open_units(&mut self, extent: u64, shape: &[u64]) -> Result<(), BackendError> {
+    fn store_open_units(
+        &mut self,
+        extent: u64,
+        shape: &[u64],
+        replaced: bool,
+    ) -> Result<(), BackendError> {
         let mut first = None;
         for p in 0..self.images.len() {
             let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
@@ -1441,7 +1450,7 @@ impl ZarrBackend {
                     continue;
                 };
                 let inside = self.growth.is_none_or(|g| key[g] * self.unit[g] < extent);
-                let replaced = matches!(first, Some(BackendError::Replaced { .. }));
+                let replaced = replaced || matches!(first, Some(BackendError::Replaced { .. }));
                 if inside && !replaced {
                     if let Err(e) = self.store_unit(p, key, unit) {
                         first.get_or_insert(e);

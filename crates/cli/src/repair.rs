@@ -526,15 +526,15 @@ fn frames_on_disk(
     root: &Path,
     claimed: u64,
 ) -> (Vec<u64>, u64) {
-    let groups = ome_writers_zarr::image_groups(schema);
-    // Position index -> image (in `images` order).
-    let image_of: Vec<Option<usize>> = groups
+    // Position index -> image (in `images` order), through a map: O(positions).
+    let by_path: std::collections::HashMap<&Path, usize> = images
         .iter()
-        .map(|g| {
-            images
-                .iter()
-                .position(|img| img.dir.strip_prefix(root).is_ok_and(|r| r == Path::new(g)))
-        })
+        .enumerate()
+        .filter_map(|(i, img)| img.dir.strip_prefix(root).ok().map(|r| (r, i)))
+        .collect();
+    let image_of: Vec<Option<usize>> = ome_writers_zarr::image_groups(schema)
+        .iter()
+        .map(|g| by_path.get(Path::new(g)).copied())
         .collect();
     let router = FrameRouter::new(schema);
     let limit = router.total().unwrap_or(u64::MAX);

@@ -234,3 +234,36 @@ fn a_panicking_store_under_the_encoders_is_an_error_not_a_hang() {
     let err = outcome.expect_err("the panic must surface as an error");
     assert!(err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_durability_point_rewrites_only_the_images_written_since_the_last() {
+    // 100 positions; the metadata written at each durability point is counted.
+    let schema = Schema::from_json(
+        r#"{"root_path": "m.ome.zarr", "dtype": "uint8", "dimensions": [
+            {"name": "t", "count": 4}, {"name": "p", "type": "position", "count": 100},
+            {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
+    )
+    .unwrap();
+    let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
+        MemoryStore::new(),
+    )));
+    let store = Arc::new(Counted::new(metrics));
+    let mut backend = ZarrBackend::create_in(&schema, store.clone()).unwrap();
+    let docs = || store.1.load(std::sync::atomic::Ordering::Relaxed);
+    // Creation: root, series, and one array + one group document per image.
+    assert_eq!(docs(), 2 + 2 * 100);
+    let mut router = FrameRouter::new(&schema);
+    for (frames, want) in [(3, 3), (1, 1), (0, 0), (100, 100)] {
+        let before = docs();
+        for _ in 0..frames {
+            let route = router.next_route().unwrap();
+            backend
+                .write(route.position, &route.index, &[1; 4], None)
+                .unwrap();
+        }
+        backend.flush().unwrap();
+        // One group document per image written since the last point; the arrays'
+        // documents only when a shape changes (never here).
+        assert_eq!(docs() - before, want, "{frames} frames");
+    }
+}

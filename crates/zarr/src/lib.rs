@@ -1344,7 +1344,8 @@ impl Backend for ZarrBackend {
             &mut first,
             self.store_open_units(progress.growth_extent, &shape, replaced),
         );
-        keep(&mut first, self.fold_journals());
+        let (folded, read) = self.fold_journals();
+        keep(&mut first, read);
         keep(&mut first, self.drain_encoders());
         keep(&mut first, self.sync_store());
         if self.encoder.as_ref().is_some_and(EncoderPool::lost) {
@@ -1359,16 +1360,11 @@ impl Backend for ZarrBackend {
             }
         }
         if !matches!(first, Some(BackendError::Replaced { .. })) {
-            let journals: Vec<String> = self
-                .images
-                .iter_mut()
-                .filter_map(|img| img.journal.take())
-                .collect();
             // A full disk still takes the final metadata, in the space set aside.
             self.store.release_reserve();
             let written = self.put_metadata(status.as_str());
             if written.is_ok() {
-                for key in journals {
+                for key in folded {
                     keep(&mut first, self.store.remove_journal(&key));
                 }
             }
@@ -1468,15 +1464,17 @@ impl ZarrBackend {
         first.map_or(reset, Err)
     }
 
-    /// Read each journal into its image's frame metadata (a journal that cannot be
-    /// read stays named in the metadata, for `omew repair`).
-    fn fold_journals(&mut self) -> Result<(), BackendError> {
+    /// Read each journal into its image's frame metadata; returns the journals folded
+    /// (to remove once the metadata holds them) and the first error. A journal that
+    /// cannot be read stays named in the metadata and on disk, for `omew repair`.
+    fn fold_journals(&mut self) -> (Vec<String>, Result<(), BackendError>) {
         let mut first = None;
+        let mut folded = Vec::new();
         for img in &mut self.images {
-            let Some(key) = &img.journal else {
+            let Some(key) = img.journal.clone() else {
                 continue;
             };
-            let read = self.store.read_journal(key).and_then(|text| {
+            let read = self.store.read_journal(&key).and_then(|text| {
                 let mut entries = Vec::new();
                 for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     entries.push(serde_json::from_slice(line)?);
@@ -1484,13 +1482,17 @@ impl ZarrBackend {
                 Ok(entries)
             });
             match read {
-                Ok(entries) => img.frame_metadata.extend(entries),
+                Ok(entries) => {
+                    img.frame_metadata.extend(entries);
+                    img.journal = None;
+                    folded.push(key);
+                }
                 Err(e) => {
                     first.get_or_insert(e);
                 }
             }
         }
-        first.map_or(Ok(()), Err)
+        (folded, first.map_or(Ok(()), Err))
     }
 
     /// The longest prefix of frames (arrival order) all stored.

@@ -337,6 +337,11 @@ pub struct ZarrBackend {
     settings_json: serde_json::Value,
     /// Which frames are stored (the count a failed acquisition records).
     stored: StoredFrames,
+    /// Images whose documents are out of date (`dirty`), each once: a durability
+    /// point visits these, not every position.
+    touched: Vec<usize>,
+    /// Images that may hold open units (a superset; pruned at durability points).
+    with_open: std::collections::BTreeSet<usize>,
     bytes_received: u64,
     finalized: bool,
 }
@@ -474,6 +479,8 @@ impl ZarrBackend {
             pool: Vec::new(),
             settings_json,
             stored: StoredFrames::new(n_images),
+            touched: (0..n_images).collect(),
+            with_open: std::collections::BTreeSet::new(),
             bytes_received: 0,
             finalized: false,
         };
@@ -665,8 +672,8 @@ impl ZarrBackend {
         };
         match committed {
             Ok(()) => {
-                for img in &mut self.images {
-                    if img.dirty {
+                for p in std::mem::take(&mut self.touched) {
+                    if let Some(img) = self.images.get_mut(p) {
                         img.dirty = false;
                         img.stored_shape = Some(img.array.shape().to_vec());
                     }
@@ -675,8 +682,8 @@ impl ZarrBackend {
             }
             Err(e) => {
                 // Nothing of this batch is in place: the arrays are written again.
-                for img in &mut self.images {
-                    if img.dirty {
+                for &p in &self.touched {
+                    if let Some(img) = self.images.get_mut(p) {
                         img.stored_shape = None;
                     }
                 }
@@ -688,7 +695,7 @@ impl ZarrBackend {
     /// The `zarr.json` documents of every dirty image (the array's only when its shape
     /// changed since it was last stored).
     fn put_image_docs(&self, status: &str) -> Result<(), BackendError> {
-        for img in self.images.iter().filter(|img| img.dirty) {
+        for img in self.touched.iter().filter_map(|&p| self.images.get(p)) {
             if img.stored_shape.as_deref() != Some(img.array.shape()) {
                 img.array.store_metadata().map_err(|e| self.store_err(e))?;
             }
@@ -759,7 +766,11 @@ impl ZarrBackend {
     /// stay open: when complete they are stored again, whole, replacing the copy. This
     /// is the only case of a unit written twice, once per durability point at most.
     fn checkpoint_open_units(&mut self) -> Result<(), BackendError> {
-        for p in 0..self.images.len() {
+        // Only the images that may hold open units; those that hold none are dropped.
+        self.with_open
+            .retain(|&p| self.images.get(p).is_some_and(|img| !img.open.is_empty()));
+        let with_open: Vec<usize> = self.with_open.iter().copied().collect();
+        for p in with_open {
             let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
             keys.sort_unstable();
             for key in keys {
@@ -861,6 +872,7 @@ impl ZarrBackend {
                     let zero = self.is_edge(&key);
                     let unit = self.take_unit(zero);
                     self.images[p].open.insert(key, unit);
+                    self.with_open.insert(p);
                 }
                 let Some(unit) = self.images[p].open.get_mut(&key) else {
                     continue;
@@ -970,9 +982,9 @@ impl ZarrBackend {
         idx: &[u64],
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError> {
+        self.touch(p);
         let img = &mut self.images[p];
         img.frames_written += 1;
-        img.dirty = true;
         if let Some(m) = metadata {
             let mut entry = m.clone();
             entry.insert(
@@ -1013,9 +1025,19 @@ impl ZarrBackend {
                     backend: BACKEND,
                     source: Box::new(e),
                 })?;
-            img.dirty = true;
+            self.touch(image);
         }
         Ok(())
+    }
+
+    /// Image `p`'s documents are out of date.
+    fn touch(&mut self, p: usize) {
+        if let Some(img) = self.images.get_mut(p)
+            && !img.dirty
+        {
+            img.dirty = true;
+            self.touched.push(p);
+        }
     }
 
     /// A frame that is exactly one raw chunk: stored straight from the caller's
@@ -1414,8 +1436,10 @@ impl ZarrBackend {
 
     /// Every array to `shape`; every image's metadata to be rewritten.
     fn set_shapes(&mut self, shape: &[u64]) -> Result<(), BackendError> {
+        for p in 0..self.images.len() {
+            self.touch(p);
+        }
         for img in &mut self.images {
-            img.dirty = true;
             if img.array.shape() != shape {
                 img.array
                     .set_shape(shape.to_vec())
@@ -1498,8 +1522,9 @@ impl ZarrBackend {
     /// The longest prefix of frames (arrival order) all stored.
     fn stored_prefix(&self) -> u64 {
         let open = self
-            .images
+            .with_open
             .iter()
+            .filter_map(|&p| self.images.get(p))
             .flat_map(|img| img.open.values().filter_map(|u| u.pending));
         let encoders = self.encoder.as_ref().and_then(EncoderPool::failed_seq);
         self.stored.prefix(open.chain(encoders))

@@ -292,6 +292,21 @@ impl DirStore {
     /// appended to fsynced, then their directories; or one `syncfs` when there are
     /// many). Fails if the root was removed or replaced.
     pub fn sync(&self) -> Result<(), BackendError> {
+        self.sync_files().map_err(|e| self.classify(e))
+    }
+
+    /// A file or directory that went missing under a swapped root is the swap, said
+    /// as such (the race: the root checked, then swapped, then a path under it used).
+    fn classify(&self, e: BackendError) -> BackendError {
+        match &e {
+            BackendError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                self.check_root().err().unwrap_or(e)
+            }
+            _ => e,
+        }
+    }
+
+    fn sync_files(&self) -> Result<(), BackendError> {
         self.check_root()?;
         let (files, dirs) = {
             let mut st = self.lock();
@@ -353,7 +368,7 @@ impl DirStore {
     /// nothing, if the root was removed or replaced.
     pub fn commit_metadata(&self) -> Result<(), BackendError> {
         let docs = self.lock().batch.take().unwrap_or_default().docs;
-        let result = self.commit(&docs);
+        let result = self.commit(&docs).map_err(|e| self.classify(e));
         if result.is_err() {
             for (tmp, _) in &docs {
                 let _ = fs::remove_file(tmp);

@@ -1336,8 +1336,7 @@ impl Backend for ZarrBackend {
         // Every frame so far is stored and described (unless an earlier error, already
         // returned, lost one: then this is not a durability point for the count).
         if self.stored.all(self.stored_prefix()) {
-            self.stored
-                .durable(self.images.iter().map(|img| img.frames_written));
+            self.stored.durable();
         }
         Ok(())
     }

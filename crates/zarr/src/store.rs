@@ -274,15 +274,15 @@ impl DirStore {
         }
     }
 
-    /// One `syncfs` of the filesystem holding the root (Linux; elsewhere the caller
-    /// syncs file by file).
+    /// One `syncfs` of the filesystem holding the root (Linux). `Ok(false)`: the
+    /// caller syncs file by file instead: elsewhere, or when `syncfs` reports an error
+    /// (it reports the writeback errors of every file on the filesystem, other
+    /// programs' included; file by file, only ours count).
     fn sync_filesystem(&self) -> Result<bool, BackendError> {
         #[cfg(target_os = "linux")]
         {
-            fs::File::open(&self.root)
-                .and_then(|f| rustix::fs::syncfs(&f).map_err(std::io::Error::from))
-                .map_err(|e| BackendError::io(&self.root, e))?;
-            Ok(true)
+            let root = fs::File::open(&self.root).map_err(|e| BackendError::io(&self.root, e))?;
+            Ok(rustix::fs::syncfs(&root).is_ok())
         }
         #[cfg(not(target_os = "linux"))]
         Ok(false)
@@ -401,9 +401,7 @@ impl DirStore {
             fs::rename(tmp, path).map_err(|e| BackendError::io(path, e))?;
             dirs.insert(path.parent().unwrap_or(&self.root).to_owned());
         }
-        if many {
-            self.sync_filesystem()?;
-        } else {
+        if !(many && self.sync_filesystem()?) {
             for d in &dirs {
                 sync_dir(d)?;
             }

@@ -60,13 +60,20 @@ impl StoredFrames {
         self.sync_failed = true;
     }
 
-    /// A durability point succeeded with these per-image frame counts.
-    pub(crate) fn durable(&mut self, per_image: impl Iterator<Item = u64>) {
+    /// A durability point stored every frame that arrived (the caller checked
+    /// [`all`](Self::all)): O(frames since the last point), not O(images).
+    pub(crate) fn durable(&mut self) {
+        if let [only] = self.durable_per_image.as_mut_slice() {
+            *only = self.next;
+        } else {
+            for &image in &self.log {
+                if let Some(c) = self.durable_per_image.get_mut(image as usize) {
+                    *c += 1;
+                }
+            }
+        }
         self.durable = self.next;
         self.log.clear();
-        for (d, n) in self.durable_per_image.iter_mut().zip(per_image) {
-            *d = n;
-        }
     }
 
     /// The stored prefix, given the first unstored frames known elsewhere (open
@@ -117,7 +124,7 @@ mod tests {
         for n in 0..6 {
             s.arrive(n % 2);
         }
-        s.durable([3, 3].into_iter());
+        s.durable();
         for n in 6..12 {
             s.arrive(n % 2);
         }

@@ -80,6 +80,16 @@ pub enum BackendError {
     /// nothing was written for it.
     #[error("backend contract broken")]
     Usage(#[from] crate::UsageError),
+    /// The dataset directory was removed, or replaced by another directory, while the
+    /// acquisition was writing into it: nothing more is written there, and the
+    /// directory now at `path` is never described as this acquisition.
+    #[error("{path}: the dataset directory was {how} during the acquisition")]
+    Replaced {
+        /// The dataset root.
+        path: PathBuf,
+        /// `"removed"` or `"replaced by another directory"`.
+        how: &'static str,
+    },
     /// The backend was already finalized.
     #[error("the backend was already finalized")]
     Finalized,

@@ -333,6 +333,11 @@ fn finish(stream: Stream, input_error: Option<anyhow::Error>, started: Instant) 
                 first.context("the write failed; the frames stored before it were finalized")
             );
         }
+        // Finishing met the same cause again (the disk still full, the directory still
+        // gone): say it once.
+        (Err(finish), Some(first)) if root_cause(&finish) == first.root_cause().to_string() => {
+            return Err(first.context("the write failed; finishing met the same error"));
+        }
         (Err(finish), Some(first)) => {
             eprintln!("omew: error: {first:#}");
             return Err(anyhow::Error::new(finish).context("then, finishing failed too"));
@@ -340,6 +345,15 @@ fn finish(stream: Stream, input_error: Option<anyhow::Error>, started: Instant) 
         (Err(finish), None) => finish,
     };
     Err(summary.into())
+}
+
+/// The innermost error of a chain, as text.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
 }
 
 fn print_summary(summary: &ome_writers::StreamSummary, started: Instant) {

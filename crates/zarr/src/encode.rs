@@ -84,6 +84,16 @@ impl Payload {
 struct Job {
     key: StoreKey,
     payload: Payload,
+    /// The first frame (arrival order) this job stores, if it carries any.
+    seq: Option<u64>,
+}
+
+/// A finished job: the unit buffer for reuse, the job's first frame and whether the
+/// job was stored.
+struct Done {
+    unit: Option<Unit>,
+    seq: Option<u64>,
+    stored: bool,
 }
 
 type ErrorSlot = Arc<Mutex<Option<BackendError>>>;
@@ -91,9 +101,15 @@ type ErrorSlot = Arc<Mutex<Option<BackendError>>>;
 /// A pool of encoder threads.
 pub(crate) struct EncoderPool {
     jobs: Option<Sender<Job>>,
-    done: Receiver<Option<Unit>>,
+    done: Receiver<Done>,
     error: ErrorSlot,
     in_flight: usize,
+    /// The first frame (arrival order) of a job that was not stored (it failed, or
+    /// was skipped after another job failed): no frame from it on is known stored.
+    failed_seq: Option<u64>,
+    /// Jobs were lost (every encoder thread ended with jobs queued): which frames they
+    /// held is unknown.
+    lost: bool,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -101,7 +117,7 @@ impl EncoderPool {
     pub(crate) fn new(spec: EncodeSpec, threads: usize, priority: EncoderPriority) -> Self {
         let threads = threads.max(1);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(threads);
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<Option<Unit>>();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
         let error: ErrorSlot = Arc::new(Mutex::new(None));
         let spec = Arc::new(spec);
         // Units are encoded one per thread; inner parallelism would oversubscribe.
@@ -120,36 +136,8 @@ impl EncoderPool {
                         }
                         let mut fast = spec.fast.map(ChunkCodec::new);
                         for job in rx {
-                            let failed = error
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .is_some();
-                            if !failed {
-                                // A panic in a codec or store must not lose the unit: the
-                                // writer waits for every unit to come back.
-                                let result =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                        encode_and_store(&spec, &job, &options, fast.as_mut())
-                                    }))
-                                    .unwrap_or_else(|_| {
-                                        Err(BackendError::Format {
-                                            backend: BACKEND,
-                                            source: "an encoder thread panicked".into(),
-                                        })
-                                    });
-                                if let Err(e) = result {
-                                    let mut slot =
-                                        error.lock().unwrap_or_else(PoisonError::into_inner);
-                                    if slot.is_none() {
-                                        *slot = Some(e);
-                                    }
-                                }
-                            }
-                            let back = match job.payload {
-                                Payload::Unit(u) => Some(u),
-                                Payload::Frame(_) => None,
-                            };
-                            if tx.send(back).is_err() {
+                            let done = run_job(&spec, job, &options, fast.as_mut(), &error);
+                            if tx.send(done).is_err() {
                                 break;
                             }
                         }
@@ -162,16 +150,24 @@ impl EncoderPool {
             done: done_rx,
             error,
             in_flight: 0,
+            failed_seq: None,
+            lost: false,
             handles,
         }
     }
 
     /// Queue a complete unit for encoding (blocks while every encoder is busy and the
-    /// queue is full).
-    pub(crate) fn submit(&mut self, key: StoreKey, unit: Unit) -> Result<(), BackendError> {
+    /// queue is full); `seq`: the first frame it stores.
+    pub(crate) fn submit(
+        &mut self,
+        key: StoreKey,
+        unit: Unit,
+        seq: Option<u64>,
+    ) -> Result<(), BackendError> {
         self.send(Job {
             key,
             payload: Payload::Unit(unit),
+            seq,
         })
     }
 
@@ -180,11 +176,33 @@ impl EncoderPool {
         &mut self,
         key: StoreKey,
         frame: FrameBuffer,
+        seq: u64,
     ) -> Result<(), BackendError> {
         self.send(Job {
             key,
             payload: Payload::Frame(frame),
+            seq: Some(seq),
         })
+    }
+
+    /// The first frame of a job that was not stored, among the jobs finished so far.
+    pub(crate) fn failed_seq(&self) -> Option<u64> {
+        self.failed_seq
+    }
+
+    /// Whether jobs were lost (see [`drain`](Self::drain)).
+    pub(crate) fn lost(&self) -> bool {
+        self.lost
+    }
+
+    fn finished(&mut self, done: Done) -> Option<Unit> {
+        self.in_flight -= 1;
+        if !done.stored
+            && let Some(seq) = done.seq
+        {
+            self.failed_seq = Some(self.failed_seq.map_or(seq, |f| f.min(seq)));
+        }
+        done.unit
     }
 
     fn send(&mut self, job: Job) -> Result<(), BackendError> {
@@ -203,10 +221,9 @@ impl EncoderPool {
     /// Units whose encoding finished, ready for reuse.
     pub(crate) fn returned(&mut self) -> Option<Unit> {
         loop {
-            let back = self.done.try_recv().ok()?;
-            self.in_flight -= 1;
-            if back.is_some() {
-                return back;
+            let done = self.done.try_recv().ok()?;
+            if let Some(unit) = self.finished(done) {
+                return Some(unit);
             }
         }
     }
@@ -215,11 +232,15 @@ impl EncoderPool {
     pub(crate) fn drain(&mut self, pool: &mut Vec<Unit>) -> Result<(), BackendError> {
         while self.in_flight > 0 {
             match self.done.recv() {
-                Ok(back) => {
-                    self.in_flight -= 1;
-                    pool.extend(back);
+                Ok(done) => {
+                    let unit = self.finished(done);
+                    pool.extend(unit);
                 }
-                Err(_) => break,
+                Err(_) => {
+                    // Every encoder thread is gone: the jobs still out are lost.
+                    self.lost = true;
+                    break;
+                }
             }
         }
         self.check()
@@ -244,6 +265,47 @@ impl Drop for EncoderPool {
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+/// Encode and store one job. Every job is attempted, even after another failed (a
+/// unit that can be stored is never dropped); the first error goes to `error`. A panic
+/// in a codec or store must not lose the unit: the writer waits for every unit to come
+/// back.
+fn run_job(
+    spec: &EncodeSpec,
+    job: Job,
+    options: &CodecOptions,
+    fast: Option<&mut ChunkCodec>,
+    error: &ErrorSlot,
+) -> Done {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        encode_and_store(spec, &job, options, fast)
+    }))
+    .unwrap_or_else(|_| {
+        Err(BackendError::Format {
+            backend: BACKEND,
+            source: "an encoder thread panicked".into(),
+        })
+    });
+    let stored = match result {
+        Ok(()) => true,
+        Err(e) => {
+            let mut slot = error.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+            false
+        }
+    };
+    let unit = match job.payload {
+        Payload::Unit(u) => Some(u),
+        Payload::Frame(_) => None,
+    };
+    Done {
+        unit,
+        seq: job.seq,
+        stored,
     }
 }
 

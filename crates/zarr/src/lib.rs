@@ -36,11 +36,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod encode;
 mod layout;
 mod ngff;
 mod owned;
 mod store;
+mod stored;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,17 +57,18 @@ use zarrs::array::{Array, ArrayBuilder, BytesToBytesCodecTraits, data_type};
 use zarrs::metadata_ext::codec::blosc::{BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
 use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
+pub use check::{ChunkChecker, ChunkDamage};
 pub use encode::ChunkCodec;
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
-pub use owned::is_own_file;
 pub use store::DirStore;
 
 use crate::encode::{BloscName, EncodeSpec, EncoderPool, FastCodec};
 use crate::layout::Layout;
 use crate::ngff::{
     Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta, PlateWell,
-    SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
+    RootAttrs, RootWriterAttrs, SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
 };
+use crate::stored::StoredFrames;
 
 const BACKEND: &str = "zarr";
 /// Memory the encoder threads beyond one per core may hold in output buffers.
@@ -121,6 +124,27 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     fn remove_journal(&self, _key: &str) -> Result<(), BackendError> {
         Ok(())
     }
+    /// Start a batch of `zarr.json` documents, put into place together by
+    /// [`commit_metadata`](Self::commit_metadata) (stores that write files make them
+    /// durable with one filesystem sync rather than one per document).
+    fn begin_metadata(&self) {}
+    /// Make the batch's documents durable and put them into place.
+    fn commit_metadata(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// End the batch without putting its documents into place.
+    fn discard_metadata(&self) {}
+    /// Fail if the dataset's root directory is no longer the one the store made
+    /// (removed, or replaced by another directory).
+    fn check_root(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Set disk space aside for the final metadata (stores on a disk that can fill).
+    fn reserve(&self, _bytes: usize) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Free the space set aside.
+    fn release_reserve(&self) {}
 }
 
 impl ZarrStore for DirStore {
@@ -148,6 +172,24 @@ impl ZarrStore for DirStore {
     fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
         DirStore::remove_journal(self, key)
     }
+    fn begin_metadata(&self) {
+        DirStore::begin_metadata(self);
+    }
+    fn commit_metadata(&self) -> Result<(), BackendError> {
+        DirStore::commit_metadata(self)
+    }
+    fn discard_metadata(&self) {
+        DirStore::discard_metadata(self);
+    }
+    fn check_root(&self) -> Result<(), BackendError> {
+        DirStore::check_root(self)
+    }
+    fn reserve(&self, bytes: usize) -> Result<(), BackendError> {
+        DirStore::reserve(self, bytes)
+    }
+    fn release_reserve(&self) {
+        DirStore::release_reserve(self);
+    }
 }
 
 /// A frame as the backend receives it.
@@ -171,6 +213,8 @@ struct Unit {
     /// Which planes (index-axis offsets inside the unit, row-major) have been written.
     planes: Vec<bool>,
     filled: u64,
+    /// The first frame (arrival order) placed in it since it was last stored.
+    pending: Option<u64>,
 }
 
 struct Image {
@@ -192,7 +236,74 @@ struct Image {
     metadata_count: u64,
     /// The journal holding per-frame metadata during acquisition, once one is used.
     journal: Option<String>,
+    /// The group's `zarr.json` is out of date.
     dirty: bool,
+    /// The array shape its `zarr.json` on disk holds (`None`: not written yet); the
+    /// array document is rewritten only when the shape changes.
+    stored_shape: Option<Vec<u64>>,
+}
+
+impl Image {
+    fn new(
+        schema: &Schema,
+        store: &Arc<dyn ZarrStore>,
+        p: usize,
+        group: String,
+    ) -> Result<Self, BackendError> {
+        let name = schema.positions().get(p).map(|pos| pos.name.clone());
+        Ok(Self {
+            meta: ngff::image_meta(schema, name),
+            array: build_array(schema, store.clone(), &group)?,
+            group,
+            open: HashMap::new(),
+            growth_reached: 0,
+            growth_unit: 0,
+            frames_written: 0,
+            frame_metadata: Vec::new(),
+            metadata_count: 0,
+            journal: None,
+            dirty: true,
+            stored_shape: None,
+        })
+    }
+}
+
+/// The encoder threads for units of `unit_bytes`, encoding as `array` does.
+fn encoder_pool(
+    schema: &Schema,
+    array: &Array<dyn ZarrStore>,
+    store: &Arc<dyn ZarrStore>,
+    unit_bytes: usize,
+    encoders: &EncoderOptions,
+) -> Result<EncoderPool, BackendError> {
+    let ndim = array.dimensionality();
+    let shape = array
+        .chunk_shape(&vec![0; ndim])
+        .map_err(|e| BackendError::Format {
+            backend: BACKEND,
+            source: Box::new(e),
+        })?;
+    let threads = encoders.threads.map_or_else(
+        || {
+            encoder_threads(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                unit_bytes,
+            )
+        },
+        std::num::NonZero::get,
+    );
+    Ok(EncoderPool::new(
+        EncodeSpec {
+            store: store.clone(),
+            codecs: array.codecs(),
+            shape,
+            data_type: array.data_type().clone(),
+            fill_value: array.fill_value().clone(),
+            fast: fast_codec(schema),
+        },
+        threads,
+        encoders.priority,
+    ))
 }
 
 /// The OME-Zarr writer for one stream.
@@ -225,6 +336,13 @@ pub struct ZarrBackend {
     /// Units whose buffers are free for reuse (no allocation per unit once warm).
     pool: Vec<Unit>,
     settings_json: serde_json::Value,
+    /// Which frames are stored (the count a failed acquisition records).
+    stored: StoredFrames,
+    /// Images whose documents are out of date (`dirty`), each once: a durability
+    /// point visits these, not every position.
+    touched: Vec<usize>,
+    /// Images that may hold open units (a superset; pruned at durability points).
+    with_open: std::collections::BTreeSet<usize>,
     bytes_received: u64,
     finalized: bool,
     /// The output's lock, held until finalize (one writer per output).
@@ -315,26 +433,12 @@ impl ZarrBackend {
         let planes_per_unit: u64 = unit[..n_index].iter().product();
         let unit_elems: u64 = unit.iter().product();
         let settings_json = serde_json::to_value(schema.settings())?;
-        let groups = image_groups(schema);
-        let mut images = Vec::with_capacity(groups.len());
-        for (p, group) in groups.into_iter().enumerate() {
-            let name = schema.positions().get(p).map(|pos| pos.name.clone());
-            let meta = ngff::image_meta(schema, name);
-            let array = build_array(schema, store.clone(), &group)?;
-            images.push(Image {
-                group,
-                meta,
-                array,
-                open: HashMap::new(),
-                growth_reached: 0,
-                growth_unit: 0,
-                frames_written: 0,
-                frame_metadata: Vec::new(),
-                metadata_count: 0,
-                journal: None,
-                dirty: true,
-            });
-        }
+        let images = image_groups(schema)
+            .into_iter()
+            .enumerate()
+            .map(|(p, group)| Image::new(schema, &store, p, group))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n_images = images.len();
         let uncompressed_le =
             schema.compression() == Compression::None && cfg!(target_endian = "little");
         let raw_chunks = uncompressed_le && schema.shard_shape().is_none();
@@ -352,38 +456,15 @@ impl ZarrBackend {
         };
         let [fh, fw] = schema.frame_shape();
         let frame_units = planes_per_unit == 1 && unit[n_index] == fh && unit[n_index + 1] == fw;
-        let encoder = if raw_chunks || raw_shards {
-            None
-        } else {
-            let first = &images[0].array;
-            let shape =
-                first
-                    .chunk_shape(&vec![0; unit.len()])
-                    .map_err(|e| BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    })?;
-            let threads = encoders.threads.map_or_else(
-                || {
-                    encoder_threads(
-                        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                        unit_elems as usize * schema.dtype().size(),
-                    )
-                },
-                std::num::NonZero::get,
-            );
-            Some(EncoderPool::new(
-                EncodeSpec {
-                    store: store.clone(),
-                    codecs: first.codecs(),
-                    shape: shape.clone(),
-                    data_type: first.data_type().clone(),
-                    fill_value: first.fill_value().clone(),
-                    fast: fast_codec(schema),
-                },
-                threads,
-                encoders.priority,
-            ))
+        let encoder = match images.first() {
+            Some(first) if !raw_chunks && !raw_shards => Some(encoder_pool(
+                schema,
+                &first.array,
+                &store,
+                unit_elems as usize * schema.dtype().size(),
+                encoders,
+            )?),
+            _ => None,
         };
         let mut backend = Self {
             schema: schema.clone(),
@@ -403,13 +484,35 @@ impl ZarrBackend {
             encoder,
             pool: Vec::new(),
             settings_json,
+            stored: StoredFrames::new(n_images),
+            touched: (0..n_images).collect(),
+            with_open: std::collections::BTreeSet::new(),
             bytes_received: 0,
             finalized: false,
             lock: OutputLock::none(),
         };
-        backend.write_hierarchy()?;
-        backend.write_metadata("acquiring")?;
+        backend.write_initial()?;
         Ok(backend)
+    }
+
+    /// Every group and array document, then the space reserve.
+    fn write_initial(&mut self) -> Result<(), BackendError> {
+        // The hierarchy's documents as one batch (a plate of many wells has many).
+        self.store.begin_metadata();
+        match self.write_hierarchy() {
+            Ok(()) => self.store.commit_metadata()?,
+            Err(e) => {
+                self.store.discard_metadata();
+                return Err(e);
+            }
+        }
+        self.write_metadata(DatasetStatus::Acquiring.as_str())?;
+        // Room for the final metadata even if the frames fill the disk: 8 KiB per
+        // image (two pages), 64 KiB to 1 MiB.
+        let reserve = (8usize << 10)
+            .saturating_mul(self.images.len())
+            .clamp(64 << 10, 1 << 20);
+        self.store.reserve(reserve)
     }
 
     fn store_err(&self, e: impl std::error::Error + Send + Sync + 'static) -> BackendError {
@@ -430,6 +533,13 @@ impl ZarrBackend {
         self.store
             .set(&key, bytes.into())
             .map_err(|e| self.store_err(e))
+    }
+
+    fn root_writer_attrs(&self) -> RootWriterAttrs<'_> {
+        RootWriterAttrs {
+            version: env!("CARGO_PKG_VERSION"),
+            settings: &self.settings_json,
+        }
     }
 
     /// Root, series, plate and well groups (everything but the image groups).
@@ -478,22 +588,26 @@ impl ZarrBackend {
             };
             self.put_json(
                 "zarr.json",
-                &GroupDoc::new(OmeOnly {
+                &GroupDoc::new(RootAttrs {
                     ome: PlateMeta {
                         version,
                         plate: def,
                     },
+                    ome_writers: self.root_writer_attrs(),
                 }),
             )?;
+            let mut rows_written = std::collections::HashSet::new();
             for (r, c) in &wells {
                 let images = fields
                     .get(&(r.clone(), c.clone()))
                     .map(|f| f.iter().map(|p| WellImage { path: p.clone() }).collect())
                     .unwrap_or_default();
-                self.put_json(
-                    &format!("{r}/zarr.json"),
-                    &GroupDoc::new(serde_json::Map::new()),
-                )?;
+                if rows_written.insert(r.as_str()) {
+                    self.put_json(
+                        &format!("{r}/zarr.json"),
+                        &GroupDoc::new(serde_json::Map::new()),
+                    )?;
+                }
                 self.put_json(
                     &format!("{r}/{c}/zarr.json"),
                     &GroupDoc::new(OmeOnly {
@@ -507,8 +621,9 @@ impl ZarrBackend {
         } else if self.images.len() > 1 {
             self.put_json(
                 "zarr.json",
-                &GroupDoc::new(OmeOnly {
+                &GroupDoc::new(RootAttrs {
                     ome: Bf2RawRoot { version, layout: 3 },
+                    ome_writers: self.root_writer_attrs(),
                 }),
             )?;
             let series: Vec<String> = self.images.iter().map(|i| i.group.clone()).collect();
@@ -525,19 +640,72 @@ impl ZarrBackend {
         Ok(())
     }
 
-    /// Array and image-group metadata of every dirty image. Chunks first: the store is
-    /// synced before any `zarr.json` that could describe them is replaced.
+    /// Array and image-group metadata of every dirty image. Chunks first: the encoders
+    /// are drained and the store synced before any `zarr.json` that could describe
+    /// them is replaced.
     fn write_metadata(&mut self, status: &str) -> Result<(), BackendError> {
-        if let Some(enc) = self.encoder.as_mut() {
-            enc.drain(&mut self.pool)?;
+        self.drain_encoders()?;
+        self.sync_store()?;
+        self.put_metadata(status)
+    }
+
+    fn drain_encoders(&mut self) -> Result<(), BackendError> {
+        match self.encoder.as_mut() {
+            Some(enc) => enc.drain(&mut self.pool),
+            None => Ok(()),
         }
-        self.store.sync()?;
-        for i in 0..self.images.len() {
-            if !self.images[i].dirty {
-                continue;
+    }
+
+    fn sync_store(&mut self) -> Result<(), BackendError> {
+        let synced = self.store.sync();
+        if synced.is_err() {
+            self.stored.sync_failed();
+        }
+        synced
+    }
+
+    /// The dirty images' documents, put into place as one batch (one durability step
+    /// for all); never into a dataset directory that was replaced.
+    fn put_metadata(&mut self, status: &str) -> Result<(), BackendError> {
+        self.store.check_root()?;
+        self.store.begin_metadata();
+        let written = self.put_image_docs(status);
+        let committed = match written {
+            Ok(()) => self.store.commit_metadata(),
+            Err(e) => {
+                self.store.discard_metadata();
+                Err(e)
             }
-            let img = &self.images[i];
-            img.array.store_metadata().map_err(|e| self.store_err(e))?;
+        };
+        match committed {
+            Ok(()) => {
+                for p in std::mem::take(&mut self.touched) {
+                    if let Some(img) = self.images.get_mut(p) {
+                        img.dirty = false;
+                        img.stored_shape = Some(img.array.shape().to_vec());
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing of this batch is in place: the arrays are written again.
+                for &p in &self.touched {
+                    if let Some(img) = self.images.get_mut(p) {
+                        img.stored_shape = None;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The `zarr.json` documents of every dirty image (the array's only when its shape
+    /// changed since it was last stored).
+    fn put_image_docs(&self, status: &str) -> Result<(), BackendError> {
+        for img in self.touched.iter().filter_map(|&p| self.images.get(p)) {
+            if img.stored_shape.as_deref() != Some(img.array.shape()) {
+                img.array.store_metadata().map_err(|e| self.store_err(e))?;
+            }
             let key = if img.group.is_empty() {
                 "zarr.json".to_owned()
             } else {
@@ -549,16 +717,15 @@ impl ZarrBackend {
                     version: env!("CARGO_PKG_VERSION"),
                     frames_written: img.frames_written,
                     status,
-                    settings: &self.settings_json,
+                    settings: img.group.is_empty().then_some(&self.settings_json),
                     frame_metadata: &img.frame_metadata,
                     frame_metadata_count: img.metadata_count,
                     frame_metadata_journal: img.journal.as_ref().map(|_| JOURNAL),
                 },
             });
             self.put_json(&key, &doc)?;
-            self.images[i].dirty = false;
         }
-        self.store.sync()
+        Ok(())
     }
 
     fn is_edge(&self, key: &UnitKey) -> bool {
@@ -606,15 +773,21 @@ impl ZarrBackend {
     /// stay open: when complete they are stored again, whole, replacing the copy. This
     /// is the only case of a unit written twice, once per durability point at most.
     fn checkpoint_open_units(&mut self) -> Result<(), BackendError> {
-        for p in 0..self.images.len() {
+        // Only the images that may hold open units; those that hold none are dropped.
+        self.with_open
+            .retain(|&p| self.images.get(p).is_some_and(|img| !img.open.is_empty()));
+        let with_open: Vec<usize> = self.with_open.iter().copied().collect();
+        for p in with_open {
             let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
             keys.sort_unstable();
             for key in keys {
                 let mut copy = self.take_unit(false);
-                if let Some(open) = self.images[p].open.get(&key) {
+                if let Some(open) = self.images[p].open.get_mut(&key) {
                     copy.data.copy_from_slice(&open.data);
                     copy.planes.copy_from_slice(&open.planes);
                     copy.filled = open.filled;
+                    // Its frames are stored once the copy is.
+                    copy.pending = open.pending.take();
                 }
                 self.store_unit(p, key, copy)?;
             }
@@ -655,12 +828,20 @@ impl ZarrBackend {
                 }
             }
         }
-        self.grow_to(image, &key)?;
+        let pending = unit.pending.take();
+        if let Err(e) = self.grow_to(image, &key) {
+            self.stored.failed(pending);
+            return Err(e);
+        }
         let chunk_key = self.images[image].array.chunk_key(&key[..ndim]);
         if let Some(enc) = self.encoder.as_mut() {
             unit.planes.fill(false);
             unit.filled = 0;
-            return enc.submit(chunk_key, unit);
+            let submitted = enc.submit(chunk_key, unit, pending);
+            if submitted.is_err() {
+                self.stored.failed(pending);
+            }
+            return submitted;
         }
         // Uncompressed, unsharded, little-endian (the only case without encoders):
         // the encoded chunk is the buffer itself.
@@ -671,6 +852,9 @@ impl ZarrBackend {
             self.store.set_slice(&chunk_key, &unit.data)
         };
         self.recycle(unit);
+        if result.is_err() {
+            self.stored.failed(pending);
+        }
         result.map_err(|e| self.store_err(e))
     }
 
@@ -679,7 +863,7 @@ impl ZarrBackend {
         &mut self,
         p: usize,
         key: &UnitKey,
-        plane: usize,
+        (plane, seq): (usize, u64),
         frame: &[u8],
     ) -> Result<(), BackendError> {
         let n_index = self.unit.len() - 2;
@@ -695,11 +879,13 @@ impl ZarrBackend {
                     let zero = self.is_edge(&key);
                     let unit = self.take_unit(zero);
                     self.images[p].open.insert(key, unit);
+                    self.with_open.insert(p);
                 }
                 let Some(unit) = self.images[p].open.get_mut(&key) else {
                     continue;
                 };
                 layout.copy(&mut unit.data, &offsets, by, bx, frame);
+                unit.pending.get_or_insert(seq);
                 if !unit.planes[plane] {
                     unit.planes[plane] = true;
                     unit.filled += 1;
@@ -733,13 +919,33 @@ impl ZarrBackend {
                 reason: format!("no image for position {p} and index {index}"),
             });
         }
-        let idx = index.as_slice();
-        let n_index = idx.len();
+        let seq = self.stored.arrive(p);
+        let frame_len = frame.bytes().len();
+        let placed = self
+            .place_frame(p, index.as_slice(), frame, seq)
+            .and_then(|()| self.record_frame(p, index.as_slice(), metadata));
+        if placed.is_err() {
+            // Whatever failed, this frame is not known stored.
+            self.stored.failed(Some(seq));
+        }
+        placed?;
+        self.bytes_received += frame_len as u64;
+        Ok(())
+    }
+
+    /// Put frame `seq` into its unit(s), storing the units it completes.
+    fn place_frame(
+        &mut self,
+        p: usize,
+        idx: &[u64],
+        frame: Frame<'_>,
+        seq: u64,
+    ) -> Result<(), BackendError> {
         let mut key: UnitKey = [0; MAX_AXES];
         let mut plane = 0u64;
-        for k in 0..n_index {
-            key[k] = idx[k] / self.unit[k];
-            plane = plane * self.unit[k] + idx[k] % self.unit[k];
+        for (k, &i) in idx.iter().enumerate() {
+            key[k] = i / self.unit[k];
+            plane = plane * self.unit[k] + i % self.unit[k];
         }
         let plane = plane as usize;
         if let Some(g) = self.growth {
@@ -755,7 +961,6 @@ impl ZarrBackend {
                 self.close_units_before(p, g, unit)?;
             }
         }
-        let frame_len = frame.bytes().len();
         match frame {
             // A whole-frame chunk to compress: the encoder threads take the pooled frame
             // buffer itself, no copy.
@@ -763,20 +968,30 @@ impl ZarrBackend {
                 self.grow_to(p, &key)?;
                 let chunk_key = self.images[p].array.chunk_key(&key[..self.unit.len()]);
                 if let Some(enc) = self.encoder.as_mut() {
-                    enc.submit_frame(chunk_key, buf)?;
+                    enc.submit_frame(chunk_key, buf, seq)?;
                 }
+                Ok(())
             }
             frame => {
                 if self.frame_units && self.raw_chunks {
-                    self.store_frame(p, &key, frame.bytes())?;
+                    self.store_frame(p, &key, frame.bytes())
                 } else {
-                    self.write_into_units(p, &key, plane, frame.bytes())?;
+                    self.write_into_units(p, &key, (plane, seq), frame.bytes())
                 }
             }
         }
+    }
+
+    /// Count a placed frame and journal its metadata.
+    fn record_frame(
+        &mut self,
+        p: usize,
+        idx: &[u64],
+        metadata: Option<&FrameMetadata>,
+    ) -> Result<(), BackendError> {
+        self.touch(p);
         let img = &mut self.images[p];
         img.frames_written += 1;
-        img.dirty = true;
         if let Some(m) = metadata {
             let mut entry = m.clone();
             entry.insert(
@@ -795,7 +1010,6 @@ impl ZarrBackend {
             }
             img.metadata_count += 1;
         }
-        self.bytes_received += frame_len as u64;
         Ok(())
     }
 
@@ -818,9 +1032,19 @@ impl ZarrBackend {
                     backend: BACKEND,
                     source: Box::new(e),
                 })?;
-            img.dirty = true;
+            self.touch(image);
         }
         Ok(())
+    }
+
+    /// Image `p`'s documents are out of date.
+    fn touch(&mut self, p: usize) {
+        if let Some(img) = self.images.get_mut(p)
+            && !img.dirty
+        {
+            img.dirty = true;
+            self.touched.push(p);
+        }
     }
 
     /// A frame that is exactly one raw chunk: stored straight from the caller's
@@ -841,6 +1065,7 @@ impl ZarrBackend {
     fn recycle(&mut self, mut unit: Unit) {
         unit.planes.fill(false);
         unit.filled = 0;
+        unit.pending = None;
         self.pool.push(unit);
     }
 
@@ -855,12 +1080,14 @@ impl ZarrBackend {
                 if zero {
                     u.data.fill(0);
                 }
+                u.pending = None;
                 u
             }
             None => Unit {
                 data: vec![0u8; self.unit_bytes],
                 planes: vec![false; self.planes_per_unit],
                 filled: 0,
+                pending: None,
             },
         }
     }
@@ -881,9 +1108,60 @@ fn raw_shard_index(blocks: usize, block_bytes: usize) -> Vec<u8> {
     index
 }
 
-/// Name of the per-frame metadata journal inside an image group.
-/// The per-frame metadata journal of an image group, folded in at finish.
+/// Name of the per-frame metadata journal inside an image group (JSON lines, one
+/// entry per frame that came with metadata; folded into `zarr.json` at finish).
 pub const JOURNAL: &str = "ome_writers_frames.jsonl";
+
+/// Whether a file at `relative_path` inside a dataset (relative to its root) is one
+/// this backend writes: a `zarr.json`, a chunk or shard file under an array's `c/`
+/// (`…/0/c/<index>/…/<index>`), the per-frame [`JOURNAL`], or a temporary file of its
+/// own (`.<name>.partial` for chunks, `.<name>.tmp` for metadata, `.<name>.damaged`
+/// for a chunk `omew repair` set aside, the space reserve `.ome_writers.reserve` at
+/// the root). `--overwrite` uses it to delete only what
+/// this library wrote. Absolute paths and paths with `..` are never ours.
+#[must_use]
+pub fn is_own_file(relative_path: &std::path::Path) -> bool {
+    use std::path::Component;
+    let mut names = Vec::new();
+    for c in relative_path.components() {
+        match c {
+            Component::Normal(n) => match n.to_str() {
+                Some(n) => names.push(n),
+                None => return false,
+            },
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    let Some((&file, dirs)) = names.split_last() else {
+        return false;
+    };
+    let chunk_index = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    // Under an array's chunk directory: `0/c/<index>/.../<file>`.
+    let in_chunks = dirs.iter().enumerate().any(|(k, &d)| {
+        d == "c"
+            && k >= 1
+            && dirs.get(k - 1) == Some(&"0")
+            && dirs
+                .get(k + 1..)
+                .is_some_and(|rest| rest.iter().all(|n| chunk_index(n)))
+    });
+    let temporary = |suffix: &str| {
+        file.strip_prefix('.')
+            .and_then(|n| n.strip_suffix(suffix))
+            .filter(|n| !n.is_empty())
+    };
+    if file == "zarr.json" || file == JOURNAL || temporary(".tmp") == Some("zarr.json") {
+        return true;
+    }
+    if dirs.is_empty() && file == store::RESERVE {
+        return true;
+    }
+    in_chunks
+        && (chunk_index(file)
+            || temporary(".partial").is_some_and(chunk_index)
+            || temporary(".damaged").is_some_and(chunk_index))
+}
 
 fn journal_key(group: &str) -> String {
     if group.is_empty() {
@@ -893,9 +1171,10 @@ fn journal_key(group: &str) -> String {
     }
 }
 
-/// Image group path of every position: the names validation checked (one rule, in
-/// the schema crate).
-fn image_groups(schema: &Schema) -> Vec<String> {
+/// Image group path of every position, relative to the dataset root (`""`: the root
+/// is the image): the names validation checked (one rule, in the schema crate).
+#[must_use]
+pub fn image_groups(schema: &Schema) -> Vec<String> {
     ome_writers_schema::zarr_image_groups(schema)
 }
 
@@ -1032,85 +1311,69 @@ impl Backend for ZarrBackend {
         if self.finalized {
             return Ok(());
         }
+        self.store.check_root()?;
         self.checkpoint_open_units()?;
-        self.write_metadata(DatasetStatus::Acquiring.as_str())
+        self.write_metadata(DatasetStatus::Acquiring.as_str())?;
+        // Every frame so far is stored and described (unless an earlier error, already
+        // returned, lost one: then this is not a durability point for the count).
+        if self.stored.all(self.stored_prefix()) {
+            self.stored.durable();
+        }
+        Ok(())
     }
+    /// Apply the partial-acquisition rule and write the final metadata. After any
+    /// error (the stream's, `progress.failed`, or one met here, the encoders' included)
+    /// everything accepted is still stored where possible and the metadata says
+    /// `failed`, each image's `frames_written` counting the stored prefix of frames
+    /// (see `stored.rs`); the first error is returned. Nothing is written into a
+    /// dataset directory that was replaced.
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         if self.finalized {
             return Err(BackendError::Finalized);
         }
         self.finalized = true;
-        let extent = self.growth.map(|_| progress.growth_extent);
-        // A trimmed channel axis keeps the display settings of the channels it kept.
-        if let Some(g) = self.growth
-            && self
-                .schema
-                .array_dims()
-                .nth(g)
-                .is_some_and(|d| d.kind() == ome_writers_schema::DimensionType::Channel)
-        {
-            let kept = usize::try_from(progress.growth_extent).unwrap_or(usize::MAX);
-            for img in &mut self.images {
-                if let Some(omero) = img.meta.omero.as_mut() {
-                    omero.channels.truncate(kept);
-                }
-            }
-        }
+        let mut first: Option<BackendError> = None;
+        self.trim_channels(progress.growth_extent);
         // Final shape: the growth axis trimmed (or grown) to the extent reached.
-        let shape = self.schema.array_shape(extent);
-        for img in &mut self.images {
-            if img.array.shape() != shape.as_slice() {
-                img.array
-                    .set_shape(shape.clone())
-                    .map_err(|e| BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    })?;
-            }
-            img.dirty = true;
+        let shape = self
+            .schema
+            .array_shape(self.growth.map(|_| progress.growth_extent));
+        // Nothing is written into a dataset directory that was swapped.
+        keep(&mut first, self.store.check_root());
+        keep(&mut first, self.set_shapes(&shape));
+        let replaced = matches!(first, Some(BackendError::Replaced { .. }));
+        keep(
+            &mut first,
+            self.store_open_units(progress.growth_extent, &shape, replaced),
+        );
+        let (folded, read) = self.fold_journals();
+        keep(&mut first, read);
+        keep(&mut first, self.drain_encoders());
+        keep(&mut first, self.sync_store());
+        if self.encoder.as_ref().is_some_and(EncoderPool::lost) {
+            self.stored.sync_failed();
         }
-        // Store every unit still open, padded with the fill value, if it lies inside.
-        for p in 0..self.images.len() {
-            let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
-            keys.sort_unstable();
-            for key in keys {
-                if let Some(unit) = self.images[p].open.remove(&key) {
-                    let inside = self
-                        .growth
-                        .is_none_or(|g| key[g] * self.unit[g] < progress.growth_extent);
-                    if inside {
-                        self.store_unit(p, key, unit)?;
-                    } else {
-                        self.recycle(unit);
-                    }
+        let prefix = self.stored_prefix();
+        let status = progress.status(first.is_some() || !self.stored.all(prefix));
+        if status == DatasetStatus::Failed {
+            let counts = self.stored.per_image(prefix);
+            for (img, n) in self.images.iter_mut().zip(counts) {
+                img.frames_written = n;
+            }
+        }
+        if !matches!(first, Some(BackendError::Replaced { .. })) {
+            // A full disk still takes the final metadata, in the space set aside.
+            self.store.release_reserve();
+            let written = self.put_metadata(status.as_str());
+            if written.is_ok() {
+                for key in folded {
+                    keep(&mut first, self.store.remove_journal(&key));
                 }
             }
-            // store_unit may have grown the shape past the extent; set it back.
-            if self.images[p].array.shape() != shape.as_slice() {
-                self.images[p].array.set_shape(shape.clone()).map_err(|e| {
-                    BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
-                    }
-                })?;
-            }
+            keep(&mut first, written);
         }
-        for img in &mut self.images {
-            if let Some(key) = &img.journal {
-                let text = self.store.read_journal(key)?;
-                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    img.frame_metadata.push(serde_json::from_slice(line)?);
-                }
-            }
-        }
-        let journals: Vec<String> = self
-            .images
-            .iter_mut()
-            .filter_map(|img| img.journal.take())
-            .collect();
-        self.write_metadata(progress.status(false).as_str())?;
-        for key in journals {
-            self.store.remove_journal(&key)?;
+        if let Some(e) = first {
+            return Err(e);
         }
         // Finished: another writer (or `omew repair`) may take the output now.
         drop(std::mem::replace(&mut self.lock, OutputLock::none()));
@@ -1124,6 +1387,129 @@ impl Backend for ZarrBackend {
             bytes_received: self.bytes_received,
             shape,
         })
+    }
+}
+
+/// Keep the first error of several steps.
+fn keep(first: &mut Option<BackendError>, result: Result<(), BackendError>) {
+    if let Err(e) = result {
+        first.get_or_insert(e);
+    }
+}
+
+impl ZarrBackend {
+    /// A trimmed channel axis keeps the display settings of the channels it kept.
+    fn trim_channels(&mut self, extent: u64) {
+        if let Some(g) = self.growth
+            && self
+                .schema
+                .array_dims()
+                .nth(g)
+                .is_some_and(|d| d.kind() == ome_writers_schema::DimensionType::Channel)
+        {
+            let kept = usize::try_from(extent).unwrap_or(usize::MAX);
+            for img in &mut self.images {
+                if let Some(omero) = img.meta.omero.as_mut() {
+                    omero.channels.truncate(kept);
+                }
+            }
+        }
+    }
+
+    /// Every array to `shape`; every image's metadata to be rewritten.
+    fn set_shapes(&mut self, shape: &[u64]) -> Result<(), BackendError> {
+        for p in 0..self.images.len() {
+            self.touch(p);
+        }
+        for img in &mut self.images {
+            if img.array.shape() != shape {
+                img.array
+                    .set_shape(shape.to_vec())
+                    .map_err(|e| BackendError::Format {
+                        backend: BACKEND,
+                        source: Box::new(e),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Store every unit still open, padded with the fill value, if it lies inside the
+    /// extent; past an error, the others are still stored (not into a replaced
+    /// directory). Returns the first error.
+    fn store_open_units(
+        &mut self,
+        extent: u64,
+        shape: &[u64],
+        replaced: bool,
+    ) -> Result<(), BackendError> {
+        let mut first = None;
+        for p in 0..self.images.len() {
+            let mut keys: Vec<UnitKey> = self.images[p].open.keys().copied().collect();
+            keys.sort_unstable();
+            for key in keys {
+                let Some(unit) = self.images[p].open.remove(&key) else {
+                    continue;
+                };
+                let inside = self.growth.is_none_or(|g| key[g] * self.unit[g] < extent);
+                let replaced = replaced || matches!(first, Some(BackendError::Replaced { .. }));
+                if inside && !replaced {
+                    if let Err(e) = self.store_unit(p, key, unit) {
+                        first.get_or_insert(e);
+                    }
+                } else {
+                    if inside {
+                        self.stored.failed(unit.pending);
+                    }
+                    self.recycle(unit);
+                }
+            }
+        }
+        // store_unit may have grown the shape past the extent; set it back.
+        let reset = self.set_shapes(shape);
+        first.map_or(reset, Err)
+    }
+
+    /// Read each journal into its image's frame metadata; returns the journals folded
+    /// (to remove once the metadata holds them) and the first error. A journal that
+    /// cannot be read stays named in the metadata and on disk, for `omew repair`.
+    fn fold_journals(&mut self) -> (Vec<String>, Result<(), BackendError>) {
+        let mut first = None;
+        let mut folded = Vec::new();
+        for img in &mut self.images {
+            let Some(key) = img.journal.clone() else {
+                continue;
+            };
+            let read = self.store.read_journal(&key).and_then(|text| {
+                let mut entries = Vec::new();
+                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    entries.push(serde_json::from_slice(line)?);
+                }
+                Ok(entries)
+            });
+            match read {
+                Ok(entries) => {
+                    img.frame_metadata.extend(entries);
+                    img.journal = None;
+                    folded.push(key);
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        (folded, first.map_or(Ok(()), Err))
+    }
+
+    /// The longest prefix of frames (arrival order) all stored.
+    fn stored_prefix(&self) -> u64 {
+        let open = self
+            .with_open
+            .iter()
+            .filter_map(|&p| self.images.get(p))
+            .flat_map(|img| img.open.values().filter_map(|u| u.pending));
+        let encoders = self.encoder.as_ref().and_then(EncoderPool::failed_seq);
+        self.stored.prefix(open.chain(encoders))
     }
 }
 

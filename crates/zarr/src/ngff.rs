@@ -103,8 +103,11 @@ pub(crate) struct WriterAttrs<'a> {
     pub(crate) frames_written: u64,
     /// `"acquiring"` until finish, then `"complete"` or `"partial"`.
     pub(crate) status: &'a str,
-    /// The normalized settings this dataset was written with.
-    pub(crate) settings: &'a serde_json::Value,
+    /// The normalized settings this dataset was written with: only in the root group
+    /// (here when the image is the root; else in [`RootWriterAttrs`]), so that the
+    /// metadata stays O(1) per position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) settings: Option<&'a serde_json::Value>,
     /// One entry per frame that came with metadata, with its `storage_index` (at
     /// finish; during acquisition they are in the journal file named below).
     pub(crate) frame_metadata: &'a [serde_json::Value],
@@ -116,7 +119,24 @@ pub(crate) struct WriterAttrs<'a> {
     pub(crate) frame_metadata_journal: Option<&'static str>,
 }
 
-/// `attributes` of a bioformats2raw root, OME series group, plate or well.
+/// `attributes` of a root group that is not an image (bioformats2raw, plate): the
+/// NGFF metadata and our ownership marker with the settings, stored once.
+#[derive(Serialize)]
+pub(crate) struct RootAttrs<'a, T: Serialize> {
+    pub(crate) ome: T,
+    pub(crate) ome_writers: RootWriterAttrs<'a>,
+}
+
+/// `attributes.ome_writers` of the root group when it is not an image: which version
+/// of this library wrote the dataset, and the normalized settings (the image groups
+/// below hold only their own progress).
+#[derive(Serialize)]
+pub(crate) struct RootWriterAttrs<'a> {
+    pub(crate) version: &'static str,
+    pub(crate) settings: &'a serde_json::Value,
+}
+
+/// `attributes` of an OME series group, plate row or well.
 #[derive(Serialize)]
 pub(crate) struct OmeOnly<T: Serialize> {
     pub(crate) ome: T,

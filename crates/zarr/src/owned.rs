@@ -2,11 +2,11 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use ome_writers_backend::Ownership;
 
-use crate::JOURNAL;
+use crate::is_own_file;
 
 /// Largest `zarr.json` read to look for the marker.
 const MAX_MARKER_BYTES: u64 = 256 << 20;
@@ -38,28 +38,6 @@ impl Ownership for ZarrOwnership {
     }
 }
 
-/// Whether a file at `relative` inside a dataset is one this backend writes:
-/// `zarr.json`, the per-frame journal, a chunk or shard file (digits, below a `c`
-/// directory), or a temporary file of one of those (`.NAME.tmp`, `.NAME.partial`).
-pub fn is_own_file(relative: &Path) -> bool {
-    let Some(name) = relative.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    if let Some(inner) = name.strip_prefix('.').and_then(|n| {
-        n.strip_suffix(".tmp")
-            .or_else(|| n.strip_suffix(".partial"))
-    }) {
-        return !inner.starts_with('.') && is_own_file(&relative.with_file_name(inner));
-    }
-    if name == "zarr.json" || name == JOURNAL {
-        return true;
-    }
-    let in_chunks = relative
-        .parent()
-        .is_some_and(|p| p.components().any(|c| c == Component::Normal("c".as_ref())));
-    in_chunks && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn has_marker(zarr_json: &Path) -> bool {
     if !fs::symlink_metadata(zarr_json).is_ok_and(|m| m.is_file()) {
         return false;
@@ -83,31 +61,4 @@ fn marker_below(dir: &Path, depth: usize) -> bool {
         e.file_type().is_ok_and(|t| t.is_dir())
             && (has_marker(&e.path().join("zarr.json")) || marker_below(&e.path(), depth - 1))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_own_file;
-    use std::path::Path;
-
-    #[test]
-    fn own_files() {
-        for (rel, ours) in [
-            ("zarr.json", true),
-            ("0/zarr.json", true),
-            ("0/c/0/0/0", true),
-            ("A/1/0/0/c/12/0/0", true),
-            ("0/c/0/.1.partial", true),
-            (".zarr.json.tmp", true),
-            ("ome_writers_frames.jsonl", true),
-            ("p/.ome_writers_frames.jsonl.tmp", true),
-            ("notes.txt", false),
-            ("0/c/0/thesis.docx", false),
-            ("0/1", false),
-            ("0/c/0/..1.partial.tmp", false),
-            ("frames.raw", false),
-        ] {
-            assert_eq!(is_own_file(Path::new(rel)), ours, "{rel}");
-        }
-    }
 }

@@ -16,6 +16,16 @@
 //! has more threads than cores to overlap the synchronous writes). A filesystem that
 //! refuses direct I/O (tmpfs, some network filesystems) turns the second path into the
 //! first for the rest of the store's life. Both are made durable by the same sync.
+//!
+//! Made to scale with the positions: `zarr.json` documents of a durability point are
+//! written as one batch (temporary files, then one durability step, then the renames),
+//! and more than [`SYNCFS_MIN`] files to make durable at once take one `syncfs` rather
+//! than an fsync each; at most [`MAX_OPEN_JOURNALS`] journals are held open (each
+//! entry is still written as it arrives), so a dataset of many positions does not run
+//! out of file descriptors. The root directory's (device, inode) is
+//! recorded when the store makes it and checked at every sync and before any metadata
+//! goes into place ([`DirStore::check_root`]): a dataset directory removed or replaced
+//! under the writer is an error, and the foreign directory is never described.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -39,16 +49,46 @@ struct State {
     dirty_dirs: HashSet<PathBuf>,
     /// Directories known to exist.
     known_dirs: HashSet<PathBuf>,
-    /// The first I/O failure, kept with its path for a precise error.
-    last_error: Option<(PathBuf, std::io::ErrorKind, String)>,
-    /// Open journals (append-only files), synced at every `sync`.
+    /// The first failure, kept with its path for a precise error.
+    last_error: Option<BackendError>,
+    /// Open journals (append-only files), at most [`MAX_OPEN_JOURNALS`].
     journals: HashMap<PathBuf, fs::File>,
+    /// Journals appended to since the last sync (made durable by it).
+    journals_dirty: HashSet<PathBuf>,
+    /// The root directory's (device, inode), recorded when the store made it.
+    root_id: Option<(u64, u64)>,
+    /// While a metadata batch is open: `zarr.json` documents written under their
+    /// temporary name, to be made durable and renamed into place together.
+    batch: Option<Batch>,
+    /// The space reserve, while it exists.
+    reserve: Option<PathBuf>,
+}
+
+/// Name of the space reserve in the root directory (see [`DirStore::reserve`]).
+pub(crate) const RESERVE: &str = ".ome_writers.reserve";
+
+/// An open metadata batch: documents in the order written (arrays before their
+/// groups, so renames keep that order), each once.
+#[derive(Default)]
+struct Batch {
+    docs: Vec<(PathBuf, PathBuf)>,
+    seen: HashSet<PathBuf>,
 }
 
 /// Files at least this large are written directly (around the page cache) when their
 /// bytes are page-aligned: below it, the synchronous device round trip of a direct
 /// write costs more than the copy it saves.
 const DIRECT_MIN_BYTES: usize = 256 << 10;
+
+/// More files and directories than this to make durable at once, and one `syncfs` of
+/// the store's filesystem replaces the fsync of each (Linux): thousands of fsyncs
+/// (a dataset of thousands of positions) took minutes, one `syncfs` takes one journal
+/// commit.
+const SYNCFS_MIN: usize = 64;
+
+/// Most journals held open at once: with more positions, the least recently opened is
+/// closed (it is still synced at the next durability point, by path).
+const MAX_OPEN_JOURNALS: usize = 64;
 
 /// A write-only filesystem store (see the module docs).
 pub struct DirStore {
@@ -57,6 +97,25 @@ pub struct DirStore {
     /// Large chunk files go to the disk directly (`O_DIRECT`) until the filesystem
     /// refuses it once.
     direct: AtomicBool,
+}
+
+/// A directory's (device, inode), where the platform has them.
+#[cfg_attr(unix, allow(clippy::unnecessary_wraps))]
+fn identity(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+fn is_metadata_key(key: &str) -> bool {
+    key == "zarr.json" || key.ends_with("/zarr.json")
 }
 
 impl DirStore {
@@ -78,21 +137,46 @@ impl DirStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The root is still the directory this store made: not removed, not replaced by
+    /// another directory (its device and inode unchanged). Checked at every sync and
+    /// before any metadata is renamed into place, so that a foreign directory is never
+    /// described as this dataset.
+    pub fn check_root(&self) -> Result<(), BackendError> {
+        let Some(id) = self.lock().root_id else {
+            return Ok(());
+        };
+        let replaced = |how| BackendError::Replaced {
+            path: self.root.clone(),
+            how,
+        };
+        match fs::symlink_metadata(&self.root) {
+            Ok(m) if m.is_dir() && identity(&m) == Some(id) => Ok(()),
+            Ok(_) => Err(replaced("replaced by another directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(replaced("removed")),
+            Err(e) => Err(BackendError::io(&self.root, e)),
+        }
+    }
+
     fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
         if self.lock().known_dirs.contains(dir) {
             return Ok(());
         }
-        // Once made, the root is never made again: if it vanished (removed during the
-        // acquisition), recreating it would leave a dataset whose metadata claims
-        // frames that are gone.
-        if self.lock().known_dirs.contains(&self.root) && !self.root.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the dataset directory vanished during the acquisition",
-            ));
+        // Once made, the root is never made again: if it vanished or was replaced
+        // during the acquisition, writing on would leave a dataset whose metadata
+        // claims frames that are gone, or write into someone else's directory.
+        if let Err(e) = self.check_root() {
+            let msg = e.to_string();
+            self.keep_error(e);
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, msg));
         }
         fs::create_dir_all(dir)?;
         let mut st = self.lock();
+        if st.root_id.is_none() {
+            st.root_id = fs::symlink_metadata(&self.root)
+                .ok()
+                .as_ref()
+                .and_then(identity);
+        }
         let mut d = Some(dir);
         while let Some(p) = d {
             if !st.known_dirs.insert(p.to_owned()) {
@@ -110,39 +194,60 @@ impl DirStore {
         Ok(())
     }
 
-    fn record_error(&self, path: &Path, e: &std::io::Error) {
+    fn keep_error(&self, e: BackendError) {
         let mut st = self.lock();
         if st.last_error.is_none() {
-            st.last_error = Some((path.to_owned(), e.kind(), e.to_string()));
+            st.last_error = Some(e);
         }
     }
 
-    /// The first I/O failure seen, as a typed error naming the file.
-    pub fn take_error(&self) -> Option<BackendError> {
-        self.lock()
-            .last_error
-            .take()
-            .map(|(path, kind, msg)| BackendError::io(path, std::io::Error::new(kind, msg)))
+    fn record_error(&self, path: &Path, e: &std::io::Error) {
+        // A file missing its directory: the dataset directory may have been swapped
+        // (the typed error says so rather than naming the file).
+        if e.kind() == std::io::ErrorKind::NotFound
+            && let Err(replaced) = self.check_root()
+        {
+            self.keep_error(replaced);
+            return;
+        }
+        self.keep_error(BackendError::io(
+            path,
+            std::io::Error::new(e.kind(), e.to_string()),
+        ));
     }
 
-    /// Append to the journal file at `key` (created on first use).
+    /// The first failure seen, as a typed error naming the file.
+    pub fn take_error(&self) -> Option<BackendError> {
+        self.lock().last_error.take()
+    }
+
+    /// Append to the journal file at `key` (created on first use), at once: a killed
+    /// writer leaves every entry appended (durable at the next [`sync`](Self::sync)).
     pub fn append(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
         let path = self.root.join(key);
         let mut st = self.lock();
         if !st.journals.contains_key(&path) {
             drop(st);
             let dir = path.parent().unwrap_or(&self.root).to_owned();
-            self.ensure_dir(&dir)
-                .map_err(|e| BackendError::io(&dir, e))?;
+            self.ensure_dir(&dir).map_err(|e| {
+                self.take_error()
+                    .unwrap_or_else(|| BackendError::io(&dir, e))
+            })?;
             let f = fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .map_err(|e| BackendError::io(&path, e))?;
             st = self.lock();
+            if st.journals.len() >= MAX_OPEN_JOURNALS
+                && let Some(old) = st.journals.keys().next().cloned()
+            {
+                st.journals.remove(&old);
+            }
             st.dirty_dirs.insert(dir);
             st.journals.insert(path.clone(), f);
         }
+        st.journals_dirty.insert(path.clone());
         match st.journals.get_mut(&path) {
             Some(f) => f.write_all(value).map_err(|e| BackendError::io(&path, e)),
             None => Ok(()),
@@ -158,29 +263,60 @@ impl DirStore {
     /// Close and delete a journal.
     pub fn remove_journal(&self, key: &str) -> Result<(), BackendError> {
         let path = self.root.join(key);
-        self.lock().journals.remove(&path);
+        {
+            let mut st = self.lock();
+            st.journals.remove(&path);
+            st.journals_dirty.remove(&path);
+        }
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::io(&path, e)),
             _ => Ok(()),
         }
     }
 
-    /// Make every file written since the last call durable (fsync files, then their
-    /// directories).
-    pub fn sync(&self) -> Result<(), BackendError> {
+    /// One `syncfs` of the filesystem holding the root (Linux). `Ok(false)`: the
+    /// caller syncs file by file instead: elsewhere, or when `syncfs` reports an error
+    /// (it reports the writeback errors of every file on the filesystem, other
+    /// programs' included; file by file, only ours count).
+    fn sync_filesystem(&self) -> Result<bool, BackendError> {
+        #[cfg(target_os = "linux")]
         {
-            let st = self.lock();
-            for (path, f) in &st.journals {
-                f.sync_data().map_err(|e| BackendError::io(path, e))?;
-            }
+            let root = fs::File::open(&self.root).map_err(|e| BackendError::io(&self.root, e))?;
+            Ok(rustix::fs::syncfs(&root).is_ok())
         }
+        #[cfg(not(target_os = "linux"))]
+        Ok(false)
+    }
+
+    /// Make every file written since the last call durable (files and the journals
+    /// appended to fsynced, then their directories; or one `syncfs` when there are
+    /// many). Fails if the root was removed or replaced.
+    pub fn sync(&self) -> Result<(), BackendError> {
+        self.sync_files().map_err(|e| self.classify(e))
+    }
+
+    /// A file or directory that went missing under a swapped root is the swap, said
+    /// as such (the race: the root checked, then swapped, then a path under it used).
+    fn classify(&self, e: BackendError) -> BackendError {
+        match &e {
+            BackendError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                self.check_root().err().unwrap_or(e)
+            }
+            _ => e,
+        }
+    }
+
+    fn sync_files(&self) -> Result<(), BackendError> {
+        self.check_root()?;
         let (files, dirs) = {
             let mut st = self.lock();
-            (
-                std::mem::take(&mut st.dirty_files),
-                std::mem::take(&mut st.dirty_dirs),
-            )
+            let mut files = std::mem::take(&mut st.dirty_files);
+            files.extend(st.journals_dirty.drain());
+            (files, std::mem::take(&mut st.dirty_dirs))
         };
+        if files.len() + dirs.len() > SYNCFS_MIN && self.sync_filesystem()? {
+            return Ok(());
+        }
         for f in &files {
             match fs::File::open(f).and_then(|h| h.sync_data()) {
                 Ok(()) => {}
@@ -199,17 +335,111 @@ impl DirStore {
         Ok(())
     }
 
+    /// Set `bytes` of disk space aside in the root directory (a file of zeros): the
+    /// final metadata of an acquisition that filled the disk is written in the space
+    /// [`release_reserve`](Self::release_reserve) frees, so that it can say `failed`.
+    pub fn reserve(&self, bytes: usize) -> Result<(), BackendError> {
+        self.ensure_dir(&self.root).map_err(|e| {
+            self.take_error()
+                .unwrap_or_else(|| BackendError::io(&self.root, e))
+        })?;
+        let path = self.root.join(RESERVE);
+        fs::write(&path, vec![0u8; bytes]).map_err(|e| BackendError::io(&path, e))?;
+        self.lock().reserve = Some(path);
+        Ok(())
+    }
+
+    /// Delete the space reserve (at finish, before the final metadata).
+    pub fn release_reserve(&self) {
+        if let Some(path) = self.lock().reserve.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Open a metadata batch: every `zarr.json` written until
+    /// [`commit_metadata`](Self::commit_metadata) goes to its temporary name, and the
+    /// commit makes them all durable and renames them into place together.
+    pub fn begin_metadata(&self) {
+        self.lock().batch = Some(Batch::default());
+    }
+
+    /// Close the batch: make the documents durable (fsync each, or one `syncfs` for
+    /// many), rename each into place, make the renames durable. Fails, renaming
+    /// nothing, if the root was removed or replaced.
+    pub fn commit_metadata(&self) -> Result<(), BackendError> {
+        let docs = self.lock().batch.take().unwrap_or_default().docs;
+        let result = self.commit(&docs).map_err(|e| self.classify(e));
+        if result.is_err() {
+            for (tmp, _) in &docs {
+                let _ = fs::remove_file(tmp);
+            }
+        }
+        result
+    }
+
+    /// Close the batch, removing its documents unrenamed.
+    pub fn discard_metadata(&self) {
+        let docs = self.lock().batch.take().unwrap_or_default().docs;
+        for (tmp, _) in &docs {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+
+    fn commit(&self, docs: &[(PathBuf, PathBuf)]) -> Result<(), BackendError> {
+        self.check_root()?;
+        let many = docs.len() > SYNCFS_MIN && self.sync_filesystem()?;
+        if !many {
+            for (tmp, _) in docs {
+                fs::File::open(tmp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| BackendError::io(tmp, e))?;
+            }
+        }
+        self.check_root()?;
+        let mut dirs = std::collections::BTreeSet::new();
+        for (tmp, path) in docs {
+            fs::rename(tmp, path).map_err(|e| BackendError::io(path, e))?;
+            dirs.insert(path.parent().unwrap_or(&self.root).to_owned());
+        }
+        if !(many && self.sync_filesystem()?) {
+            for d in &dirs {
+                sync_dir(d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `zarr.json`: replaced atomically now, or written under its temporary name
+    /// for the open batch.
+    fn write_metadata_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let in_batch = self.lock().batch.is_some();
+        if !in_batch {
+            return write_atomic(path, bytes).map_err(|e| match e {
+                BackendError::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            });
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        // The temporary name write_atomic uses too (one name for stale files).
+        let tmp = dir.join(".zarr.json.tmp");
+        fs::write(&tmp, bytes)?;
+        let mut st = self.lock();
+        if let Some(batch) = st.batch.as_mut()
+            && batch.seen.insert(tmp.clone())
+        {
+            batch.docs.push((tmp, path.to_owned()));
+        }
+        Ok(())
+    }
+
     /// Write a whole file, atomically for `zarr.json`; `direct`: around the page cache
     /// when the file is large, its bytes page-aligned and the filesystem willing.
     fn write_file(&self, key: &str, parts: &[&[u8]], direct: bool) -> std::io::Result<()> {
         let path = self.root.join(key);
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         self.ensure_dir(&dir)?;
-        if key == "zarr.json" || key.ends_with("/zarr.json") {
-            return write_atomic(&path, &parts.concat()).map_err(|e| match e {
-                BackendError::Io { source, .. } => source,
-                other => std::io::Error::other(other.to_string()),
-            });
+        if is_metadata_key(key) {
+            return self.write_metadata_file(&path, &parts.concat());
         }
         // Written under a temporary name and renamed: a reader (or a crash) sees the
         // whole chunk or none of it, never a torn one.

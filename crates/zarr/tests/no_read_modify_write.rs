@@ -16,10 +16,23 @@ use zarrs::storage::{
     Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
 };
 
-struct Counted(Arc<PerformanceMetricsStorageAdapter<MemoryStore>>);
+/// The metrics adapter, plus a count of the `zarr.json` documents written.
+struct Counted(
+    Arc<PerformanceMetricsStorageAdapter<MemoryStore>>,
+    std::sync::atomic::AtomicUsize,
+);
+
+impl Counted {
+    fn new(metrics: Arc<PerformanceMetricsStorageAdapter<MemoryStore>>) -> Self {
+        Self(metrics, std::sync::atomic::AtomicUsize::new(0))
+    }
+}
 
 impl WritableStorageTraits for Counted {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        if key.as_str().ends_with("zarr.json") {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.0.set(key, value)
     }
     fn set_partial_many(&self, key: &StoreKey, v: OffsetBytesIterator) -> Result<(), StorageError> {
@@ -49,7 +62,8 @@ fn run(json: &str) -> (usize, usize, u64) {
     let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
         MemoryStore::new(),
     )));
-    let mut backend = ZarrBackend::create_in(&schema, Arc::new(Counted(metrics.clone()))).unwrap();
+    let store = Arc::new(Counted::new(metrics.clone()));
+    let mut backend = ZarrBackend::create_in(&schema, store.clone()).unwrap();
     let after_create = metrics.writes();
     let frame = vec![1u8; schema.frame_bytes()];
     let router = FrameRouter::new(&schema);
@@ -77,9 +91,8 @@ fn run(json: &str) -> (usize, usize, u64) {
         .map(|(s, u)| s.div_ceil(*u))
         .product::<u64>()
         * schema.positions().len() as u64;
-    // Metadata written at finish: one array + one group document per image.
-    let finish_meta = 2 * schema.positions().len();
-    let chunk_writes = metrics.writes() - after_create - finish_meta;
+    // Every write but the metadata documents is a chunk or shard.
+    let chunk_writes = metrics.writes() - store.1.load(std::sync::atomic::Ordering::Relaxed);
     assert!(metadata_writes_before_finish >= after_create);
     (metrics.reads(), chunk_writes, units)
 }
@@ -160,7 +173,8 @@ fn units_with_skipped_planes_are_stored_as_soon_as_the_acquisition_moves_past_th
     let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
         MemoryStore::new(),
     )));
-    let mut backend = ZarrBackend::create_in(&schema, Arc::new(Counted(metrics.clone()))).unwrap();
+    let mut backend =
+        ZarrBackend::create_in(&schema, Arc::new(Counted::new(metrics.clone()))).unwrap();
     let created = metrics.writes();
     let frame = vec![1u8; schema.frame_bytes()];
     let router = FrameRouter::new(&schema);
@@ -220,4 +234,37 @@ fn a_panicking_store_under_the_encoders_is_an_error_not_a_hang() {
         .expect("the backend hung after an encoder panic");
     let err = outcome.expect_err("the panic must surface as an error");
     assert!(err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_durability_point_rewrites_only_the_images_written_since_the_last() {
+    // 100 positions; the metadata written at each durability point is counted.
+    let schema = Schema::from_json(
+        r#"{"root_path": "m.ome.zarr", "dtype": "uint8", "dimensions": [
+            {"name": "t", "count": 4}, {"name": "p", "type": "position", "count": 100},
+            {"name": "y", "count": 2}, {"name": "x", "count": 2}]}"#,
+    )
+    .unwrap();
+    let metrics = Arc::new(PerformanceMetricsStorageAdapter::new(Arc::new(
+        MemoryStore::new(),
+    )));
+    let store = Arc::new(Counted::new(metrics));
+    let mut backend = ZarrBackend::create_in(&schema, store.clone()).unwrap();
+    let docs = || store.1.load(std::sync::atomic::Ordering::Relaxed);
+    // Creation: root, series, and one array + one group document per image.
+    assert_eq!(docs(), 2 + 2 * 100);
+    let mut router = FrameRouter::new(&schema);
+    for (frames, want) in [(3, 3), (1, 1), (0, 0), (100, 100)] {
+        let before = docs();
+        for _ in 0..frames {
+            let route = router.next_route().unwrap();
+            backend
+                .write(route.position, &route.index, &[1; 4], None)
+                .unwrap();
+        }
+        backend.flush().unwrap();
+        // One group document per image written since the last point; the arrays'
+        // documents only when a shape changes (never here).
+        assert_eq!(docs() - before, want, "{frames} frames");
+    }
 }

@@ -70,11 +70,9 @@ pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, St
         }
         Err(e) => return Err(format!("schema: {e}")),
     };
-    let options = StreamOptions {
-        queue_bytes: 3 * schema.frame_bytes(),
-        flush_every_frames: 5,
-        ..StreamOptions::default()
-    };
+    let options = StreamOptions::default()
+        .with_queue_bytes(3 * schema.frame_bytes())
+        .with_flush_every_frames(5);
     let stream = create_stream_with(&schema, &options);
     let mut stream = match (stream, case.outcome) {
         (Err(_), Outcome::CreateRefused) => {

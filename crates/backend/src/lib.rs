@@ -62,6 +62,7 @@ pub use output::{
 /// (live processing, display) can cap the encoder threads, or give them normal
 /// priority so that its own busy threads cannot starve them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EncoderOptions {
     /// Encoder threads. `None`: one per core, plus up to two per core more (bounded
     /// to 32 MiB of extra output buffers) that keep the cores compressing while other
@@ -69,6 +70,21 @@ pub struct EncoderOptions {
     pub threads: Option<std::num::NonZeroUsize>,
     /// Scheduling priority of the encoder threads.
     pub priority: EncoderPriority,
+}
+
+impl EncoderOptions {
+    /// [`threads`](Self::threads).
+    #[must_use]
+    pub fn with_threads(mut self, threads: Option<std::num::NonZeroUsize>) -> Self {
+        self.threads = threads;
+        self
+    }
+    /// [`priority`](Self::priority).
+    #[must_use]
+    pub fn with_priority(mut self, priority: EncoderPriority) -> Self {
+        self.priority = priority;
+        self
+    }
 }
 
 /// Scheduling priority of encoder threads.

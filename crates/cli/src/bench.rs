@@ -212,13 +212,8 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
     let cpu0 = process_cpu();
     let machine0 = machine_cpu();
     let started = Instant::now();
-    let options = StreamOptions {
-        encoders: EncoderOptions {
-            priority: encoder_priority,
-            ..EncoderOptions::default()
-        },
-        ..StreamOptions::default()
-    };
+    let options = StreamOptions::default()
+        .with_encoders(EncoderOptions::default().with_priority(encoder_priority));
     let mut stream = create_stream_with(&schema, &options)?;
     let frame_bytes = (size * size * 2) as f64;
     let interval = pace_mbps.map(|mbps| Duration::from_secs_f64(frame_bytes / (mbps * 1e6)));

@@ -212,15 +212,14 @@ fn open_input(args: &WriteArgs) -> Result<Option<Box<dyn Read>>> {
 }
 
 fn stream_options(args: &WriteArgs) -> StreamOptions {
-    StreamOptions {
-        queue_bytes: args.queue_mib.max(1) << 20,
-        flush_every_frames: args.flush_every,
-        encoders: EncoderOptions {
-            threads: args.encoder_threads,
-            priority: args.encoder_priority.into(),
-        },
-        ..StreamOptions::default()
-    }
+    StreamOptions::default()
+        .with_queue_bytes(args.queue_mib.max(1) << 20)
+        .with_flush_every_frames(args.flush_every)
+        .with_encoders(
+            EncoderOptions::default()
+                .with_threads(args.encoder_threads)
+                .with_priority(args.encoder_priority.into()),
+        )
 }
 
 /// What the write loop has handed to the stream, and the first error that stopped it.

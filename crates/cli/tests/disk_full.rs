@@ -91,11 +91,9 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing_durable() {
             std::fs::write(&ballast, vec![1u8; 256 << 10]).unwrap();
             let schema = Schema::from_json(&settings(kind, &root).to_string()).unwrap();
             let handed = if via == "library" {
-                let options = StreamOptions {
-                    queue_bytes: 4 * schema.frame_bytes(),
-                    flush_every_frames: 10,
-                    ..StreamOptions::default()
-                };
+                let options = StreamOptions::default()
+                    .with_queue_bytes(4 * schema.frame_bytes())
+                    .with_flush_every_frames(10);
                 let mut stream = create_stream_with(&schema, &options).unwrap();
                 let mut handed = 0;
                 let mut error = None;

@@ -138,10 +138,7 @@ fn meddled(settings: Value, root: &Path, victim: &Path, meddle: &dyn Fn(&Path)) 
     let mut settings = settings;
     settings["root_path"] = json!(root.to_string_lossy());
     let schema = Schema::from_json(&settings.to_string()).unwrap();
-    let options = StreamOptions {
-        flush_every_frames: 2,
-        ..StreamOptions::default()
-    };
+    let options = StreamOptions::default().with_flush_every_frames(2);
     let mut stream = create_stream_with(&schema, &options).unwrap();
     let mut error = None;
     for n in 0..8 {

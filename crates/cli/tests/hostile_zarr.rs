@@ -183,10 +183,7 @@ fn a_dataset_directory_replaced_or_removed_mid_acquisition_is_a_typed_error() {
             "dimensions": [{"name": "t", "count": 40}, {"name": "y", "count": 8},
                            {"name": "x", "count": 8}]});
         let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
-        let options = ome_writers::StreamOptions {
-            flush_every_frames: 4,
-            ..ome_writers::StreamOptions::default()
-        };
+        let options = ome_writers::StreamOptions::default().with_flush_every_frames(4);
         let mut stream = ome_writers::create_stream_with(&schema, &options).unwrap();
         let before = if at_finish { 40 } else { 8 };
         for n in 0..before {
@@ -348,10 +345,7 @@ fn a_full_disk_is_recorded_as_failed_never_complete_and_repair_finishes_it() {
                 {"name": "y", "count": 64}, {"name": "x", "count": 64}]});
             let handed = if via == "library" {
                 let schema = ome_writers::Schema::from_json(&settings.to_string()).unwrap();
-                let options = ome_writers::StreamOptions {
-                    flush_every_frames: 10,
-                    ..ome_writers::StreamOptions::default()
-                };
+                let options = ome_writers::StreamOptions::default().with_flush_every_frames(10);
                 let mut stream = ome_writers::create_stream_with(&schema, &options).unwrap();
                 let mut handed = 0;
                 let mut error = None;

@@ -11,6 +11,7 @@ pub const MAX_QUEUED_FRAMES: usize = 4096;
 /// Tuning of a stream (not part of the schema: the same dataset can be written with
 /// other options).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct StreamOptions {
     /// Most bytes of frames queued between the caller and the writer thread
     /// (default 256 MiB). At least one frame is always allowed, and at most
@@ -31,6 +32,39 @@ pub struct StreamOptions {
     /// rest on an allocator thread, one ahead of need), for less memory when the
     /// writer keeps up.
     pub preallocate: bool,
+}
+
+impl StreamOptions {
+    /// [`queue_bytes`](Self::queue_bytes).
+    #[must_use]
+    pub fn with_queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
+        self
+    }
+    /// [`flush_every_frames`](Self::flush_every_frames).
+    #[must_use]
+    pub fn with_flush_every_frames(mut self, frames: u64) -> Self {
+        self.flush_every_frames = frames;
+        self
+    }
+    /// [`flush_every`](Self::flush_every).
+    #[must_use]
+    pub fn with_flush_every(mut self, every: Option<Duration>) -> Self {
+        self.flush_every = every;
+        self
+    }
+    /// [`encoders`](Self::encoders).
+    #[must_use]
+    pub fn with_encoders(mut self, encoders: EncoderOptions) -> Self {
+        self.encoders = encoders;
+        self
+    }
+    /// [`preallocate`](Self::preallocate).
+    #[must_use]
+    pub fn with_preallocate(mut self, preallocate: bool) -> Self {
+        self.preallocate = preallocate;
+        self
+    }
 }
 
 impl Default for StreamOptions {

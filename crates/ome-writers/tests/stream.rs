@@ -143,11 +143,9 @@ fn queue_bound(preallocate: bool) {
     let (mut d, written) = double();
     let (permit_tx, permit_rx) = bounded(100);
     d.permits = Some(permit_rx);
-    let opts = StreamOptions {
-        queue_bytes: 3 * s.frame_bytes(),
-        preallocate,
-        ..StreamOptions::default()
-    };
+    let opts = StreamOptions::default()
+        .with_queue_bytes(3 * s.frame_bytes())
+        .with_preallocate(preallocate);
     let mut stream = create_stream_with_backend(&s, Box::new(d), &opts).unwrap();
     for _ in 0..3 {
         stream.try_append(&[1u16; 20]).unwrap();
@@ -177,10 +175,7 @@ fn a_writer_error_comes_back_on_the_next_append_or_finish() {
     let mut stream = create_stream_with_backend(
         &s,
         Box::new(d),
-        &StreamOptions {
-            queue_bytes: 1,
-            ..StreamOptions::default()
-        },
+        &StreamOptions::default().with_queue_bytes(1),
     )
     .unwrap();
     let mut error = None;
@@ -218,10 +213,7 @@ fn a_panicking_backend_is_an_error_not_a_deadlock() {
         let mut stream = create_stream_with_backend(
             &s,
             Box::new(d),
-            &StreamOptions {
-                queue_bytes: 1,
-                ..StreamOptions::default()
-            },
+            &StreamOptions::default().with_queue_bytes(1),
         )
         .unwrap();
         let mut first_error = None;
@@ -345,11 +337,9 @@ fn dropped_buffer(preallocate: bool) {
     let root = dir.path().join("d.ome.zarr");
     let s = schema(&root, TC, "uint16");
     // Room for one frame only: a lost buffer would leave the pool empty for good.
-    let opts = StreamOptions {
-        queue_bytes: s.frame_bytes(),
-        preallocate,
-        ..StreamOptions::default()
-    };
+    let opts = StreamOptions::default()
+        .with_queue_bytes(s.frame_bytes())
+        .with_preallocate(preallocate);
     let (done_tx, done_rx) = bounded(1);
     std::thread::spawn(move || {
         let mut stream = create_stream_with(&s, &opts).unwrap();

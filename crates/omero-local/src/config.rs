@@ -80,6 +80,7 @@ impl Session {
 
 /// Options that are not (yet) part of the settings' format object.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OmeroLocalOptions {
     /// How the CLI logs in.
     pub session: Session,
@@ -100,6 +101,25 @@ impl Default for OmeroLocalOptions {
 }
 
 impl OmeroLocalOptions {
+    /// [`session`](Self::session).
+    #[must_use]
+    pub fn with_session(mut self, session: Session) -> Self {
+        self.session = session;
+        self
+    }
+    /// [`namespace`](Self::namespace).
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+    /// [`image_name`](Self::image_name).
+    #[must_use]
+    pub fn with_image_name(mut self, name: Option<String>) -> Self {
+        self.image_name = name;
+        self
+    }
+
     /// The options a schema's `omero_local` format object gives (server, port,
     /// annotation namespace, image name), over the environment's session
     /// ([`Session::from_env`]; the session key only ever comes from there).

@@ -486,10 +486,7 @@ fn configuration_fails_loudly_and_early() {
     }
     let e = OmeroLocalBackend::create_with(
         &schema(&settings(&site, "omero://dataset/7", tcyx(), json!({}))),
-        &OmeroLocalOptions {
-            namespace: " ".to_owned(),
-            ..OmeroLocalOptions::default()
-        },
+        &OmeroLocalOptions::default().with_namespace(" "),
         Box::new(fake(vec![1])),
     )
     .unwrap_err();
@@ -511,11 +508,9 @@ fn image_names_and_namespaces_are_configurable() {
     let site = site();
     let s = schema(&settings(&site, "omero://dataset/7", tcyx(), json!({})));
     let gw = fake(vec![9]);
-    let options = OmeroLocalOptions {
-        namespace: "lab.example/acq".to_owned(),
-        image_name: Some("mouse 3/day 2".to_owned()),
-        ..OmeroLocalOptions::default()
-    };
+    let options = OmeroLocalOptions::default()
+        .with_namespace("lab.example/acq")
+        .with_image_name(Some("mouse 3/day 2".to_owned()));
     let backend = OmeroLocalBackend::create_with(&s, &options, Box::new(gw.clone())).unwrap();
     assert!(backend.partial_dir().ends_with(format!(
         "{}.partial",

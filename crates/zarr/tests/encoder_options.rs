@@ -61,10 +61,9 @@ fn write_and_check(threads: usize, priority: EncoderPriority, policy: u32) {
                            {{"name": "y", "count": 8}}, {{"name": "x", "count": 5}}]}}"#
     ))
     .unwrap();
-    let options = EncoderOptions {
-        threads: NonZeroUsize::new(threads),
-        priority,
-    };
+    let options = EncoderOptions::default()
+        .with_threads(NonZeroUsize::new(threads))
+        .with_priority(priority);
     let mut backend = ZarrBackend::create_with(&schema, &options).unwrap();
     let policies = settled(threads, policy);
     assert_eq!(

@@ -51,12 +51,12 @@ mod writer;
 pub use error::{EarlierError, StreamError, frame_metadata};
 pub use factory::{create_backend, create_backend_with};
 pub use ome_writers_backend::{
-    Backend, BackendError, DatasetStatus, EncoderOptions, EncoderPriority, FrameBuffer,
-    FrameMetadata, Progress, error_chain,
+    Backend, BackendError, BufferHome, Checked, DatasetStatus, EncoderOptions, EncoderPriority,
+    FrameBuffer, FrameMetadata, Progress, Summary, UsageError, error_chain,
 };
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension, Pixel, Plate,
-    Position, Schema, SchemaError, SettingsBuilder,
+    Position, PositionIndex, Schema, SchemaError, SettingsBuilder, StorageIndex,
 };
 pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
 pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};

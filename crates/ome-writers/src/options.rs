@@ -79,8 +79,11 @@ impl Default for StreamOptions {
     }
 }
 
-/// What a finished stream reports.
+/// What a finished stream reports: the stream's counts beside what its backend
+/// reported ([`Summary`](ome_writers_backend::Summary), which a backend implementor
+/// returns from `finalize`).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct StreamSummary {
     /// Where the data went.
     pub paths: Vec<PathBuf>,

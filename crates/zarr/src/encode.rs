@@ -17,7 +17,8 @@ use zarrs::array::{
 };
 use zarrs::storage::{Bytes, StoreKey};
 
-use crate::{BACKEND, Unit, ZarrStore};
+use crate::units::Unit;
+use crate::{BACKEND, ZarrStore};
 
 /// What every encoder needs to encode a unit (identical for all images and units of a
 /// regular grid).
@@ -362,7 +363,7 @@ impl ChunkCodec {
     /// chunks themselves (unsharded, compressed, little-endian machine). The
     /// benchmarks measure the codec's single-core speed with it.
     pub fn for_schema(schema: &ome_writers_schema::Schema) -> Option<Self> {
-        crate::fast_codec(schema).map(Self::new)
+        crate::codecs::fast_codec(schema).map(Self::new)
     }
 
     /// Encode one chunk (its bytes in native order); the encoded bytes stay valid until
@@ -525,7 +526,7 @@ mod tests {
             .unwrap();
             let data = chunk(schema.frame_bytes());
             let mut ours = ChunkCodec::for_schema(&schema).unwrap();
-            let codecs = crate::bytes_codecs(&schema).unwrap();
+            let codecs = crate::codecs::bytes_codecs(&schema).unwrap();
             let theirs = codecs[0]
                 .encode(Cow::Borrowed(&data), &CodecOptions::default())
                 .unwrap();

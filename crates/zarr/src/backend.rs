@@ -9,9 +9,11 @@ use ome_writers_backend::{
 };
 use ome_writers_schema::{Compression, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::Array;
+use zarrs::storage::{StorageError, StoreKey};
 
 use crate::codecs::{bytes_codecs, fast_codec, raw_shard_index};
 use crate::encode::{EncodeSpec, EncoderPool};
+use crate::error::ZarrError;
 use crate::hierarchy::Image;
 use crate::layout::Layout;
 use crate::names::{image_groups, journal_key};
@@ -46,9 +48,9 @@ fn encoder_pool(
     let ndim = array.dimensionality();
     let shape = array
         .chunk_shape(&vec![0; ndim])
-        .map_err(|e| BackendError::Format {
-            backend: BACKEND,
-            source: Box::new(e),
+        .map_err(|source| ZarrError::ChunkShape {
+            path: array.path().as_str().to_owned(),
+            source,
         })?;
     let threads = encoders.threads.map_or_else(
         || {
@@ -282,16 +284,16 @@ impl ZarrBackend {
         self.store.reserve(reserve)
     }
 
-    pub(crate) fn store_err(
-        &self,
-        e: impl std::error::Error + Send + Sync + 'static,
-    ) -> BackendError {
-        self.store
-            .take_error()
-            .unwrap_or_else(|| BackendError::Format {
-                backend: BACKEND,
-                source: Box::new(e),
-            })
+    /// The error of storing `key`: the store's own I/O error (with its path) if it
+    /// kept one, else the storage error.
+    pub(crate) fn store_err(&self, key: &StoreKey, source: StorageError) -> BackendError {
+        self.store.take_error().unwrap_or_else(|| {
+            ZarrError::Store {
+                key: key.to_string(),
+                source,
+            }
+            .into()
+        })
     }
 
     /// Array and image-group metadata of every dirty image. Chunks first: the encoders
@@ -529,11 +531,13 @@ impl ZarrBackend {
         }
         for img in &mut self.images {
             if img.array.shape() != shape {
+                let path = img.array.path().as_str().to_owned();
                 img.array
                     .set_shape(shape.to_vec())
-                    .map_err(|e| BackendError::Format {
-                        backend: BACKEND,
-                        source: Box::new(e),
+                    .map_err(|source| ZarrError::Resize {
+                        path,
+                        shape: shape.to_vec(),
+                        source,
                     })?;
             }
         }

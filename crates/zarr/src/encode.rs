@@ -17,8 +17,9 @@ use zarrs::array::{
 };
 use zarrs::storage::{Bytes, StoreKey};
 
+use crate::ZarrStore;
+use crate::error::ZarrError;
 use crate::units::Unit;
-use crate::{BACKEND, ZarrStore};
 
 /// What every encoder needs to encode a unit (identical for all images and units of a
 /// regular grid).
@@ -58,6 +59,14 @@ pub(crate) enum BloscName {
 }
 
 impl BloscName {
+    /// The compressor's name, as blosc spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+        }
+    }
+
     fn c_name(self) -> &'static std::ffi::CStr {
         match self {
             Self::Lz4 => c"lz4",
@@ -211,10 +220,7 @@ impl EncoderPool {
         let Some(jobs) = &self.jobs else {
             return Err(BackendError::Finalized);
         };
-        jobs.send(job).map_err(|_| BackendError::Format {
-            backend: BACKEND,
-            source: "the encoder threads stopped".into(),
-        })?;
+        jobs.send(job).map_err(|_| ZarrError::EncodersStopped)?;
         self.in_flight += 1;
         Ok(())
     }
@@ -283,12 +289,7 @@ fn run_job(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         encode_and_store(spec, &job, options, fast)
     }))
-    .unwrap_or_else(|_| {
-        Err(BackendError::Format {
-            backend: BACKEND,
-            source: "an encoder thread panicked".into(),
-        })
-    });
+    .unwrap_or_else(|_| Err(ZarrError::EncoderPanicked.into()));
     let stored = match result {
         Ok(()) => true,
         Err(e) => {
@@ -369,30 +370,23 @@ impl ChunkCodec {
     /// Encode one chunk (its bytes in native order); the encoded bytes stay valid until
     /// the next call.
     pub fn encode(&mut self, chunk: &[u8]) -> Result<&[u8], BackendError> {
-        let format = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
-            backend: BACKEND,
-            source: e,
-        };
         match self.codec {
             FastCodec::Zstd { level } => {
                 let Some(zstd) = self.zstd.as_mut() else {
-                    return Err(format(
-                        format!("no zstd compression context at level {level}").into(),
-                    ));
+                    return Err(ZarrError::ZstdContext { level }.into());
                 };
                 self.out
                     .resize(zstd::zstd_safe::compress_bound(chunk.len()));
                 let n = zstd
                     .compress_to_buffer(chunk, self.out.as_bytes_mut())
-                    .map_err(|e| format(Box::new(e)))?;
+                    .map_err(|source| ZarrError::Zstd { source })?;
                 self.out.resize(n);
             }
             FastCodec::Blosc {
                 compressor,
                 clevel,
                 typesize,
-            } => blosc_compress(chunk, &mut self.out, compressor, clevel, typesize)
-                .map_err(|e| format(e.into()))?,
+            } => blosc_compress(chunk, &mut self.out, compressor, clevel, typesize)?,
         }
         Ok(&self.out)
     }
@@ -406,7 +400,7 @@ fn blosc_compress(
     compressor: BloscName,
     clevel: u8,
     typesize: usize,
-) -> Result<(), String> {
+) -> Result<(), ZarrError> {
     let capacity = src.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize;
     out.resize(capacity);
     let dest = out.as_bytes_mut();
@@ -436,11 +430,13 @@ fn blosc_compress(
     };
     if n <= 0 {
         out.resize(0);
-        return Err(format!(
-            "blosc_compress_ctx({compressor:?}, clevel {clevel}, typesize {typesize}, \
-             {} bytes) failed ({n})",
-            src.len()
-        ));
+        return Err(ZarrError::Blosc {
+            compressor: compressor.name(),
+            clevel,
+            typesize,
+            bytes: src.len(),
+            code: n,
+        });
     }
     out.resize(n as usize);
     Ok(())
@@ -452,15 +448,16 @@ fn encode_and_store(
     options: &CodecOptions,
     fast: Option<&mut ChunkCodec>,
 ) -> Result<(), BackendError> {
-    let format = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
-        backend: BACKEND,
-        source: e,
-    };
     let src = job.payload.bytes();
-    let store_err = |e: zarrs::storage::StorageError| {
-        spec.store
-            .take_error()
-            .unwrap_or_else(|| format(Box::new(e)))
+    // The store's own I/O error (with its path) if it kept one.
+    let store_err = |source: zarrs::storage::StorageError| {
+        spec.store.take_error().unwrap_or_else(|| {
+            ZarrError::Store {
+                key: job.key.to_string(),
+                source,
+            }
+            .into()
+        })
     };
     if let Some(codec) = fast {
         let encoded = codec.encode(src)?;
@@ -478,7 +475,10 @@ fn encode_and_store(
             &spec.fill_value,
             options,
         )
-        .map_err(|e| format(Box::new(e)))?;
+        .map_err(|source| ZarrError::Encode {
+            key: job.key.to_string(),
+            source,
+        })?;
     spec.store
         .set(&job.key, Bytes::from(encoded.into_owned()))
         .map_err(store_err)

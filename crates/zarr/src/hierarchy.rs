@@ -10,15 +10,16 @@ use ome_writers_schema::{DType, Schema};
 use zarrs::array::{Array, ArrayBuilder, data_type};
 use zarrs::storage::StoreKey;
 
+use crate::ZarrStore;
 use crate::backend::ZarrBackend;
 use crate::codecs::bytes_codecs;
+use crate::error::ZarrError;
 use crate::names::JOURNAL;
 use crate::ngff::{
     self, Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta,
     PlateWell, RootAttrs, RootWriterAttrs, SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
 };
 use crate::units::{Unit, UnitKey};
-use crate::{BACKEND, ZarrStore};
 
 /// One image group: its array, metadata and the state of its frames.
 pub(crate) struct Image {
@@ -77,10 +78,6 @@ pub(crate) fn build_array(
     store: Arc<dyn ZarrStore>,
     group: &str,
 ) -> Result<Array<dyn ZarrStore>, BackendError> {
-    let fmt_err = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
-        backend: BACKEND,
-        source: e,
-    };
     let shape = schema.array_shape(None);
     let (outer, inner) = match schema.shard_shape() {
         Some(shard) => (shard, Some(schema.chunk_shape())),
@@ -110,9 +107,9 @@ pub(crate) fn build_array(
     } else {
         format!("/{group}/0")
     };
-    builder
+    Ok(builder
         .build(store, &path)
-        .map_err(|e| fmt_err(Box::new(e)))
+        .map_err(|source| ZarrError::CreateArray { path, source })?)
 }
 
 impl ZarrBackend {
@@ -122,13 +119,13 @@ impl ZarrBackend {
         value: &impl serde::Serialize,
     ) -> Result<(), BackendError> {
         let bytes = serde_json::to_vec_pretty(value)?;
-        let key = StoreKey::new(key).map_err(|e| BackendError::Format {
-            backend: BACKEND,
-            source: Box::new(e),
+        let key = StoreKey::new(key).map_err(|source| ZarrError::StoreKey {
+            key: key.to_owned(),
+            source,
         })?;
         self.store
             .set(&key, bytes.into())
-            .map_err(|e| self.store_err(e))
+            .map_err(|e| self.store_err(&key, e))
     }
 
     pub(crate) fn root_writer_attrs(&self) -> RootWriterAttrs<'_> {
@@ -290,7 +287,10 @@ impl ZarrBackend {
     pub(crate) fn put_image_docs(&self, status: &str) -> Result<(), BackendError> {
         for img in self.touched.iter().filter_map(|&p| self.images.get(p)) {
             if img.stored_shape.as_deref() != Some(img.array.shape()) {
-                img.array.store_metadata().map_err(|e| self.store_err(e))?;
+                img.array.store_metadata().map_err(|e| {
+                    let key = zarrs::node::meta_key_v3(img.array.path());
+                    self.store_err(&key, e)
+                })?;
             }
             let key = if img.group.is_empty() {
                 "zarr.json".to_owned()

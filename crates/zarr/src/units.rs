@@ -4,9 +4,9 @@
 
 use ome_writers_backend::{BackendError, FrameBuffer};
 
-use crate::BACKEND;
 use crate::backend::ZarrBackend;
 use crate::encode::EncoderPool;
+use crate::error::ZarrError;
 
 /// Most array axes: 4 index axes + Y + X.
 pub(crate) const MAX_AXES: usize = 6;
@@ -170,7 +170,7 @@ impl ZarrBackend {
         if result.is_err() {
             self.stored.failed(pending);
         }
-        result.map_err(|e| self.store_err(e))
+        result.map_err(|e| self.store_err(&chunk_key, e))
     }
 
     /// Copy a frame into the unit buffers it overlaps; store each unit it completes.
@@ -278,11 +278,13 @@ impl ZarrBackend {
         if img.array.shape()[g] < needed {
             let mut new_shape = img.array.shape().to_vec();
             new_shape[g] = needed;
+            let path = img.array.path().as_str().to_owned();
             img.array
-                .set_shape(new_shape)
-                .map_err(|e| BackendError::Format {
-                    backend: BACKEND,
-                    source: Box::new(e),
+                .set_shape(new_shape.clone())
+                .map_err(|source| ZarrError::Resize {
+                    path,
+                    shape: new_shape,
+                    source,
                 })?;
             self.touch(image);
         }
@@ -301,7 +303,7 @@ impl ZarrBackend {
         let chunk_key = self.images[image].array.chunk_key(&key[..self.unit.len()]);
         self.store
             .set_slice(&chunk_key, frame)
-            .map_err(|e| self.store_err(e))
+            .map_err(|e| self.store_err(&chunk_key, e))
     }
 
     pub(crate) fn recycle(&mut self, mut unit: Unit) {

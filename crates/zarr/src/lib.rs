@@ -53,7 +53,7 @@ mod units;
 
 pub use backend::ZarrBackend;
 pub use check::{ChunkChecker, ChunkDamage};
-pub use encode::ChunkCodec;
+pub use codecs::ChunkCodec;
 pub use error::ZarrError;
 pub use names::{JOURNAL, image_groups, is_own_file};
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};

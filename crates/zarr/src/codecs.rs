@@ -137,7 +137,7 @@ impl BloscName {
     }
 }
 
-/// One thread's encoder for a [`FastCodec`]: its compression context and its
+/// One thread's encoder for a `FastCodec`: its compression context and its
 /// page-aligned output buffer are made once and reused for every chunk.
 pub struct ChunkCodec {
     codec: FastCodec,

@@ -9,7 +9,7 @@ use zarrs::array::{Array, ArrayBytes, ArrayMetadata};
 use zarrs::storage::store::MemoryStore;
 use zarrs::storage::{Bytes, WritableStorageTraits};
 
-use crate::BACKEND;
+use crate::error::ZarrError;
 
 /// What is wrong with a chunk file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,19 +50,13 @@ pub struct ChunkChecker {
     raw_len: Option<u64>,
 }
 
-fn format_err(e: impl std::error::Error + Send + Sync + 'static) -> BackendError {
-    BackendError::Format {
-        backend: BACKEND,
-        source: Box::new(e),
-    }
-}
-
 impl ChunkChecker {
     /// A checker for the array whose `zarr.json` is `array_doc`.
     pub fn new(array_doc: &serde_json::Value) -> Result<Self, BackendError> {
         let metadata: ArrayMetadata = serde_json::from_value(array_doc.clone())?;
         let store = Arc::new(MemoryStore::new());
-        let array = Array::new_with_metadata(store.clone(), "/", metadata).map_err(format_err)?;
+        let array = Array::new_with_metadata(store.clone(), "/", metadata)
+            .map_err(|source| ZarrError::OpenArray { source })?;
         Ok(Self {
             array,
             store,

@@ -11,13 +11,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use ome_writers_backend::{AlignedBuf, BackendError, EncoderPriority, FrameBuffer};
+use ome_writers_backend::{BackendError, EncoderPriority, FrameBuffer};
 use zarrs::array::{
     ArrayBytes, ArrayToBytesCodecTraits, CodecChain, CodecOptions, DataType, FillValue,
 };
 use zarrs::storage::{Bytes, StoreKey};
 
-use crate::{BACKEND, Unit, ZarrStore};
+use crate::ZarrStore;
+use crate::codecs::{ChunkCodec, FastCodec};
+use crate::error::ZarrError;
+use crate::units::Unit;
 
 /// What every encoder needs to encode a unit (identical for all images and units of a
 /// regular grid).
@@ -30,39 +33,6 @@ pub(crate) struct EncodeSpec {
     /// Unsharded chunks whose codec is encoded here rather than through zarrs' codec
     /// chain (see [`FastCodec`]).
     pub(crate) fast: Option<FastCodec>,
-}
-
-/// A codec encoded here with one reusable context and one page-aligned output buffer
-/// per thread: the same bytes zarrs' codec writes (the `bytes` codec is the identity
-/// on a little-endian machine), without its per-chunk context and output allocations,
-/// and page-aligned so that the store can write them around the page cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FastCodec {
-    /// Plain zstd at this level.
-    Zstd { level: i32 },
-    /// Blosc with byte shuffle and automatic block size, as zarrs' blosc codec is
-    /// configured by this backend.
-    Blosc {
-        compressor: BloscName,
-        clevel: u8,
-        typesize: usize,
-    },
-}
-
-/// The blosc compressors this backend writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BloscName {
-    Lz4,
-    Zstd,
-}
-
-impl BloscName {
-    fn c_name(self) -> &'static std::ffi::CStr {
-        match self {
-            Self::Lz4 => c"lz4",
-            Self::Zstd => c"zstd",
-        }
-    }
 }
 
 /// What an encoder encodes: a unit buffer (returned for reuse) or a whole-frame chunk
@@ -210,10 +180,7 @@ impl EncoderPool {
         let Some(jobs) = &self.jobs else {
             return Err(BackendError::Finalized);
         };
-        jobs.send(job).map_err(|_| BackendError::Format {
-            backend: BACKEND,
-            source: "the encoder threads stopped".into(),
-        })?;
+        jobs.send(job).map_err(|_| ZarrError::EncodersStopped)?;
         self.in_flight += 1;
         Ok(())
     }
@@ -282,12 +249,7 @@ fn run_job(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         encode_and_store(spec, &job, options, fast)
     }))
-    .unwrap_or_else(|_| {
-        Err(BackendError::Format {
-            backend: BACKEND,
-            source: "an encoder thread panicked".into(),
-        })
-    });
+    .unwrap_or_else(|_| Err(ZarrError::EncoderPanicked.into()));
     let stored = match result {
         Ok(()) => true,
         Err(e) => {
@@ -337,129 +299,22 @@ fn yield_to_the_application() {
     }
 }
 
-/// One thread's encoder for a [`FastCodec`]: its compression context and its
-/// page-aligned output buffer are made once and reused for every chunk.
-pub struct ChunkCodec {
-    codec: FastCodec,
-    zstd: Option<zstd::bulk::Compressor<'static>>,
-    out: AlignedBuf,
-}
-
-impl ChunkCodec {
-    fn new(codec: FastCodec) -> Self {
-        let zstd = match codec {
-            FastCodec::Zstd { level } => zstd::bulk::Compressor::new(level).ok(),
-            FastCodec::Blosc { .. } => None,
-        };
-        Self {
-            codec,
-            zstd,
-            out: AlignedBuf::default(),
-        }
-    }
-
-    /// The encoder the backend's threads use for `schema`'s chunks, when they encode
-    /// chunks themselves (unsharded, compressed, little-endian machine). The
-    /// benchmarks measure the codec's single-core speed with it.
-    pub fn for_schema(schema: &ome_writers_schema::Schema) -> Option<Self> {
-        crate::fast_codec(schema).map(Self::new)
-    }
-
-    /// Encode one chunk (its bytes in native order); the encoded bytes stay valid until
-    /// the next call.
-    pub fn encode(&mut self, chunk: &[u8]) -> Result<&[u8], BackendError> {
-        let format = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
-            backend: BACKEND,
-            source: e,
-        };
-        match self.codec {
-            FastCodec::Zstd { level } => {
-                let Some(zstd) = self.zstd.as_mut() else {
-                    return Err(format(
-                        format!("no zstd compression context at level {level}").into(),
-                    ));
-                };
-                self.out
-                    .resize(zstd::zstd_safe::compress_bound(chunk.len()));
-                let n = zstd
-                    .compress_to_buffer(chunk, self.out.as_bytes_mut())
-                    .map_err(|e| format(Box::new(e)))?;
-                self.out.resize(n);
-            }
-            FastCodec::Blosc {
-                compressor,
-                clevel,
-                typesize,
-            } => blosc_compress(chunk, &mut self.out, compressor, clevel, typesize)
-                .map_err(|e| format(e.into()))?,
-        }
-        Ok(&self.out)
-    }
-}
-
-/// Blosc-compress `src` into `out` (resized to the compressed length) with blosc's
-/// context API: no global state, so encoder threads compress concurrently.
-fn blosc_compress(
-    src: &[u8],
-    out: &mut AlignedBuf,
-    compressor: BloscName,
-    clevel: u8,
-    typesize: usize,
-) -> Result<(), String> {
-    let capacity = src.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize;
-    out.resize(capacity);
-    let dest = out.as_bytes_mut();
-    // SAFETY: `src` is a live shared slice of `src.len()` bytes, passed as the source
-    // and its length; `dest` is a live exclusive slice of exactly `capacity` bytes,
-    // passed as the destination and `destsize`. blosc_compress_ctx reads at most
-    // `nbytes` bytes of the source and never writes past `destsize` (its documented
-    // contract: "Compression is memory safe and guaranteed not to write the dest
-    // buffer beyond what is specified in destsize"); the two slices cannot overlap (one
-    // borrow is shared, the other exclusive). The compressor name is a static
-    // NUL-terminated C string. The `_ctx` variant keeps all state in the call (no
-    // global context, no internal threads with `numinternalthreads` = 1), so calls from
-    // several threads at once are sound.
-    let n = unsafe {
-        blosc_src::blosc_compress_ctx(
-            i32::from(clevel),
-            blosc_src::BLOSC_SHUFFLE as i32,
-            typesize.max(1),
-            src.len(),
-            src.as_ptr().cast(),
-            dest.as_mut_ptr().cast(),
-            capacity,
-            compressor.c_name().as_ptr(),
-            0,
-            1,
-        )
-    };
-    if n <= 0 {
-        out.resize(0);
-        return Err(format!(
-            "blosc_compress_ctx({compressor:?}, clevel {clevel}, typesize {typesize}, \
-             {} bytes) failed ({n})",
-            src.len()
-        ));
-    }
-    out.resize(n as usize);
-    Ok(())
-}
-
 fn encode_and_store(
     spec: &EncodeSpec,
     job: &Job,
     options: &CodecOptions,
     fast: Option<&mut ChunkCodec>,
 ) -> Result<(), BackendError> {
-    let format = |e: Box<dyn std::error::Error + Send + Sync>| BackendError::Format {
-        backend: BACKEND,
-        source: e,
-    };
     let src = job.payload.bytes();
-    let store_err = |e: zarrs::storage::StorageError| {
-        spec.store
-            .take_error()
-            .unwrap_or_else(|| format(Box::new(e)))
+    // The store's own I/O error (with its path) if it kept one.
+    let store_err = |source: zarrs::storage::StorageError| {
+        spec.store.take_error().unwrap_or_else(|| {
+            ZarrError::Store {
+                key: job.key.to_string(),
+                source,
+            }
+            .into()
+        })
     };
     if let Some(codec) = fast {
         let encoded = codec.encode(src)?;
@@ -477,78 +332,11 @@ fn encode_and_store(
             &spec.fill_value,
             options,
         )
-        .map_err(|e| format(Box::new(e)))?;
+        .map_err(|source| ZarrError::Encode {
+            key: job.key.to_string(),
+            source,
+        })?;
     spec.store
         .set(&job.key, Bytes::from(encoded.into_owned()))
         .map_err(store_err)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::borrow::Cow;
-
-    use ome_writers_schema::Schema;
-    use zarrs::array::CodecOptions;
-
-    use super::ChunkCodec;
-
-    /// A chunk with structure and noise, its bytes depending on the dtype.
-    fn chunk(bytes: usize) -> Vec<u8> {
-        let mut state = 0x2545_f491_u32;
-        (0..bytes)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                ((i / 7) as u8).wrapping_add((state & 0x3) as u8)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn fast_codecs_write_the_bytes_zarrs_writes() {
-        let cases = [
-            ("zstd", 1, "uint16"),
-            ("zstd", 7, "float32"),
-            ("blosc-lz4", 1, "uint16"),
-            ("blosc-lz4", 5, "uint8"),
-            ("blosc-lz4", 9, "float64"),
-            ("blosc-zstd", 3, "int32"),
-        ];
-        for (compression, level, dtype) in cases {
-            let schema = Schema::from_json(&format!(
-                r#"{{"root_path": "/nonexistent/x.ome.zarr", "dtype": "{dtype}",
-                    "compression": "{compression}", "compression_level": {level},
-                    "dimensions": [{{"name": "t", "count": 2}},
-                                   {{"name": "y", "count": 96}}, {{"name": "x", "count": 80}}]}}"#
-            ))
-            .unwrap();
-            let data = chunk(schema.frame_bytes());
-            let mut ours = ChunkCodec::for_schema(&schema).unwrap();
-            let codecs = crate::bytes_codecs(&schema).unwrap();
-            let theirs = codecs[0]
-                .encode(Cow::Borrowed(&data), &CodecOptions::default())
-                .unwrap();
-            // Twice: the reused context and buffer give the same bytes again.
-            for _ in 0..2 {
-                let encoded = ours.encode(&data).unwrap();
-                assert_eq!(encoded, &theirs[..], "{compression} {level} {dtype}");
-                assert!(ome_writers_backend::is_aligned(encoded));
-            }
-        }
-    }
-
-    #[test]
-    fn sharded_or_uncompressed_schemas_have_no_fast_codec() {
-        let schema = |extra: &str| {
-            Schema::from_json(&format!(
-                r#"{{"root_path": "/nonexistent/x.ome.zarr", "dtype": "uint16", {extra}
-                    "dimensions": [{{"name": "t", "count": 4, "shard_size_chunks": 2}},
-                                   {{"name": "y", "count": 32}}, {{"name": "x", "count": 32}}]}}"#
-            ))
-            .unwrap()
-        };
-        assert!(ChunkCodec::for_schema(&schema(r#""compression": "zstd","#)).is_none());
-        assert!(ChunkCodec::for_schema(&schema("")).is_none());
-    }
 }

@@ -6,7 +6,7 @@
 //! already the shard's data section, inner chunks back to back: the shard is written
 //! with no re-encoding and no copy.
 
-use crate::MAX_AXES;
+use crate::units::MAX_AXES;
 
 /// The geometry of unit buffers (storage order, Y and X last).
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,76 @@
+//! The names the backend gives what it writes on disk: image group paths, the
+//! per-frame metadata journal, and which files of a dataset are its own.
+
+use ome_writers_schema::Schema;
+
+use crate::store;
+
+/// Name of the per-frame metadata journal inside an image group (JSON lines, one
+/// entry per frame that came with metadata; folded into `zarr.json` at finish).
+pub const JOURNAL: &str = "ome_writers_frames.jsonl";
+
+/// Whether a file at `relative_path` inside a dataset (relative to its root) is one
+/// this backend writes: a `zarr.json`, a chunk or shard file under an array's `c/`
+/// (`…/0/c/<index>/…/<index>`), the per-frame [`JOURNAL`], or a temporary file of its
+/// own (`.<name>.partial` for chunks, `.<name>.tmp` for metadata, `.<name>.damaged`
+/// for a chunk `omew repair` set aside, the space reserve `.ome_writers.reserve` at
+/// the root). `--overwrite` uses it to delete only what
+/// this library wrote. Absolute paths and paths with `..` are never ours.
+#[must_use]
+pub fn is_own_file(relative_path: &std::path::Path) -> bool {
+    use std::path::Component;
+    let mut names = Vec::new();
+    for c in relative_path.components() {
+        match c {
+            Component::Normal(n) => match n.to_str() {
+                Some(n) => names.push(n),
+                None => return false,
+            },
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    let Some((&file, dirs)) = names.split_last() else {
+        return false;
+    };
+    let chunk_index = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    // Under an array's chunk directory: `0/c/<index>/.../<file>`.
+    let in_chunks = dirs.iter().enumerate().any(|(k, &d)| {
+        d == "c"
+            && k >= 1
+            && dirs.get(k - 1) == Some(&"0")
+            && dirs
+                .get(k + 1..)
+                .is_some_and(|rest| rest.iter().all(|n| chunk_index(n)))
+    });
+    let temporary = |suffix: &str| {
+        file.strip_prefix('.')
+            .and_then(|n| n.strip_suffix(suffix))
+            .filter(|n| !n.is_empty())
+    };
+    if file == "zarr.json" || file == JOURNAL || temporary(".tmp") == Some("zarr.json") {
+        return true;
+    }
+    if dirs.is_empty() && file == store::RESERVE {
+        return true;
+    }
+    in_chunks
+        && (chunk_index(file)
+            || temporary(".partial").is_some_and(chunk_index)
+            || temporary(".damaged").is_some_and(chunk_index))
+}
+
+pub(crate) fn journal_key(group: &str) -> String {
+    if group.is_empty() {
+        JOURNAL.to_owned()
+    } else {
+        format!("{group}/{JOURNAL}")
+    }
+}
+
+/// Image group path of every position, relative to the dataset root (`""`: the root
+/// is the image): the names validation checked (one rule, in the schema crate).
+#[must_use]
+pub fn image_groups(schema: &Schema) -> Vec<String> {
+    ome_writers_schema::zarr_image_groups(schema)
+}

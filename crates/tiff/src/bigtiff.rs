@@ -778,6 +778,37 @@ mod tests {
     }
 
     #[test]
+    fn an_in_memory_writer_reads_back_like_a_file() {
+        use tiff::decoder::{Decoder, DecodingResult};
+        let fmt = format(Codec::Lzw);
+        let mut w = TiffWriter::new(io::Cursor::new(Vec::new()), 64).unwrap();
+        let (mut ifd, mut packed) = (Vec::new(), Vec::new());
+        for p in 0..3u8 {
+            let plane = [p; 12];
+            let strip = fmt.encode(&plane, &mut packed).unwrap();
+            w.write_page(&fmt, strip, Some(b"first"), &mut ifd).unwrap();
+        }
+        w.set_provisional(b"second").unwrap();
+        w.set_final(b"<final/>").unwrap();
+        let bytes = w.into_inner().into_inner();
+        let mut d = Decoder::new(io::Cursor::new(bytes)).unwrap();
+        assert_eq!(
+            d.get_tag_ascii_string(Tag::ImageDescription).unwrap(),
+            "<final/>"
+        );
+        for p in 0..3u8 {
+            let DecodingResult::U16(v) = d.read_image().unwrap() else {
+                panic!("not 16-bit");
+            };
+            assert_eq!(v, vec![u16::from_ne_bytes([p, p]); 6]);
+            if p < 2 {
+                d.next_image().unwrap();
+            }
+        }
+        assert!(!d.more_images());
+    }
+
+    #[test]
     fn reopening_any_cut_or_flipped_file_never_panics() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tiff");

@@ -76,7 +76,8 @@ fn layout_name(mode: Mode) -> &'static str {
 
 impl<W: TiffSink> OmeTiffEncoder<W> {
     /// Check that `schema` describes one OME-TIFF image and start it at the start of
-    /// `sink` (the BigTIFF header and the description slots are written now).
+    /// `sink`, which should be empty (the BigTIFF header and the description slots are
+    /// written now; bytes already past what the encoder writes are left as they are).
     pub fn new(sink: W, schema: &Schema) -> Result<Self, BackendError> {
         let plan = Plan::new(schema)?;
         if plan.mode != Mode::Single || plan.files.len() != 1 {

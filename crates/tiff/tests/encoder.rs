@@ -98,6 +98,47 @@ fn encoded_bytes_read_back_and_match_the_file_backend() {
     support::keep_if_asked(root);
 }
 
+#[test]
+fn a_file_and_a_borrowed_buffer_are_media_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = schema(&settings(), &dir.path().join("f.ome.tiff"));
+    let in_memory = encode(&schema);
+    let path = dir.path().join("through-file.ome.tiff");
+    let mut buffer = Vec::new();
+    {
+        let file = std::fs::File::create(&path).unwrap();
+        let mut to_file = OmeTiffEncoder::new(file, &schema).unwrap();
+        let mut to_buffer = OmeTiffEncoder::new(Cursor::new(&mut buffer), &schema).unwrap();
+        let router = FrameRouter::new(&schema);
+        for n in 0..4 {
+            let route = router.route(FrameNumber(n)).unwrap();
+            let data = support::frame(schema.dtype(), n, schema.frame_shape());
+            to_file.write_plane(&route.index, &data).unwrap();
+            to_buffer.write_plane(&route.index, &data).unwrap();
+        }
+        let progress = Progress {
+            frames_written: 4,
+            frames_reached: 4,
+            growth_extent: 2,
+            complete: true,
+            ..Progress::default()
+        };
+        to_file.finish(&progress).unwrap();
+        to_buffer.finish(&progress).unwrap();
+    }
+    let memory_path = dir.path().join("in-memory.ome.tiff");
+    std::fs::write(&memory_path, &in_memory).unwrap();
+    let buffer_path = dir.path().join("borrowed.ome.tiff");
+    std::fs::write(&buffer_path, &buffer).unwrap();
+    let (pages, xml) = support::read_pages(&memory_path);
+    assert_eq!(pages.len(), 4);
+    for other in [&path, &buffer_path] {
+        let (p, x) = support::read_pages(other);
+        assert_eq!(p, pages);
+        assert_eq!(without_uuids(&x), without_uuids(&xml));
+    }
+}
+
 fn tiff_error(e: &BackendError) -> &TiffError {
     match e {
         BackendError::Format { source, .. } => source.downcast_ref().unwrap(),

@@ -14,10 +14,11 @@ use tiff::tags::SampleFormat;
 
 use crate::bigtiff::{PageFormat, TiffWriter};
 use crate::error::TiffError;
+use crate::image::{ImageWriter, Scratch, settings_json, slot_cap};
 use crate::journal::{self, Journal};
 use crate::ome::{self, Document, ImageState, PlaneMeta};
 use crate::owned::TiffOwnership;
-use crate::plan::{Mode, OME_INT_MAX, Plan};
+use crate::plan::{Mode, Plan};
 
 /// At most this many files are kept open at once (plates can have thousands of
 /// positions); others are reopened when their next plane comes.
@@ -58,23 +59,12 @@ pub struct TiffBackend {
 
 #[derive(Debug)]
 struct PositionFile {
-    writer: TiffWriter,
-    /// The index-axis extents the provisional OME-XML describes (empty before the
-    /// first plane, and for schemas without index axes).
-    described: Vec<u64>,
+    /// The file and its provisional OME-XML.
+    image: ImageWriter,
     /// Per-frame metadata, journaled beside the file until finish.
     journal: Journal,
     /// Frames written to this position (zero planes not counted).
     frames: u64,
-}
-
-/// Buffers reused for every plane.
-#[derive(Debug, Default)]
-struct Scratch {
-    ifd: Vec<u8>,
-    packed: Vec<u8>,
-    /// A zero plane and its encoded form, made on first use.
-    zeros: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
@@ -131,7 +121,7 @@ fn pixels_per_cm(dim: &Dim) -> Option<(u32, u32)> {
     (num >= 1.0 && num <= f64::from(u32::MAX)).then_some((num as u32, den))
 }
 
-fn page_format(plan: &Plan) -> PageFormat {
+pub(crate) fn page_format(plan: &Plan) -> PageFormat {
     let (bits, sample_format) = match plan.dtype {
         DType::U8 => (8, SampleFormat::Uint),
         DType::U16 => (16, SampleFormat::Uint),
@@ -160,42 +150,15 @@ fn page_format(plan: &Plan) -> PageFormat {
     }
 }
 
-/// The provisional OME-XML of position `p` describing `sizes`: a standalone document
-/// for that file alone.
-fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffError> {
-    // Marked as provisional; position 0's document also records the settings, so that
-    // `recover` can finish a dataset whose writer was killed.
-    let mut record = vec![(ome::STATUS_KEY, ome::STATUS_ACQUIRING.to_owned())];
-    if p == 0 {
-        record.push((ome::SETTINGS_KEY, settings_json(plan)));
-    }
-    let images = [ImageState {
-        position: p,
-        sizes,
-        planes: None,
-        record,
-    }];
-    ome::full_xml(
-        plan,
-        &Document {
-            uuid: &plan.files[p].uuid,
-            images: &images,
-            file_uuids: false,
-            plate: false,
-            provisional: true,
-        },
-    )
-}
-
 /// Make sure file `p` counts among the open handles, closing the oldest if needed.
 fn touch(files: &mut [PositionFile], open: &mut VecDeque<usize>, p: usize) {
-    if files[p].writer.is_open() {
+    if files[p].image.writer.is_open() {
         return;
     }
     while open.len() >= MAX_OPEN_FILES {
         match open.pop_front() {
             Some(q) => {
-                files[q].writer.close();
+                files[q].image.writer.close();
                 files[q].journal.close();
             }
             None => break,
@@ -214,9 +177,8 @@ impl TiffBackend {
         // Slot size for provisional descriptions: the document with every number at
         // its widest.
         let mut caps = Vec::with_capacity(plan.files.len());
-        let widest = vec![u64::MAX; plan.axes.len()];
         for p in 0..plan.files.len() {
-            caps.push(provisional_xml(&plan, p, &widest)?.len() as u64 + 64);
+            caps.push(slot_cap(&plan, p)?);
         }
 
         if plan.mode == Mode::Redundant && plan.files.len() > REDUNDANT_WARN_POSITIONS {
@@ -251,7 +213,7 @@ impl TiffBackend {
                     // Leave nothing half-made behind.
                     for pf in &files {
                         let pf: &PositionFile = pf;
-                        let _ = fs::remove_file(pf.writer.path());
+                        let _ = fs::remove_file(pf.image.writer.path());
                     }
                     if multi {
                         let _ = fs::remove_dir(&plan.folder);
@@ -266,8 +228,7 @@ impl TiffBackend {
             }
             files.push(PositionFile {
                 journal: Journal::new(&f.path),
-                writer,
-                described: Vec::new(),
+                image: ImageWriter::new(writer, Vec::new(), f.path.clone()),
                 frames: 0,
             });
         }
@@ -301,14 +262,15 @@ impl TiffBackend {
                 writer.close();
             }
             let pages = writer.pages();
+            let described = if pages > 0 {
+                plan.prefix_box(pages)
+            } else {
+                Vec::new()
+            };
+            let path = writer.path().to_owned();
             files.push(PositionFile {
-                journal: Journal::new(writer.path()),
-                writer,
-                described: if pages > 0 {
-                    plan.prefix_box(pages)
-                } else {
-                    Vec::new()
-                },
+                journal: Journal::new(&path),
+                image: ImageWriter::new(writer, described, path),
                 frames: frames.get(p).copied().flatten().unwrap_or(pages).min(pages),
             });
         }
@@ -333,73 +295,9 @@ impl TiffBackend {
         touch(&mut self.files, &mut self.open, p);
     }
 
-    /// Append one plane to file `p`: `data`, or zeros when `None`. Its provisional
-    /// OME-XML is brought up to date by [`describe`](Self::describe).
-    fn append_plane(&mut self, p: usize, data: Option<&[u8]>) -> Result<(), BackendError> {
-        let plan = &self.plan;
-        let pf = &mut self.files[p];
-        let pages = pf.writer.pages();
-        if pages >= OME_INT_MAX {
-            return Err(TiffError::TooLarge {
-                what: "planes in one file",
-                value: pages + 1,
-            }
-            .into());
-        }
-        let path = pf.writer.path().to_owned();
-        let description = if pages == 0 {
-            let sizes = plan.prefix_box(1);
-            let xml = provisional_xml(plan, p, &sizes)?;
-            pf.described = sizes;
-            Some(xml)
-        } else {
-            None
-        };
-        let scratch = &mut self.scratch;
-        let strip: &[u8] = match data {
-            Some(frame) => self
-                .format
-                .encode(frame, &mut scratch.packed)
-                .map_err(TiffError::Compression)?,
-            None => {
-                if scratch.zeros.is_none() {
-                    let zeros = vec![0u8; plan.frame_bytes];
-                    let mut packed = Vec::new();
-                    self.format
-                        .encode(&zeros, &mut packed)
-                        .map_err(TiffError::Compression)?;
-                    scratch.zeros = Some((zeros, packed));
-                }
-                match (&scratch.zeros, plan.codec) {
-                    (Some((zeros, _)), crate::plan::Codec::None) => zeros,
-                    (Some((_, packed)), _) => packed,
-                    (None, _) => &[],
-                }
-            }
-        };
-        pf.writer
-            .write_page(
-                &self.format,
-                strip,
-                description.as_deref().map(str::as_bytes),
-                &mut scratch.ifd,
-            )
-            .map_err(io_err(&path))
-    }
-
     /// Bring file `p`'s provisional OME-XML up to date with its pages.
     fn describe(&mut self, p: usize) -> Result<(), BackendError> {
-        let plan = &self.plan;
-        let pf = &mut self.files[p];
-        let sizes = plan.prefix_box(pf.writer.pages());
-        if sizes != pf.described {
-            let xml = provisional_xml(plan, p, &sizes)?;
-            let w = &mut pf.writer;
-            w.set_provisional(xml.as_bytes())
-                .map_err(io_err(w.path()))?;
-            pf.described = sizes;
-        }
-        Ok(())
+        self.files[p].image.describe(&self.plan, p)
     }
 
     /// Extent of the growth axis that the pages on disk reach, over every file.
@@ -412,36 +310,23 @@ impl TiffBackend {
 
     /// Extent of the growth axis that position `p`'s planes reach.
     fn reached(&self, p: usize) -> u64 {
-        self.files[p]
-            .writer
-            .pages()
-            .div_ceil(self.plan.inner_planes().max(1))
+        self.files[p].image.reached(&self.plan)
     }
 
     /// Pad every image with zero planes to `growth_extent` steps of its growth axis
     /// (or more if it holds planes beyond them); returns each image's extent.
     fn pad(&mut self, growth_extent: u64) -> Result<Vec<u64>, BackendError> {
-        let inner = self.plan.inner_planes().max(1);
-        let count = self.plan.growth_count();
         let mut extents = Vec::with_capacity(self.files.len());
         for p in 0..self.files.len() {
-            let mut extent = growth_extent.max(self.reached(p)).max(1);
-            if let Some(n) = count {
-                extent = extent.min(n).max(self.reached(p));
-            }
-            extents.push(extent);
-            let total = extent
-                .checked_mul(inner)
-                .filter(|&t| t <= OME_INT_MAX)
-                .ok_or(TiffError::TooLarge {
-                    what: "planes in one image",
-                    value: extent.saturating_mul(inner),
-                })?;
             self.touch(p);
-            while self.files[p].writer.pages() < total {
-                self.append_plane(p, None)?;
-                self.describe(p)?;
-            }
+            let image = &mut self.files[p].image;
+            extents.push(image.pad(
+                &self.plan,
+                &self.format,
+                p,
+                &mut self.scratch,
+                growth_extent,
+            )?);
         }
         Ok(extents)
     }
@@ -473,22 +358,11 @@ impl TiffBackend {
             .iter()
             .zip(&metas)
             .enumerate()
-            .map(|(p, (sizes, planes))| {
-                let mut image_record = vec![("image_frames_written", written[p].to_string())];
-                image_record.extend(record.iter().cloned());
-                if unreadable[p] > 0 {
-                    image_record
-                        .push(("frame_metadata_lines_unreadable", unreadable[p].to_string()));
-                }
-                if settings && p == 0 {
-                    image_record.push((ome::SETTINGS_KEY, settings_json(&self.plan)));
-                }
-                ImageState {
-                    position: p,
-                    sizes,
-                    planes: Some(planes),
-                    record: image_record,
-                }
+            .map(|(p, (sizes, planes))| ImageState {
+                position: p,
+                sizes,
+                planes: Some(planes),
+                record: image_record(&self.plan, p, written[p], record, unreadable[p], settings),
             })
             .collect();
         let xmls = final_documents(&self.plan, &images)?;
@@ -496,8 +370,7 @@ impl TiffBackend {
         // so as long as any file is provisional, `recover` can finish the dataset.
         for (p, xml) in xmls.iter().enumerate().rev() {
             touch(&mut self.files, &mut self.open, p);
-            let w = &mut self.files[p].writer;
-            w.set_final(xml.as_bytes()).map_err(io_err(w.path()))?;
+            self.files[p].image.set_final(xml)?;
         }
         let mut paths: Vec<PathBuf> = self.plan.files.iter().map(|f| f.path.clone()).collect();
         if let Some(c) = &self.plan.companion {
@@ -539,9 +412,9 @@ impl TiffBackend {
     /// first that was removed or replaced.
     fn check_files(&self) -> Result<(), BackendError> {
         for pf in &self.files {
-            if !pf.writer.is_in_place() {
+            if !pf.image.writer.is_in_place() {
                 return Err(TiffError::Vanished {
-                    path: pf.writer.path().to_owned(),
+                    path: pf.image.writer.path().to_owned(),
                 }
                 .into());
             }
@@ -565,36 +438,15 @@ impl TiffBackend {
             }
             .into());
         }
-        if frame.len() != self.plan.frame_bytes {
-            return Err(TiffError::FrameSize {
-                expected: self.plan.frame_bytes,
-                got: frame.len(),
-            }
-            .into());
-        }
-        let plane = self.plan.plane_of(index)?;
-        let written = self.files[p].writer.pages();
-        if plane < written {
-            return Err(TiffError::OutOfOrder {
-                position: p,
-                plane,
-                written,
-            }
-            .into());
-        }
-        if plane >= OME_INT_MAX {
-            return Err(TiffError::TooLarge {
-                what: "plane number",
-                value: plane,
-            }
-            .into());
-        }
         self.touch(p);
-        // Frames skipped before this one become zero planes in their IFD slots.
-        while self.files[p].writer.pages() < plane {
-            self.append_plane(p, None)?;
-        }
-        self.append_plane(p, Some(frame))?;
+        let image = &mut self.files[p].image;
+        let plane = image.write_frame(
+            (&self.plan, &self.format),
+            p,
+            &mut self.scratch,
+            index,
+            frame,
+        )?;
         // The page is on disk: it counts, whatever fails next.
         let pf = &mut self.files[p];
         pf.frames += 1;
@@ -615,12 +467,13 @@ impl TiffBackend {
     fn sync_all(&mut self) -> Result<(), BackendError> {
         self.check_files()?;
         for p in 0..self.files.len() {
-            if !self.files[p].writer.is_dirty() {
+            if !self.files[p].image.writer.is_dirty() {
                 continue;
             }
             self.touch(p);
-            let w = &mut self.files[p].writer;
-            w.sync().map_err(io_err(w.path()))?;
+            let image = &mut self.files[p].image;
+            let result = image.writer.sync();
+            result.map_err(|e| image.io_err(e))?;
         }
         for pf in &mut self.files {
             pf.journal.sync().map_err(io_err(pf.journal.path()))?;
@@ -641,15 +494,12 @@ impl TiffBackend {
     }
 }
 
-/// The normalized settings JSON.
-fn settings_json(plan: &Plan) -> String {
-    // Plain data with string keys: serializing cannot fail.
-    serde_json::to_string(plan.schema.settings()).unwrap_or_default()
-}
-
 /// The final OME-XML of every position file, in file order (the companion file, in
 /// companion mode, is written here).
-fn final_documents(plan: &Plan, images: &[ImageState<'_>]) -> Result<Vec<String>, BackendError> {
+pub(crate) fn final_documents(
+    plan: &Plan,
+    images: &[ImageState<'_>],
+) -> Result<Vec<String>, BackendError> {
     let full = |uuid: &str, file_uuids: bool| {
         ome::full_xml(
             plan,
@@ -696,6 +546,48 @@ fn final_documents(plan: &Plan, images: &[ImageState<'_>]) -> Result<Vec<String>
     Ok(out)
 }
 
+/// What an image's acquisition annotation records of the stream at finish.
+pub(crate) fn stream_record(
+    frames_written: u64,
+    progress: &Progress,
+    status: DatasetStatus,
+    extent: u64,
+) -> Vec<(&'static str, String)> {
+    let mut record = vec![
+        ("frames_written", frames_written.to_string()),
+        ("frames_skipped", progress.frames_skipped.to_string()),
+        ("frames_reached", progress.frames_reached.to_string()),
+        ("growth_extent", extent.to_string()),
+        ("complete", (status == DatasetStatus::Complete).to_string()),
+        ("status", status.as_str().to_owned()),
+    ];
+    if status == DatasetStatus::Failed {
+        record.push(("frames_handed", progress.frames_written.to_string()));
+    }
+    record
+}
+
+/// Image `p`'s acquisition annotation: the frames written to it, then `record`; with
+/// `settings`, image 0's also records the settings.
+pub(crate) fn image_record(
+    plan: &Plan,
+    p: usize,
+    written: u64,
+    record: &[(&'static str, String)],
+    unreadable: u64,
+    settings: bool,
+) -> Vec<(&'static str, String)> {
+    let mut image_record = vec![("image_frames_written", written.to_string())];
+    image_record.extend(record.iter().cloned());
+    if unreadable > 0 {
+        image_record.push(("frame_metadata_lines_unreadable", unreadable.to_string()));
+    }
+    if settings && p == 0 {
+        image_record.push((ome::SETTINGS_KEY, settings_json(plan)));
+    }
+    image_record
+}
+
 impl Backend for TiffBackend {
     fn write(
         &mut self,
@@ -734,17 +626,7 @@ impl Backend for TiffBackend {
         } else {
             progress.growth_extent
         };
-        let mut record = vec![
-            ("frames_written", self.frames_written.to_string()),
-            ("frames_skipped", progress.frames_skipped.to_string()),
-            ("frames_reached", progress.frames_reached.to_string()),
-            ("growth_extent", extent.to_string()),
-            ("complete", (status == DatasetStatus::Complete).to_string()),
-            ("status", status.as_str().to_owned()),
-        ];
-        if failed {
-            record.push(("frames_handed", progress.frames_written.to_string()));
-        }
+        let record = stream_record(self.frames_written, progress, status, extent);
         self.finish(extent, &record, failed)
     }
 }

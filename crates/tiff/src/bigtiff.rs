@@ -19,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tiff::encoder::compression::{CompressionAlgorithm, Deflate, Lzw};
 use tiff::tags::{
@@ -27,9 +27,8 @@ use tiff::tags::{
     SampleFormat, Tag, Type,
 };
 
-use ome_writers_backend::start_writeback;
-
 use crate::plan::Codec;
+use crate::sink::{PathFile, TiffSink};
 
 /// What every page of a file looks like.
 #[derive(Clone, Debug)]
@@ -112,11 +111,11 @@ impl<'a> IfdBuilder<'a> {
     }
 }
 
-/// One BigTIFF file being written.
+/// One BigTIFF being written to a medium `W`: a file by path ([`PathFile`], which
+/// the backend closes and reopens) or any [`TiffSink`].
 #[derive(Debug)]
-pub(crate) struct TiffWriter {
-    path: PathBuf,
-    file: Option<File>,
+pub(crate) struct TiffWriter<W: TiffSink = PathFile> {
+    sink: W,
     /// Current end of file: where the next bytes go.
     end: u64,
     /// Offset of the 8-byte field that will hold the next IFD's offset.
@@ -135,32 +134,8 @@ pub(crate) struct TiffWriter {
     dirty: bool,
     /// Bytes before this offset have had their writeback started.
     written_back: u64,
-    /// The file's identity (device, inode) when it was opened, if the platform has one.
-    id: Option<(u64, u64)>,
     /// Reopened with a torn tail: where the last whole page (or description) ends.
     torn_at: Option<u64>,
-}
-
-/// A file's identity: (device, inode) on Unix.
-#[cfg(unix)]
-#[allow(clippy::unnecessary_wraps)] // `None` on other platforms
-fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    Some((meta.dev(), meta.ino()))
-}
-
-/// A file's identity: none known on this platform.
-#[cfg(not(unix))]
-fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
-    None
-}
-
-/// The error of a file that is no longer at its path.
-fn vanished() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        "was removed or replaced during the acquisition",
-    )
 }
 
 /// Start the writeback of a file's finished pages once this many bytes wait for it.
@@ -376,27 +351,34 @@ fn slot_texts(file: &mut File, len: u64, slots: [u64; 2], cap: u64) -> io::Resul
     Ok(out)
 }
 
-impl TiffWriter {
-    /// Create the file (it must not exist): header and empty description slots of
+/// The header of an empty BigTIFF in this machine's byte order.
+fn header() -> Vec<u8> {
+    let mut head = Vec::with_capacity(16);
+    head.extend_from_slice(&MAGIC);
+    head.extend_from_slice(&43u16.to_ne_bytes());
+    head.extend_from_slice(&8u16.to_ne_bytes());
+    head.extend_from_slice(&0u16.to_ne_bytes());
+    head.extend_from_slice(&0u64.to_ne_bytes());
+    head
+}
+
+impl<W: TiffSink> TiffWriter<W> {
+    /// Start a BigTIFF at the start of `sink`: header and zeroed description slots of
     /// `slot_cap` bytes each. It becomes a readable TIFF with its first page.
-    pub(crate) fn create(path: &Path, slot_cap: u64) -> io::Result<Self> {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    pub(crate) fn new(mut sink: W, slot_cap: u64) -> io::Result<Self> {
+        use std::io::Read;
         let cap = round8(slot_cap.max(8));
-        let mut head = Vec::with_capacity(16);
-        head.extend_from_slice(&MAGIC);
-        head.extend_from_slice(&43u16.to_ne_bytes());
-        head.extend_from_slice(&8u16.to_ne_bytes());
-        head.extend_from_slice(&0u16.to_ne_bytes());
-        head.extend_from_slice(&0u64.to_ne_bytes());
-        file.write_all(&head)?;
-        // The slots stay zero until used (`set_len` makes them sparse where possible).
-        let end = 16 + 2 * cap;
-        file.set_len(end)?;
-        let id = file_id(&file.metadata()?);
-        Ok(Self {
-            path: path.to_owned(),
-            file: Some(file),
-            end,
+        sink.seek(SeekFrom::Start(0))?;
+        sink.write_all(&header())?;
+        io::copy(&mut io::repeat(0).take(2 * cap), &mut sink)?;
+        Ok(Self::started(sink, cap))
+    }
+
+    /// A writer over a sink that holds the header and `2 * cap` bytes of slots.
+    fn started(sink: W, cap: u64) -> Self {
+        Self {
+            sink,
+            end: 16 + 2 * cap,
             link: 8,
             pages: 0,
             slots: [16, 16 + cap],
@@ -405,9 +387,26 @@ impl TiffWriter {
             desc_entry: None,
             dirty: true,
             written_back: 0,
-            id,
             torn_at: None,
-        })
+        }
+    }
+
+    /// The sink, once the writer is done with it.
+    pub(crate) fn into_inner(self) -> W {
+        self.sink
+    }
+}
+
+impl TiffWriter<PathFile> {
+    /// Create the file (it must not exist): header and empty description slots of
+    /// `slot_cap` bytes each. It becomes a readable TIFF with its first page.
+    pub(crate) fn create(path: &Path, slot_cap: u64) -> io::Result<Self> {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let cap = round8(slot_cap.max(8));
+        file.write_all(&header())?;
+        // The slots stay zero until used (`set_len` makes them sparse where possible).
+        file.set_len(16 + 2 * cap)?;
+        Ok(Self::started(PathFile::new(path, file)?, cap))
     }
 
     /// Reopen a file this writer left behind (a writer that was killed, or a finished
@@ -418,8 +417,7 @@ impl TiffWriter {
     /// not write (other byte order, classic TIFF, IFDs out of order).
     pub(crate) fn reopen(path: &Path) -> io::Result<Reopened> {
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-        let meta = file.metadata()?;
-        let (len, id) = (meta.len(), file_id(&meta));
+        let len = file.metadata()?.len();
         let head = read_at(&mut file, len, 0, 16)?
             .ok_or_else(|| not_ours(format!("{len} bytes is shorter than a BigTIFF header")))?;
         if head[..2] != MAGIC || u16_at(&head, 2) != 43 || u16_at(&head, 4) != 8 {
@@ -447,8 +445,7 @@ impl TiffWriter {
             .then_some(chain.whole_end.max(16 + 2 * cap).min(len));
         Ok(Reopened {
             writer: Self {
-                path: path.to_owned(),
-                file: Some(file),
+                sink: PathFile::new(path, file)?,
                 end: len,
                 link: chain.link,
                 pages: chain.pages,
@@ -458,7 +455,6 @@ impl TiffWriter {
                 desc_entry: chain.desc_entry,
                 dirty: false,
                 written_back: len - len % 4096,
-                id,
                 torn_at,
             },
             descriptions,
@@ -479,7 +475,7 @@ impl TiffWriter {
         };
         let link = self.link;
         self.write_at(link, &0u64.to_ne_bytes())?;
-        self.handle()?.set_len(at)?;
+        self.sink.handle()?.set_len(at)?;
         self.end = at;
         self.written_back = self.written_back.min(at - at % 4096);
         self.torn_at = None;
@@ -488,9 +484,28 @@ impl TiffWriter {
 
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.sink.path()
     }
 
+    /// Whether the file handle is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.sink.is_open()
+    }
+
+    /// Whether the file at the path is still the one this writer opened (neither
+    /// unlinked nor replaced by another file).
+    pub(crate) fn is_in_place(&self) -> bool {
+        self.sink.is_in_place()
+    }
+
+    /// Close the handle (it reopens on the next write). Nothing is lost: every write
+    /// has already been handed to the OS.
+    pub(crate) fn close(&mut self) {
+        self.sink.close();
+    }
+}
+
+impl<W: TiffSink> TiffWriter<W> {
     /// IFDs written so far.
     pub(crate) fn pages(&self) -> u64 {
         self.pages
@@ -501,45 +516,9 @@ impl TiffWriter {
         self.dirty
     }
 
-    /// Whether the file handle is open.
-    pub(crate) fn is_open(&self) -> bool {
-        self.file.is_some()
-    }
-
-    /// Whether the file at the path is still the one this writer opened (neither
-    /// unlinked nor replaced by another file).
-    pub(crate) fn is_in_place(&self) -> bool {
-        match std::fs::metadata(&self.path) {
-            Ok(meta) => self.id.is_none() || file_id(&meta) == self.id,
-            Err(_) => false,
-        }
-    }
-
-    /// Close the handle (it reopens on the next write). Nothing is lost: every write
-    /// has already been handed to the OS.
-    pub(crate) fn close(&mut self) {
-        self.file = None;
-    }
-
-    fn handle(&mut self) -> io::Result<&mut File> {
-        if self.file.is_none() {
-            let file = OpenOptions::new().write(true).open(&self.path)?;
-            // Reopened by path: it must still be our file, never a stranger put there.
-            if self.id.is_some() && file_id(&file.metadata()?) != self.id {
-                return Err(vanished());
-            }
-            self.file = Some(file);
-        }
-        // Just set when it was `None`.
-        self.file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("file handle unavailable"))
-    }
-
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        let file = self.handle()?;
-        file.seek(SeekFrom::Start(offset))?;
-        file.write_all(bytes)?;
+        self.sink.seek(SeekFrom::Start(offset))?;
+        self.sink.write_all(bytes)?;
         self.dirty = true;
         Ok(())
     }
@@ -649,7 +628,7 @@ impl TiffWriter {
         let done = ifd_at - ifd_at % 4096;
         if done >= self.written_back + WRITEBACK_BYTES {
             let from = self.written_back;
-            start_writeback(self.handle()?, from, Some(done - from));
+            self.sink.start_writeback(from, done - from);
             self.written_back = done;
         }
         Ok(())
@@ -722,7 +701,7 @@ impl TiffWriter {
     /// Make everything written durable (no-op if nothing was written since).
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
-            self.handle()?.sync_data()?;
+            self.sink.sync()?;
             self.dirty = false;
         }
         Ok(())
@@ -796,6 +775,37 @@ mod tests {
             let (got, desc) = read_all(&path);
             assert_eq!((got, desc.as_str()), (planes.clone(), "<final/>"));
         }
+    }
+
+    #[test]
+    fn an_in_memory_writer_reads_back_like_a_file() {
+        use tiff::decoder::{Decoder, DecodingResult};
+        let fmt = format(Codec::Lzw);
+        let mut w = TiffWriter::new(io::Cursor::new(Vec::new()), 64).unwrap();
+        let (mut ifd, mut packed) = (Vec::new(), Vec::new());
+        for p in 0..3u8 {
+            let plane = [p; 12];
+            let strip = fmt.encode(&plane, &mut packed).unwrap();
+            w.write_page(&fmt, strip, Some(b"first"), &mut ifd).unwrap();
+        }
+        w.set_provisional(b"second").unwrap();
+        w.set_final(b"<final/>").unwrap();
+        let bytes = w.into_inner().into_inner();
+        let mut d = Decoder::new(io::Cursor::new(bytes)).unwrap();
+        assert_eq!(
+            d.get_tag_ascii_string(Tag::ImageDescription).unwrap(),
+            "<final/>"
+        );
+        for p in 0..3u8 {
+            let DecodingResult::U16(v) = d.read_image().unwrap() else {
+                panic!("not 16-bit");
+            };
+            assert_eq!(v, vec![u16::from_ne_bytes([p, p]); 6]);
+            if p < 2 {
+                d.next_image().unwrap();
+            }
+        }
+        assert!(!d.more_images());
     }
 
     #[test]

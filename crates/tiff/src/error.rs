@@ -45,6 +45,19 @@ pub enum TiffError {
         /// Bytes received.
         got: usize,
     },
+    /// The single-image [`OmeTiffEncoder`](crate::OmeTiffEncoder) was given a schema
+    /// that describes more than one image or more than one file.
+    #[error(
+        "the OME-TIFF encoder writes one image to one medium; this schema has {positions} \
+         position(s) and a {layout} layout (use TiffBackend for several files)"
+    )]
+    NotSingleImage {
+        /// Positions of the schema.
+        positions: usize,
+        /// The layout the schema asks for (`single-file`, `redundant`, `master-tiff`,
+        /// `companion-file`).
+        layout: &'static str,
+    },
     /// The codec failed.
     #[error("compression failed")]
     Compression(#[source] std::io::Error),

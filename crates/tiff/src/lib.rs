@@ -53,6 +53,13 @@
 //! Compression is none, LZW or Deflate (levels 0-3, 4-7 and 8-9 map to the encoder's
 //! fast, balanced, best).
 //!
+//! The page writer is generic over the medium ([`TiffSink`]: `Write + Seek + Send`,
+//! implemented for [`File`](std::fs::File) and `Cursor<Vec<u8>>`); [`TiffBackend`] is
+//! the path-based, multi-file API on top, and [`OmeTiffEncoder`] writes one image (one
+//! position, single-file layout) to any medium, e.g. into memory, with the same final
+//! OME-XML as the single-file backend. The encoder has no journal, lock or companion
+//! file: per-frame metadata and crash recovery are the backend's.
+//!
 //! ```
 //! use ome_writers_backend::{Backend, Progress};
 //! use ome_writers_schema::{PositionIndex, Schema, StorageIndex};
@@ -77,17 +84,22 @@
 
 mod backend;
 mod bigtiff;
+mod encoder;
 mod error;
+mod image;
 mod journal;
 mod ome;
 mod owned;
 mod plan;
 mod recover;
+mod sink;
 
 pub use backend::TiffBackend;
+pub use encoder::OmeTiffEncoder;
 pub use error::TiffError;
 pub use journal::JOURNAL_SUFFIX;
 pub use recover::{RecoveredFile, Recovery, recover};
+pub use sink::TiffSink;
 
 /// Backend name in errors.
 const BACKEND: &str = "tiff";

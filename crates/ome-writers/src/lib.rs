@@ -58,10 +58,10 @@ pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension, Pixel, Plate,
     Position, PositionIndex, Schema, SchemaError, SettingsBuilder, StorageIndex,
 };
-pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
-pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};
 /// Encode one OME-TIFF image into any medium (a file, memory): the writer behind the
 /// tiff backend.
 #[cfg(feature = "tiff")]
 pub use ome_writers_tiff::{OmeTiffEncoder, TiffSink};
+pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
+pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};
 pub use synthetic::{frame_pool_u16, pattern_frame, pattern_value, realistic_frame};

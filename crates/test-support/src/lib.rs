@@ -96,3 +96,52 @@ fn find_bioformats() -> Option<PathBuf> {
     let java = Command::new("java").arg("-version").output();
     (jar.is_file() && java.is_ok_and(|o| o.status.success())).then_some(jar)
 }
+
+/// A size-limited tmpfs mounted for a test (mounting needs root), unmounted on drop.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs of `size` (`mount -t tmpfs -o size=SIZE`) on a fresh directory.
+    pub fn mount(size: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(Self { dir })
+    }
+
+    /// Where it is mounted.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// A tmpfs of `size`, or (see [`require`]) a failure naming why it could not be mounted.
+#[must_use]
+pub fn tmpfs(size: &str) -> Option<Tmpfs> {
+    let mounted = Tmpfs::mount(size).map_err(|e| println!("mount -t tmpfs: {e}"));
+    require(mounted.ok(), "a tmpfs mount", "run the tests as root")
+}

@@ -29,10 +29,9 @@ pub(crate) fn python() -> Option<PathBuf> {
     ome_writers_test_support::python()
 }
 
-/// A tmpfs of `size` mounted for the test, or a loud skip (mounting needs root).
-pub(crate) fn tmpfs(size: &str) -> Option<Tmpfs> {
-    let mounted = Tmpfs::mount(size).map_err(|e| println!("mount -t tmpfs: {e}"));
-    ome_writers_test_support::require(mounted.ok(), "a tmpfs mount", "run the tests as root")
+/// A tmpfs mounted for the test, or a loud skip (ome-writers-test-support).
+pub(crate) fn tmpfs(size: &str) -> Option<ome_writers_test_support::Tmpfs> {
+    ome_writers_test_support::tmpfs(size)
 }
 
 /// Check datasets with the independent readers (crates/cli/tests/crash_check.py): each
@@ -55,42 +54,4 @@ pub(crate) fn check_with_readers(jobs: &[serde_json::Value], scratch: &Path) {
         "the readers found lost or torn frames:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A size-limited tmpfs, unmounted on drop.
-pub(crate) struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    pub(crate) fn mount(size: &str) -> Result<Self, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(Self { dir })
-    }
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
 }

@@ -921,47 +921,6 @@ pub fn check_agree(file: &Value, i: usize) -> u64 {
     planes
 }
 
-/// A size-limited tmpfs this test mounts itself (root), unmounted on drop. Failing to
-/// mount fails the test.
-pub struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    pub fn mount(size: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
-        assert!(
-            out.status.success(),
-            "this test mounts a tmpfs (run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { dir }
-    }
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
-
 /// Bio-Formats (`ImageInfo`) must open `path` without OME-XML validation errors and see
 /// one series of `planes` planes. Required: without java and the jar this panics.
 pub fn check_bioformats_planes(path: &Path, planes: u64) {

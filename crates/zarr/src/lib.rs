@@ -39,8 +39,10 @@
 mod check;
 mod encode;
 mod layout;
+mod names;
 mod ngff;
 mod owned;
+mod recover;
 mod store;
 mod stored;
 
@@ -59,7 +61,14 @@ use zarrs::storage::{Bytes, StorageError, StoreKey, WritableStorageTraits};
 
 pub use check::{ChunkChecker, ChunkDamage};
 pub use encode::ChunkCodec;
+pub use names::{
+    DAMAGED_SUFFIX, PARTIAL_SUFFIX, REPAIRED_KEY, RESERVE, TMP_SUFFIX, ZARR_JSON, is_temporary_name,
+};
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
+pub use recover::{
+    DamagedChunk, ImageRecovery, MissingChunks, NothingToRepair, RecoverError, RecoveryReport,
+    recover, recover_applies,
+};
 pub use store::DirStore;
 
 use crate::encode::{BloscName, EncodeSpec, EncoderPool, FastCodec};

@@ -232,6 +232,7 @@ fn find_on_disk(img: &ImageGroup) -> Result<Found> {
             format!("chunk shape {chunk_shape:?} does not fit array shape {shape:?}"),
         ));
     }
+    scan::check_chunk_sizes(&img.array, &array_path)?;
     let enc = KeyEncoding::of(&img.array, &array_path)?;
     let mut scan = scan::scan_chunks(&img.dir.join("0"), &enc, shape.len())?;
     let damaged = scan::set_aside_damaged(&img.array, &array_path, &enc, &mut scan)?;

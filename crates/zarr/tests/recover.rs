@@ -141,3 +141,51 @@ fn a_directory_that_holds_no_data_has_nothing_to_repair() {
     assert!(!recover_applies(&root));
     assert!(recover(&root).is_err());
 }
+
+/// Found by the `zarr_recover` fuzzer: a chunk shape of 2^64 elements overflowed in
+/// the decoder that checks each chunk (a panic, caught as "damaged", so every chunk
+/// was set aside). Such metadata is refused, and no chunk is touched.
+#[test]
+fn chunks_larger_than_this_library_writes_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("h.ome.zarr");
+    let schema = Schema::from_json(&format!(
+        r#"{{"root_path": {:?}, "dtype": "uint8", "compression": "zstd", "dimensions": [
+            {{"name": "t", "count": 2}}, {{"name": "y", "count": 2}}, {{"name": "x", "count": 3}}]}}"#,
+        root.display().to_string()
+    ))
+    .unwrap();
+    let mut zarr = ZarrBackend::create(&schema).unwrap();
+    for t in 0..2 {
+        let idx = StorageIndex::new(&[t]).unwrap();
+        zarr.write(PositionIndex(0), &idx, &[1; 6], None).unwrap();
+    }
+    zarr.finalize(&Progress {
+        frames_written: 2,
+        frames_reached: 2,
+        growth_extent: 2,
+        complete: true,
+        ..Progress::default()
+    })
+    .unwrap();
+    drop(zarr);
+    let group = root.join("zarr.json");
+    let mut doc = read(&group);
+    doc["attributes"]["ome_writers"]["status"] = json!("acquiring");
+    write(&group, &doc);
+    let array = root.join("0/zarr.json");
+    let mut arr = read(&array);
+    arr["chunk_grid"]["configuration"]["chunk_shape"] =
+        json!([1, 4_294_967_296_u64, 4_294_967_296_u64]);
+    write(&array, &arr);
+    let err = recover(&root).unwrap_err();
+    assert!(
+        err.to_string().contains("not an array this library wrote"),
+        "{err}"
+    );
+    assert!(root.join("0/c/0/0/0").is_file() && root.join("0/c/1/0/0").is_file());
+    assert_eq!(
+        read(&group)["attributes"]["ome_writers"]["status"],
+        "acquiring"
+    );
+}

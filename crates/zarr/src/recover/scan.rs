@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ome_writers_backend::write_atomic;
+use ome_writers_schema::limits;
 use serde_json::Value;
 
 use super::RecoverError;
@@ -147,6 +148,39 @@ pub(super) fn u64_list(v: &Value, what: &str, path: &Path) -> Result<Vec<u64>> {
                 format!("{what} is not a list of non-negative integers: {v}"),
             )
         })
+}
+
+/// Refuse an array whose chunks (or shards, or a shard's inner chunks) hold more
+/// elements than this library ever writes ([`limits::MAX_CHUNK_ELEMENTS`]): checking a
+/// chunk decodes it into memory, and such a size (up to overflowing `u64`) is not ours.
+pub(super) fn check_chunk_sizes(array: &Value, path: &Path) -> Result<()> {
+    let outer = &array["chunk_grid"]["configuration"]["chunk_shape"];
+    let inner = array["codecs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == "sharding_indexed")
+        .map(|c| &c["configuration"]["chunk_shape"]);
+    for shape in std::iter::once(outer).chain(inner) {
+        let Some(dims) = shape.as_array() else {
+            continue;
+        };
+        let elements = dims
+            .iter()
+            .map(|d| d.as_u64().map_or(u128::MAX, u128::from))
+            .try_fold(1u128, u128::checked_mul);
+        if elements.is_none_or(|n| n > limits::MAX_CHUNK_ELEMENTS) {
+            return Err(RecoverError::metadata(
+                path,
+                format!(
+                    "chunk shape {shape} holds more than {} elements: not an array this \
+                     library wrote",
+                    limits::MAX_CHUNK_ELEMENTS
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How chunk keys are spelled (Zarr v3 `chunk_key_encoding`).

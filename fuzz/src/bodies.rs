@@ -224,3 +224,138 @@ pub fn tiff_recover(data: &[u8]) {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The documents of a zarr dataset that [`zarr_recover`] replaces with its input (the
+/// input's first byte picks one, modulo their count): the root group (the image, with
+/// the settings), the array, the frame-metadata journal.
+pub const ZARR_RECOVER_DOCS: [&str; 3] = ["zarr.json", "0/zarr.json", "ome_writers_frames.jsonl"];
+
+/// A tiny dataset as a killed writer leaves it: written with the library (3 frames of
+/// an unbounded `t`, 2x3 uint8), then its documents set back to what they said during
+/// the acquisition (status `acquiring`, the array's shape short of the chunks on disk,
+/// two journal lines). Files relative to the root, made once per process.
+fn zarr_template() -> &'static [(String, Vec<u8>)] {
+    static TEMPLATE: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        use ome_writers_backend::{Backend, Progress};
+        use ome_writers_schema::{PositionIndex, StorageIndex};
+
+        let parent = std::env::temp_dir().join(format!(
+            "omew-fuzz-zarr-template-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&parent);
+        std::fs::create_dir_all(&parent).expect("a temporary directory");
+        let root = parent.join("t.ome.zarr");
+        let schema = Schema::from_json(&format!(
+            r#"{{"root_path": {:?}, "dtype": "uint8", "dimensions": [
+                {{"name": "t", "count": null}}, {{"name": "y", "count": 2}},
+                {{"name": "x", "count": 3}}]}}"#,
+            root.display().to_string()
+        ))
+        .expect("the template's settings");
+        let mut zarr = ome_writers_zarr::ZarrBackend::create(&schema).expect("the template");
+        for t in 0..3u8 {
+            let idx = StorageIndex::new(&[u64::from(t)]).expect("an index");
+            zarr.write(PositionIndex(0), &idx, &[t + 1; 6], None)
+                .expect("a frame");
+        }
+        let progress = Progress {
+            frames_written: 3,
+            frames_reached: 3,
+            growth_extent: 3,
+            ..Progress::default()
+        };
+        zarr.finalize(&progress).expect("the template's finish");
+        drop(zarr);
+        let mut files = Vec::new();
+        collect_files(&root, &root, &mut files);
+        for (name, bytes) in &mut files {
+            let Ok(mut doc) = serde_json::from_slice::<Value>(bytes) else {
+                continue;
+            };
+            if name == ZARR_RECOVER_DOCS[0] {
+                let ow = &mut doc["attributes"]["ome_writers"];
+                ow["status"] = json!("acquiring");
+                ow["frames_written"] = json!(2);
+                ow["frame_metadata_journal"] = json!(ZARR_RECOVER_DOCS[2]);
+            } else if name == ZARR_RECOVER_DOCS[1] {
+                doc["shape"] = json!([2, 2, 3]);
+            }
+            *bytes = serde_json::to_vec_pretty(&doc).expect("JSON");
+        }
+        files.push((
+            ZARR_RECOVER_DOCS[2].to_owned(),
+            b"{\"storage_index\": [0], \"delta_t\": 0.5}\n{\"storage_index\": [1], \"delta_t\": 1.5}\n"
+                .to_vec(),
+        ));
+        let _ = std::fs::remove_dir_all(&parent);
+        files
+    })
+}
+
+fn collect_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("the template directory")
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let path = e.path();
+        if path.is_dir() {
+            collect_files(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push((
+                rel.to_string_lossy().into_owned(),
+                std::fs::read(&path).expect("a template file"),
+            ));
+        }
+    }
+}
+
+/// Zarr recovery (`ome_writers_zarr::recover`, behind `omew repair`) on a tiny killed
+/// dataset one of whose documents (the root group, the array, the journal: see
+/// [`ZARR_RECOVER_DOCS`]) is the input: recovered or refused with an error, never a
+/// panic; a dataset recovered once has nothing to repair the second time.
+pub fn zarr_recover(data: &[u8]) {
+    let Some((&which, doc)) = data.split_first() else {
+        return;
+    };
+    let target = ZARR_RECOVER_DOCS[usize::from(which) % ZARR_RECOVER_DOCS.len()];
+    let dir = std::env::temp_dir().join(format!(
+        "omew-fuzz-zarr-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = dir.join("f.ome.zarr");
+    for (name, bytes) in zarr_template() {
+        let path = root.join(name);
+        let bytes = if name == target { doc } else { bytes };
+        if path
+            .parent()
+            .is_some_and(|p| std::fs::create_dir_all(p).is_err())
+            || std::fs::write(&path, bytes).is_err()
+        {
+            return;
+        }
+    }
+    if target == ZARR_RECOVER_DOCS[2] && std::fs::write(root.join(target), doc).is_err() {
+        return;
+    }
+    match ome_writers_zarr::recover(&root) {
+        Ok(report) => {
+            let _ = report.to_string();
+            match ome_writers_zarr::recover(&root) {
+                Ok(again) => assert!(
+                    again.nothing_to_repair.is_some(),
+                    "a recovered dataset is recovered again: {again}"
+                ),
+                Err(e) => panic!("a recovered dataset does not recover again: {e}"),
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

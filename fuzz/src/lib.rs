@@ -4,4 +4,4 @@
 #[path = "bodies.rs"]
 mod bodies;
 
-pub use bodies::{router, settings, tiff_recover};
+pub use bodies::{ZARR_RECOVER_DOCS, router, settings, tiff_recover, zarr_recover};

@@ -252,3 +252,74 @@ fn tiff_recover_body_over_corpus_and_generated_inputs() {
         seed()
     );
 }
+
+/// Tokens that make a zarr document hostile: shapes, codecs and statuses at the edges.
+const ZARR_TOKENS: &[&str] = &[
+    "\"acquiring\"",
+    "\"failed\"",
+    "\"complete\"",
+    "\"partial\"",
+    "\"group\"",
+    "\"array\"",
+    "[0]",
+    "[18446744073709551615, 2, 3]",
+    "[1, 4294967296, 4294967296]",
+    "\"v2\"",
+    "\".\"",
+    "{\"name\": \"zstd\", \"configuration\": {\"level\": 0, \"checksum\": false}}",
+    "{\"storage_index\": [18446744073709551615]}",
+];
+
+/// The JSON mutations of [`mutate`], with zarr tokens now and then.
+fn mutate_zarr(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    let (&which, doc) = seed.split_first().unwrap_or((&0, &[]));
+    let mut v = if rng.below(3) == 0 {
+        let mut v = doc.to_vec();
+        let at = rng.below(v.len() + 1);
+        let t = ZARR_TOKENS[rng.below(ZARR_TOKENS.len())].as_bytes();
+        if rng.below(2) == 0 {
+            // Replace the value after a `:`.
+            if let Some(colon) = v[at.min(v.len())..].iter().position(|&b| b == b':') {
+                let start = at + colon + 1;
+                let end = v[start..]
+                    .iter()
+                    .position(|&b| b == b',' || b == b'}' || b == b'\n')
+                    .map_or(v.len(), |e| start + e);
+                v.splice(start..end, t.iter().copied());
+            }
+        } else {
+            v.splice(at..at, t.iter().copied());
+        }
+        v
+    } else {
+        mutate(rng, doc)
+    };
+    v.insert(0, which);
+    v
+}
+
+#[test]
+fn zarr_recover_body_over_corpus_and_generated_inputs() {
+    let seeds = corpus("zarr_recover");
+    for (path, bytes) in &seeds {
+        run("zarr_recover", bodies::zarr_recover, bytes);
+        println!("ok corpus {}", path.display());
+    }
+    let mut rng = Rng(seed() ^ 0x2a77);
+    let started = Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed() < budget() {
+        let (_, base) = &seeds[rng.below(seeds.len())];
+        run(
+            "zarr_recover",
+            bodies::zarr_recover,
+            &mutate_zarr(&mut rng, base),
+        );
+        runs += 1;
+    }
+    println!(
+        "zarr_recover: {} corpus files + {runs} generated inputs (seed {}), no panic",
+        seeds.len(),
+        seed()
+    );
+}

@@ -46,6 +46,7 @@ mod layout;
 mod names;
 mod ngff;
 mod owned;
+mod recover;
 mod storage;
 mod store;
 mod stored;
@@ -55,8 +56,15 @@ pub use backend::ZarrBackend;
 pub use check::{ChunkChecker, ChunkDamage};
 pub use codecs::ChunkCodec;
 pub use error::ZarrError;
-pub use names::{JOURNAL, image_groups, is_own_file};
+pub use names::{
+    DAMAGED_SUFFIX, JOURNAL, PARTIAL_SUFFIX, REPAIRED_KEY, RESERVE, TMP_SUFFIX, ZARR_JSON,
+    image_groups, is_own_file, is_temporary_name,
+};
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
+pub use recover::{
+    DamagedChunk, ImageRecovery, MissingChunks, NothingToRepair, RecoverError, RecoveryReport,
+    recover, recover_applies,
+};
 pub use storage::ZarrStore;
 pub use store::DirStore;
 

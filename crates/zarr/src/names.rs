@@ -1,5 +1,8 @@
-//! The names the backend gives what it writes on disk: image group paths, the
-//! per-frame metadata journal, and which files of a dataset are its own.
+//! The names this backend gives what it writes on disk, defined once: the writer
+//! ([`crate::DirStore`], the metadata documents) and recovery ([`crate::recover`]) both
+//! use them: image group paths, the per-frame metadata journal, temporary and damaged
+//! names, and which files of a dataset are its own. The status words are
+//! [`ome_writers_backend::DatasetStatus`]'s.
 
 use ome_writers_schema::Schema;
 
@@ -73,4 +76,39 @@ pub(crate) fn journal_key(group: &str) -> String {
 #[must_use]
 pub fn image_groups(schema: &Schema) -> Vec<String> {
     ome_writers_schema::zarr_image_groups(schema)
+}
+
+/// Name of every Zarr v3 metadata document (group or array).
+pub const ZARR_JSON: &str = "zarr.json";
+
+/// Name of the space reserve in the root directory (written at create, removed at
+/// finish; see [`crate::DirStore::reserve`]).
+pub const RESERVE: &str = ".ome_writers.reserve";
+
+/// Suffix of the temporary name a chunk or shard is written under before its rename
+/// (`.<name>.partial`, beside its key).
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Suffix of the temporary name a metadata document is written under before its
+/// rename (`.<name>.tmp`, beside it; [`ome_writers_backend::write_atomic`]'s name).
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// Suffix of a chunk that recovery found damaged and set aside (`.<name>.damaged`,
+/// beside its key; kept, never deleted).
+pub const DAMAGED_SUFFIX: &str = ".damaged";
+
+/// Key, in an image group's `attributes.ome_writers`, of the record recovery leaves
+/// of what it did.
+pub const REPAIRED_KEY: &str = "repaired";
+
+/// Whether a file name is a stale temporary file of the writer: `.<name>.partial` (a
+/// chunk) or `.<name>.tmp` (a metadata document).
+#[must_use]
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with('.') && (name.ends_with(PARTIAL_SUFFIX) || name.ends_with(TMP_SUFFIX))
+}
+
+/// The temporary name a file named `name` is written under (`.<name><suffix>`).
+pub(crate) fn hidden(name: &str, suffix: &str) -> String {
+    format!(".{name}{suffix}")
 }

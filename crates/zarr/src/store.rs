@@ -41,6 +41,8 @@ use zarrs::storage::{
     Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
 };
 
+use crate::names::{PARTIAL_SUFFIX, TMP_SUFFIX, ZARR_JSON, hidden};
+
 #[derive(Default)]
 struct State {
     /// Files written since the last sync.
@@ -65,7 +67,7 @@ struct State {
 }
 
 /// Name of the space reserve in the root directory (see [`DirStore::reserve`]).
-pub(crate) const RESERVE: &str = ".ome_writers.reserve";
+pub(crate) use crate::names::RESERVE;
 
 /// An open metadata batch: documents in the order written (arrays before their
 /// groups, so renames keep that order), each once.
@@ -421,7 +423,7 @@ impl DirStore {
         }
         let dir = path.parent().unwrap_or(&self.root);
         // The temporary name write_atomic uses too (one name for stale files).
-        let tmp = dir.join(".zarr.json.tmp");
+        let tmp = dir.join(hidden(ZARR_JSON, TMP_SUFFIX));
         fs::write(&tmp, bytes)?;
         let mut st = self.lock();
         if let Some(batch) = st.batch.as_mut()
@@ -447,7 +449,7 @@ impl DirStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.partial"));
+        let tmp = dir.join(hidden(&name, PARTIAL_SUFFIX));
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if direct && total >= DIRECT_MIN_BYTES && self.direct.load(Ordering::Relaxed) {
             // No copy into the page cache and no writeback work left for the kernel:

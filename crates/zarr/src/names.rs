@@ -51,7 +51,7 @@ pub fn is_own_file(relative_path: &std::path::Path) -> bool {
             .and_then(|n| n.strip_suffix(suffix))
             .filter(|n| !n.is_empty())
     };
-    if file == "zarr.json" || file == JOURNAL || temporary(".tmp") == Some("zarr.json") {
+    if file == ZARR_JSON || file == JOURNAL || temporary(TMP_SUFFIX) == Some(ZARR_JSON) {
         return true;
     }
     if dirs.is_empty() && file == store::RESERVE {
@@ -59,8 +59,8 @@ pub fn is_own_file(relative_path: &std::path::Path) -> bool {
     }
     in_chunks
         && (chunk_index(file)
-            || temporary(".partial").is_some_and(chunk_index)
-            || temporary(".damaged").is_some_and(chunk_index))
+            || temporary(PARTIAL_SUFFIX).is_some_and(chunk_index)
+            || temporary(DAMAGED_SUFFIX).is_some_and(chunk_index))
 }
 
 pub(crate) fn journal_key(group: &str) -> String {

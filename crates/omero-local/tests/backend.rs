@@ -715,3 +715,61 @@ fn the_staging_backend_comes_from_the_factory_and_keeps_the_zero_copy_path() {
     assert_eq!(owned.load(Ordering::SeqCst), s.num_frames().unwrap());
     assert_eq!(gw.log.lock().unwrap().imports.len(), 1);
 }
+
+/// The backend contract's misuse cases on omero_local behind the facade's checked
+/// layer: typed usage errors, no panic, nothing written to the staged fileset for them,
+/// nothing registered.
+#[test]
+fn misuse_is_a_typed_usage_error_and_writes_nothing() {
+    use ome_writers_backend::{Backend, BackendError, Checked, Progress, UsageError};
+    use ome_writers_schema::{PositionIndex, StorageIndex};
+
+    let site = site();
+    let s = schema(&settings(&site, "omero://dataset/7", tcyx(), json!({})));
+    let gw = fake(vec![7]);
+    let inner =
+        OmeroLocalBackend::create_with(&s, &OmeroLocalOptions::default(), Box::new(gw.clone()))
+            .unwrap();
+    let staged = inner.partial_dir().to_owned();
+    let mut b = Checked::new(&s, inner);
+    let at = |t: u64, c: u64| StorageIndex::new(&[t, c]).unwrap();
+    let frame = vec![0u8; s.frame_bytes()];
+    b.write(PositionIndex(0), &at(0, 0), &frame, None).unwrap();
+    let before = tree(&staged);
+    let usage = |r: Result<(), BackendError>| match r {
+        Err(BackendError::Usage(u)) => u,
+        other => panic!("expected a usage error, got {other:?}"),
+    };
+    usage(b.write(PositionIndex(0), &at(0, 1), &frame[1..], None));
+    usage(b.write(
+        PositionIndex(0),
+        &at(0, 1),
+        &[frame.clone(), vec![0]].concat(),
+        None,
+    ));
+    usage(b.write(PositionIndex(1), &at(0, 1), &frame, None));
+    usage(b.write(PositionIndex(0), &at(2, 0), &frame, None));
+    assert_eq!(
+        tree(&staged),
+        before,
+        "a refused write wrote to the fileset"
+    );
+    let progress = Progress {
+        frames_written: 1,
+        frames_reached: 1,
+        growth_extent: 1,
+        ..Progress::default()
+    };
+    b.finalize(&progress).unwrap();
+    assert!(matches!(
+        usage(b.write(PositionIndex(0), &at(0, 1), &frame, None)),
+        UsageError::Finalized { call: "write" }
+    ));
+    assert!(matches!(
+        b.finalize(&progress),
+        Err(BackendError::Usage(UsageError::Finalized {
+            call: "finalize"
+        }))
+    ));
+    assert_eq!(gw.log.lock().unwrap().imports.len(), 1, "registered once");
+}

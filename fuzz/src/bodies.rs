@@ -344,10 +344,10 @@ pub fn zarr_recover(data: &[u8]) {
     if target == ZARR_RECOVER_DOCS[2] && std::fs::write(root.join(target), doc).is_err() {
         return;
     }
-    match ome_writers_zarr::recover(&root) {
+    match ome_writers_zarr::recover(&root, &|s| Box::new(FrameRouter::new(s))) {
         Ok(report) => {
             let _ = report.to_string();
-            match ome_writers_zarr::recover(&root) {
+            match ome_writers_zarr::recover(&root, &|s| Box::new(FrameRouter::new(s))) {
                 Ok(again) => assert!(
                     again.nothing_to_repair.is_some(),
                     "a recovered dataset is recovered again: {again}"

@@ -8,7 +8,8 @@
 //! Repair writes the final metadata from what is on disk, by the partial-acquisition
 //! rule, and never rewrites a chunk or a page:
 //!
-//! - **OME-Zarr**: [`ome_writers_zarr::recover`]: the chunks on disk are checked (a
+//! - **OME-Zarr**: [`ome_writers::recover_zarr`] (`ome_writers_zarr::recover` with the
+//!   router's acquisition order): the chunks on disk are checked (a
 //!   damaged one set aside) and counted, the shape set from them, the journal folded
 //!   and the final metadata written, with a `repaired` record.
 //! - **OME-TIFF**: [`ome_writers_tiff::recover`]: zero planes are appended up to the
@@ -31,7 +32,7 @@ pub(crate) fn run(path: &Path) -> Result<()> {
     // A root zarr.json entry (a FIFO included: recovery refuses it unopened), or a
     // directory that holds no data.
     if meta.is_dir() && ome_writers_zarr::recover_applies(path) {
-        let report = ome_writers_zarr::recover(path)?;
+        let report = ome_writers::recover_zarr(path)?;
         println!("{report}");
         return Ok(());
     }

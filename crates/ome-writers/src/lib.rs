@@ -64,4 +64,18 @@ pub use ome_writers_schema::{
 pub use ome_writers_tiff::{OmeTiffEncoder, TiffSink};
 pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
 pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};
+/// Finish an OME-Zarr dataset left by a killed or failed writer from what is on disk
+/// (`omew repair`), the frames counted in the acquisition order the router gives.
+///
+/// # Errors
+/// See [`ome_writers_zarr::recover`].
+#[cfg(feature = "zarr")]
+pub fn recover_zarr(
+    path: &std::path::Path,
+) -> Result<ome_writers_zarr::RecoveryReport, ome_writers_zarr::RecoverError> {
+    ome_writers_zarr::recover(path, &|schema| {
+        Box::new(ome_writers_router::FrameRouter::new(schema))
+    })
+}
+
 pub use synthetic::{frame_pool_u16, pattern_frame, pattern_value, realistic_frame};

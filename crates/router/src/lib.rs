@@ -184,3 +184,15 @@ impl Iterator for FrameRouter {
         self.next_route().ok()
     }
 }
+
+impl ome_writers_schema::FrameOrder for FrameRouter {
+    fn total(&self) -> Option<u64> {
+        FrameRouter::total(self)
+    }
+    fn place(&self, n: FrameNumber) -> Option<(PositionIndex, StorageIndex)> {
+        self.route(n).ok().map(|r| (r.position, r.index))
+    }
+    fn extent_reached(&self, frames: u64) -> u64 {
+        FrameRouter::extent_reached(self, frames)
+    }
+}

@@ -39,6 +39,7 @@ mod error;
 mod index;
 mod omero;
 mod options;
+mod order;
 mod schema;
 mod settings;
 mod units;
@@ -51,6 +52,7 @@ pub use error::SchemaError;
 pub use index::{FrameNumber, MAX_INDEX_AXES, PositionIndex, StorageIndex};
 pub use omero::{OMERO_SCHEME, OmeroAddress, OmeroObject};
 pub use options::{Container, MultiFileMetadata, PreferSingleFile, Registration, UnknownValue};
+pub use order::FrameOrder;
 pub use schema::{BackendKind, Dim, Schema, Target, TiffLayout, limits, ome_stem_suffix};
 pub use settings::{
     AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType, FormatSpec,

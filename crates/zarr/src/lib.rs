@@ -62,8 +62,8 @@ pub use names::{
 };
 pub use ome_writers_backend::{EncoderOptions, EncoderPriority};
 pub use recover::{
-    DamagedChunk, ImageRecovery, MissingChunks, NothingToRepair, RecoverError, RecoveryReport,
-    recover, recover_applies,
+    DamagedChunk, ImageRecovery, MissingChunks, NothingToRepair, OrderOf, RecoverError,
+    RecoveryReport, recover, recover_applies,
 };
 pub use storage::ZarrStore;
 pub use store::DirStore;

@@ -34,7 +34,6 @@
 
 mod count;
 mod error;
-mod order;
 mod record;
 mod report;
 mod scan;
@@ -43,7 +42,7 @@ use std::fs;
 use std::path::Path;
 
 use ome_writers_backend::DatasetStatus;
-use ome_writers_schema::{AcquisitionSettings, Schema};
+use ome_writers_schema::{AcquisitionSettings, FrameOrder, Schema};
 use serde_json::{Value, json};
 
 pub use error::RecoverError;
@@ -65,14 +64,20 @@ pub fn recover_applies(path: &Path) -> bool {
         && (fs::symlink_metadata(path.join(ZARR_JSON)).is_ok() || holds_nothing(path))
 }
 
+/// Where frames go, for the schema a dataset recorded: recovery counts frames in
+/// acquisition order, which only the router knows (`ome_writers::recover_zarr` passes
+/// it: `&|schema| Box::new(FrameRouter::new(schema))`).
+pub type OrderOf<'a> = &'a dyn Fn(&Schema) -> Box<dyn FrameOrder>;
+
 /// Finish the OME-Zarr dataset at `path` from what is on disk (see the module docs);
 /// a dataset already finished, or a directory that holds no data, is left untouched.
+/// `order` gives the acquisition order of the recorded schema.
 ///
 /// # Errors
 /// A metadata document, chunk or journal that cannot be read (or is not a regular
 /// file), metadata this library did not write, settings that do not validate, or a
 /// document that cannot be replaced.
-pub fn recover(path: &Path) -> Result<RecoveryReport> {
+pub fn recover(path: &Path, order: OrderOf<'_>) -> Result<RecoveryReport> {
     if fs::symlink_metadata(path.join(ZARR_JSON)).is_err()
         && fs::metadata(path).is_ok_and(|m| m.is_dir())
         && holds_nothing(path)
@@ -108,7 +113,7 @@ pub fn recover(path: &Path) -> Result<RecoveryReport> {
         };
         return Ok(RecoveryReport::unchanged(path.to_owned(), why));
     }
-    finish(path, images)
+    finish(path, images, order)
 }
 
 /// Whether a directory holds no data: no file but stale temporaries (`.*.tmp`,
@@ -146,8 +151,9 @@ struct Verdict {
 }
 
 /// Recover a dataset with at least one unfinished image.
-fn finish(root: &Path, mut images: Vec<ImageGroup>) -> Result<RecoveryReport> {
+fn finish(root: &Path, mut images: Vec<ImageGroup>, order: OrderOf<'_>) -> Result<RecoveryReport> {
     let schema = recorded_schema(root, &images)?;
+    let order = order(&schema);
     let found = images
         .iter()
         .map(find_on_disk)
@@ -161,7 +167,8 @@ fn finish(root: &Path, mut images: Vec<ImageGroup>) -> Result<RecoveryReport> {
                 .unwrap_or(0)
         })
         .fold(0u64, u64::saturating_add);
-    let (per_image, frames) = count::frames_on_disk(&schema, &images, &found, root, claimed);
+    let (per_image, frames) =
+        count::frames_on_disk(&schema, &*order, &images, &found, root, claimed);
     let complete = schema.num_frames().is_some_and(|n| frames >= n);
     let verdict = Verdict {
         status: if complete {
@@ -169,7 +176,7 @@ fn finish(root: &Path, mut images: Vec<ImageGroup>) -> Result<RecoveryReport> {
         } else {
             DatasetStatus::Partial
         },
-        extent: count::growth_extent(&schema, &found, frames),
+        extent: count::growth_extent(&schema, &*order, &found, frames),
     };
     let mut report = RecoveryReport {
         root: root.to_owned(),

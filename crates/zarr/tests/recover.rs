@@ -69,7 +69,7 @@ fn a_killed_dataset_is_finished_with_a_typed_report_and_only_once() {
     std::fs::write(root.join("0/c/2/0/0"), b"torn").unwrap();
     assert!(recover_applies(&root));
 
-    let report = recover(&root).unwrap();
+    let report = recover(&root, &by_router).unwrap();
     assert_eq!(report.nothing_to_repair, None);
     assert_eq!(report.status, Some(DatasetStatus::Partial));
     assert_eq!(report.frames_counted, 2, "{report}");
@@ -112,7 +112,7 @@ fn a_killed_dataset_is_finished_with_a_typed_report_and_only_once() {
         "{said}"
     );
 
-    let again = recover(&root).unwrap();
+    let again = recover(&root, &by_router).unwrap();
     assert_eq!(
         again.nothing_to_repair,
         Some(NothingToRepair::Finished {
@@ -130,7 +130,7 @@ fn a_directory_that_holds_no_data_has_nothing_to_repair() {
     std::fs::write(root.join(RESERVE), b"").unwrap();
     std::fs::write(root.join("0/.zarr.json.tmp"), b"{").unwrap();
     assert!(recover_applies(&root));
-    let report = recover(&root).unwrap();
+    let report = recover(&root, &by_router).unwrap();
     assert_eq!(
         report.nothing_to_repair,
         Some(NothingToRepair::NothingWritten)
@@ -139,7 +139,7 @@ fn a_directory_that_holds_no_data_has_nothing_to_repair() {
     // Not ours: recovery does not apply, and refuses.
     std::fs::write(root.join("data.bin"), b"x").unwrap();
     assert!(!recover_applies(&root));
-    assert!(recover(&root).is_err());
+    assert!(recover(&root, &by_router).is_err());
 }
 
 /// Found by the `zarr_recover` fuzzer: a chunk shape of 2^64 elements overflowed in
@@ -178,7 +178,7 @@ fn chunks_larger_than_this_library_writes_are_refused_untouched() {
     arr["chunk_grid"]["configuration"]["chunk_shape"] =
         json!([1, 4_294_967_296_u64, 4_294_967_296_u64]);
     write(&array, &arr);
-    let err = recover(&root).unwrap_err();
+    let err = recover(&root, &by_router).unwrap_err();
     assert!(
         err.to_string().contains("not an array this library wrote"),
         "{err}"
@@ -188,4 +188,9 @@ fn chunks_larger_than_this_library_writes_are_refused_untouched() {
         read(&group)["attributes"]["ome_writers"]["status"],
         "acquiring"
     );
+}
+
+/// The acquisition order recovery is given: the router's.
+fn by_router(schema: &ome_writers_schema::Schema) -> Box<dyn ome_writers_schema::FrameOrder> {
+    Box::new(ome_writers_router::FrameRouter::new(schema))
 }

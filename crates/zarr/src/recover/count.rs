@@ -8,9 +8,9 @@ use ome_writers_schema::Schema;
 use serde_json::Value;
 
 use super::Found;
-use super::order::Order;
 use super::report::MissingChunks;
 use super::scan::ImageGroup;
+use ome_writers_schema::{FrameNumber, FrameOrder};
 
 /// Most missing chunk keys listed by name in the `repaired` record.
 const LIST_MISSING: usize = 100;
@@ -24,6 +24,7 @@ const MAX_ENUMERATED: u128 = 1 << 20;
 /// claims. Returns the count per image (in `images` order) and the total.
 pub(super) fn frames_on_disk(
     schema: &Schema,
+    order: &dyn FrameOrder,
     images: &[ImageGroup],
     found: &[Found],
     root: &Path,
@@ -39,7 +40,6 @@ pub(super) fn frames_on_disk(
         .iter()
         .map(|g| by_path.get(Path::new(g)).copied())
         .collect();
-    let order = Order::new(schema);
     let limit = order.total().unwrap_or(u64::MAX);
     let single_plane = found.first().is_some_and(|f| {
         let n = f.chunk_shape.len().saturating_sub(2);
@@ -53,16 +53,16 @@ pub(super) fn frames_on_disk(
     let mut per_image = vec![0u64; images.len()];
     let mut n = 0u64;
     while n < limit {
-        let Some((position, index)) = order.route(n) else {
+        let Some((position, index)) = order.place(FrameNumber(n)) else {
             break;
         };
-        let Some(Some(i)) = image_of.get(position) else {
+        let Some(Some(i)) = image_of.get(position.0) else {
             break;
         };
         let Some(f) = found.get(*i) else {
             break;
         };
-        if !frame_chunks_present(f, &index) {
+        if !frame_chunks_present(f, index.as_slice()) {
             break;
         }
         per_image[*i] += 1;
@@ -98,7 +98,12 @@ fn frame_chunks_present(f: &Found, idx: &[u64]) -> bool {
 /// The growth-axis extent every image gets: covering the last chunk on disk (clamped
 /// to the declared count), and for an unbounded axis no further than the growth unit
 /// of the first frame not counted (a crafted far chunk cannot make it absurd).
-pub(super) fn growth_extent(schema: &Schema, found: &[Found], frames: u64) -> Option<u64> {
+pub(super) fn growth_extent(
+    schema: &Schema,
+    order: &dyn FrameOrder,
+    found: &[Found],
+    frames: u64,
+) -> Option<u64> {
     let g = schema.growth_axis()?;
     let declared = schema.array_shape(None);
     let unbounded = schema
@@ -119,15 +124,14 @@ pub(super) fn growth_extent(schema: &Schema, found: &[Found], frames: u64) -> Op
             }
         }
     }
-    let order = Order::new(schema);
     if unbounded {
         let c = found
             .first()
             .and_then(|f| f.chunk_shape.get(g).copied())
             .unwrap_or(1);
         let next_unit = order
-            .route(frames)
-            .and_then(|(_, index)| index.get(g).copied())
+            .place(FrameNumber(frames))
+            .and_then(|(_, index)| index.as_slice().get(g).copied())
             .map_or(u64::MAX, |i| (i / c + 1).saturating_mul(c));
         extent = extent.min(next_unit).max(order.extent_reached(frames));
     } else {

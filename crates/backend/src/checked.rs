@@ -3,9 +3,14 @@
 //! [`Progress`] contract) so that a backend's own code may assume it, and misuse is a
 //! [`UsageError`], never a panic and never a file.
 
+use std::sync::Arc;
+
 use ome_writers_schema::{PositionIndex, Schema, StorageIndex};
 
-use crate::{Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary};
+use crate::{
+    Backend, BackendError, FrameBuffer, FrameMetadata, PlaneReader, Progress, Summary,
+    check_namespace,
+};
 
 /// A call that breaks the [`Backend`] contract; nothing was written for it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +47,14 @@ pub enum UsageError {
     Finalized {
         /// `write`, `flush` or `finalize`.
         call: &'static str,
+    },
+    /// A global-metadata namespace that is empty or reserved.
+    #[error("global metadata namespace {namespace:?}: {reason}")]
+    Namespace {
+        /// The namespace given.
+        namespace: String,
+        /// Why it is refused.
+        reason: &'static str,
     },
     /// A `Progress` that contradicts itself.
     #[error("inconsistent Progress: {reason}")]
@@ -189,6 +202,29 @@ impl<B: Backend> Backend for Checked<B> {
         self.finalized = true;
         self.inner.finalize(&progress)
     }
+
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        self.inner.reader()
+    }
+
+    fn frames_readable(&self) -> u64 {
+        self.inner.frames_readable()
+    }
+
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        if self.finalized {
+            return Err(UsageError::Finalized {
+                call: "set_global_metadata",
+            }
+            .into());
+        }
+        check_namespace(namespace)?;
+        self.inner.set_global_metadata(namespace, value)
+    }
 }
 
 impl Backend for Box<dyn Backend> {
@@ -218,5 +254,21 @@ impl Backend for Box<dyn Backend> {
 
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         (**self).finalize(progress)
+    }
+
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        (**self).reader()
+    }
+
+    fn frames_readable(&self) -> u64 {
+        (**self).frames_readable()
+    }
+
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        (**self).set_global_metadata(namespace, value)
     }
 }

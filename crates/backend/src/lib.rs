@@ -38,9 +38,12 @@ mod checked;
 mod direct;
 mod error;
 mod fsutil;
+mod global;
 mod output;
+mod reader;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ome_writers_schema::{PositionIndex, StorageIndex};
 
@@ -50,10 +53,12 @@ pub use checked::{Checked, UsageError};
 pub use direct::{Direct, create_direct};
 pub use error::{BackendError, error_chain};
 pub use fsutil::{start_writeback, sync_dir, write_atomic};
+pub use global::{GlobalMetadata, RESERVED_NAMESPACES, check_namespace};
 pub use output::{
     LOCK_SUFFIX, OutputLock, Ownership, PreparedOutput, REPLACED_SUFFIX, lock_output,
     prepare_output,
 };
+pub use reader::PlaneReader;
 
 /// How a backend that compresses (zarr today) spreads the encoding over threads.
 ///
@@ -238,4 +243,33 @@ pub trait Backend: Send {
     /// Apply the partial-acquisition rule, write the final metadata and make it all
     /// durable. Called once; later calls may return an error.
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError>;
+
+    /// A reader of what this backend has stored, for live views: usable from any
+    /// thread while the backend writes, and after finalize. `None` (the default):
+    /// the backend cannot read back, so a view keeps every frame it shows in memory.
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        None
+    }
+
+    /// How many of the frames handed over (in arrival order, from the first) the
+    /// [`reader`](Self::reader) can read now: a prefix, never decreasing. A view keeps
+    /// the frames after it in memory. The default (no reader) is 0.
+    fn frames_readable(&self) -> u64 {
+        0
+    }
+
+    /// Set (or replace) acquisition-level metadata under `namespace` (already checked
+    /// with [`check_namespace`]): zarr root attributes, a TIFF MapAnnotation. Durable
+    /// at the next durability point or finalize. The default refuses.
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        let _ = (namespace, value);
+        Err(BackendError::Unsupported {
+            backend: "this",
+            reason: "global metadata is not supported by this backend".to_owned(),
+        })
+    }
 }

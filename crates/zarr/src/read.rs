@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use ome_writers_backend::{BackendError, PlaneReader, ReadDir, UsageError};
 use ome_writers_schema::{PositionIndex, StorageIndex, Target};
@@ -25,17 +25,36 @@ use zarrs::storage::{Bytes, MaybeBytesIterator, ReadableStorageTraits, StorageEr
 use crate::backend::ZarrBackend;
 use crate::error::ZarrError;
 
-/// A read-only store over a dataset directory held open.
+/// A read-only store over a dataset directory held open, made for one plane read: each
+/// file is opened once and that handle serves every read of it (a shard's index and
+/// its inner chunks), so a unit replaced meanwhile (a durability point's copy by the
+/// whole unit) is read from one version only, never an index of one and data of another.
 #[derive(Debug)]
 struct ReadStore {
-    dir: ReadDir,
+    dir: Arc<ReadDir>,
+    opened: Mutex<Vec<(String, Option<Arc<File>>)>>,
 }
 
 impl ReadStore {
-    fn open(&self, key: &StoreKey) -> Result<Option<File>, StorageError> {
-        self.dir
+    fn new(dir: Arc<ReadDir>) -> Self {
+        Self {
+            dir,
+            opened: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(&self, key: &StoreKey) -> Result<Option<Arc<File>>, StorageError> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, file)) = opened.iter().find(|(k, _)| k == key.as_str()) {
+            return Ok(file.clone());
+        }
+        let file = self
+            .dir
             .open_file(key.as_str())
-            .map_err(|e| StorageError::IOError(Arc::new(e)))
+            .map_err(|e| StorageError::IOError(Arc::new(e)))?
+            .map(Arc::new);
+        opened.push((key.as_str().to_owned(), file.clone()));
+        Ok(file)
     }
 }
 
@@ -79,8 +98,9 @@ impl ReadableStorageTraits for ReadStore {
 
 /// Reads the planes a [ZarrBackend] stored (see the module docs).
 pub(crate) struct ZarrReader {
-    store: Arc<ReadStore>,
-    /// One array per image, its shape grown on demand (unbounded growth axis).
+    dir: Arc<ReadDir>,
+    /// One array per image (a template: each read gives it a store of its own), its
+    /// shape grown on demand (unbounded growth axis).
     arrays: Vec<RwLock<Array<ReadStore>>>,
     /// Write-unit shape (shard or chunk), storage order, Y/X included.
     unit: Vec<u64>,
@@ -100,9 +120,8 @@ impl ZarrBackend {
         let Target::Disk { path } = self.schema.target() else {
             return None;
         };
-        let store = Arc::new(ReadStore {
-            dir: ReadDir::open(path).ok()?,
-        });
+        let dir = Arc::new(ReadDir::open(path).ok()?);
+        let store = Arc::new(ReadStore::new(dir.clone()));
         let arrays = self
             .images
             .iter()
@@ -117,7 +136,7 @@ impl ZarrBackend {
             .collect::<Result<Vec<_>, _>>()
             .ok()?;
         Some(Arc::new(ZarrReader {
-            store,
+            dir,
             arrays,
             unit: self.unit.clone(),
             declared: self.declared.clone(),
@@ -178,8 +197,8 @@ impl ZarrReader {
                 key[n] = by;
                 key[n + 1] = bx;
                 let chunk = array.chunk_key(&key);
-                let found = self
-                    .store
+                let found = array
+                    .storage()
                     .size_key(&chunk)
                     .map_err(|source| ZarrError::Read {
                         key: chunk.to_string(),
@@ -221,7 +240,10 @@ impl PlaneReader for ZarrReader {
                     })?;
             }
         }
-        let array = lock.read().unwrap_or_else(PoisonError::into_inner);
+        let array = lock
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .with_storage(Arc::new(ReadStore::new(self.dir.clone())));
         if !self.units_stored(&array, index)? {
             return Ok(false);
         }
@@ -248,5 +270,42 @@ impl PlaneReader for ZarrReader {
         }
         out.copy_from_slice(&bytes);
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use ome_writers_backend::ReadDir;
+    use zarrs::storage::byte_range::ByteRange;
+    use zarrs::storage::{ReadableStorageTraits, StoreKey};
+
+    use super::ReadStore;
+
+    #[test]
+    fn one_read_sees_one_version_of_a_file_replaced_meanwhile() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("c")).unwrap();
+        std::fs::write(tmp.path().join("c/0"), b"old index+data").unwrap();
+        let dir = Arc::new(ReadDir::open(tmp.path()).unwrap());
+        let store = ReadStore::new(dir.clone());
+        let key = StoreKey::new("c/0").unwrap();
+        assert_eq!(store.size_key(&key).unwrap(), Some(14));
+        // The writer renames a new version into place.
+        std::fs::write(tmp.path().join("c/.0.new"), b"new").unwrap();
+        std::fs::rename(tmp.path().join("c/.0.new"), tmp.path().join("c/0")).unwrap();
+        let head = store
+            .get_partial(&key, ByteRange::FromStart(0, Some(3)))
+            .unwrap();
+        assert_eq!(head.as_deref(), Some(&b"old"[..]));
+        // The next read (a new store) sees the new version; absent keys are None.
+        let next = ReadStore::new(dir);
+        assert_eq!(next.get(&key).unwrap().as_deref(), Some(&b"new"[..]));
+        assert!(next.get(&StoreKey::new("c/1").unwrap()).unwrap().is_none());
+        let past = next.get_partial(&key, ByteRange::FromStart(2, Some(5)));
+        assert!(past.is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use ome_writers::{CoordEvent, DType, FrameMetadata, Schema, Stream, StreamError};
+use ome_writers::{CoordEvent, DType, FrameMetadata, Schema, Stream, StreamError, StreamView};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -34,6 +34,9 @@ pub(crate) struct PyStream {
     dtype: DType,
     np_dtype: Py<PyAny>,
     closed: AtomicBool,
+    /// Views made just before `close()` finished the stream, one per
+    /// `(dynamic_shape, strict)`, for `view()` after close.
+    closed_views: Mutex<Vec<((bool, bool), StreamView)>>,
 }
 
 impl PyStream {
@@ -46,6 +49,7 @@ impl PyStream {
             dtype,
             schema,
             closed: AtomicBool::new(false),
+            closed_views: Mutex::new(Vec::new()),
         })
     }
 
@@ -84,9 +88,29 @@ impl PyStream {
             })?;
             match result {
                 Err(StreamError::QueueFull) => py.check_signals()?,
-                r => return r.map_err(|e| stream_error(&e)),
+                r => return r.map_err(|e| past_end(&e, "append frame", 1)),
             }
         }
+    }
+}
+
+/// ome-writers' wording for going past the end (its tests match it), then ours.
+fn past_end(e: &StreamError, operation: &str, frames: u64) -> PyErr {
+    match e {
+        StreamError::TooManyFrames { total, .. } => {
+            let tried = if frames > 1 {
+                format!(" (tried to skip {frames})")
+            } else {
+                String::new()
+            };
+            pyo3::exceptions::PyIndexError::new_err(format!(
+                "Cannot {operation}: would exceed total of {total} frames{tried} ({}). \
+                 If you need to write an unbounded number of frames, set the count of \
+                 your first dimension to None.",
+                ome_writers::error_chain(e)
+            ))
+        }
+        other => stream_error(other),
     }
 }
 
@@ -195,7 +219,11 @@ impl PyStream {
         if n == 0 {
             return Err(PyValueError::new_err("frames must be positive, got 0"));
         }
-        self.with(py, |s| s.skip(n))
+        let r = py.allow_threads(|| self.guard().as_mut().map(|s| s.skip(n)));
+        match r {
+            None => Err(closed_error()),
+            Some(r) => r.map_err(|e| past_end(&e, "skip frames", n)),
+        }
     }
 
     /// A writable numpy array of a pooled frame buffer (blocks while the queue is
@@ -229,7 +257,21 @@ impl PyStream {
     /// A live, read-only, array-like view of the data in acquisition order.
     #[pyo3(signature = (*, dynamic_shape = true, strict = false))]
     fn view(&self, py: Python<'_>, dynamic_shape: bool, strict: bool) -> PyResult<PyStreamView> {
-        let view = self.with(py, |s| Ok(s.view(dynamic_shape, strict)))?;
+        let open = py.allow_threads(|| {
+            self.guard()
+                .as_mut()
+                .map(|s| s.view(dynamic_shape, strict))
+        });
+        let Some(view) = open else {
+            // Closed: a view made just before it finished (reads the stored data).
+            let views = self.closed_views.lock().unwrap_or_else(PoisonError::into_inner);
+            let view = views
+                .iter()
+                .find(|(k, _)| *k == (dynamic_shape, strict))
+                .map(|(_, v)| v.clone())
+                .ok_or_else(closed_error)?;
+            return PyStreamView::new(py, view);
+        };
         let out = PyStreamView::new(py, view)?;
         if dynamic_shape {
             let emit = out.signal().getattr(py, "emit")?;
@@ -288,6 +330,12 @@ impl PyStream {
         let stream = py.allow_threads(|| self.guard().take());
         let Some(stream) = stream else { return Ok(()) };
         self.closed.store(true, Ordering::SeqCst);
+        {
+            let mut views = self.closed_views.lock().unwrap_or_else(PoisonError::into_inner);
+            for key in [(true, false), (true, true), (false, false), (false, true)] {
+                views.push((key, stream.view(key.0, key.1)));
+            }
+        }
         py.allow_threads(|| stream.finish())
             .map(drop)
             .map_err(|e| stream_error(&e))
@@ -339,8 +387,20 @@ impl Drop for PyStream {
     fn drop(&mut self) {
         let stream = self.guard().take();
         if let Some(stream) = stream {
-            // Finalize without the GIL: the events thread may be waiting for it.
-            Python::with_gil(|py| py.allow_threads(move || drop(stream)));
+            Python::with_gil(|py| {
+                if stream.frames_written() > 0 {
+                    let warning = py.get_type::<pyo3::exceptions::PyUserWarning>();
+                    let _ = PyErr::warn(
+                        py,
+                        &warning,
+                        c"OMEStream was not closed before garbage collection. Please use \
+                          `with create_stream(...):` or call `stream.close()`.",
+                        1,
+                    );
+                }
+                // Finalize without the GIL: the events thread may be waiting for it.
+                py.allow_threads(move || drop(stream));
+            });
         }
     }
 }

@@ -8,7 +8,7 @@ from typing_extensions import Self
 
 __version__: str
 
-def create_stream(settings: Any) -> OMEStream:
+def create_stream(settings: Any, *, queue_bytes: int | None = None) -> OMEStream:
     """Create a stream from an ``AcquisitionSettings``, a dict or a JSON string.
 
     Raises ``ValueError`` (naming the field) for invalid settings and

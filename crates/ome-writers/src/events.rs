@@ -210,6 +210,13 @@ impl Events {
         }
     }
 
+    /// A handle that waits like [`wait`](Self::wait) without borrowing the stream.
+    pub(crate) fn waiter(&self) -> EventWaiter {
+        EventWaiter {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Deliver what is queued and stop the thread.
     pub(crate) fn stop(&mut self) {
         self.tx = None;
@@ -223,6 +230,33 @@ impl Events {
 impl Drop for Events {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits until every coordinate event sent so far was delivered, without borrowing
+/// the stream (so a binding can wait while its callbacks call back into the stream).
+/// From [`Stream::event_waiter`](crate::Stream::event_waiter).
+#[derive(Clone)]
+pub struct EventWaiter {
+    shared: Arc<Shared>,
+}
+
+impl EventWaiter {
+    /// Wait for the events of the frames appended before this call.
+    pub fn wait(&self) {
+        let target = self.shared.sent.load(Ordering::SeqCst);
+        let mut done = self
+            .shared
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *done < target {
+            done = self
+                .shared
+                .delivered
+                .wait(done)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }
 

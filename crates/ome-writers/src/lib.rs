@@ -54,7 +54,7 @@ mod view;
 mod writer;
 
 pub use error::{EarlierError, StreamError, frame_metadata};
-pub use events::{CoordEvent, CoordUpdate, EVENT_QUEUE};
+pub use events::{CoordEvent, CoordUpdate, EVENT_QUEUE, EventWaiter};
 pub use factory::{create_backend, create_backend_with};
 pub use grid::{CoordLabel, Coords};
 pub use ome_writers_backend::{

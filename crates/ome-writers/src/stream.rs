@@ -480,6 +480,12 @@ impl Stream {
         self.events.wait();
     }
 
+    /// A handle that waits like [`wait_for_events`](Self::wait_for_events) without
+    /// borrowing the stream.
+    pub fn event_waiter(&self) -> crate::EventWaiter {
+        self.events.waiter()
+    }
+
     fn progress(&self) -> Progress {
         let reached = self.router.frames_reached();
         Progress {

@@ -21,12 +21,22 @@ use pyo3::prelude::*;
 /// `settings`: an `ome_writers.AcquisitionSettings` (anything with
 /// `model_dump(mode="json")`), a dict, or a JSON string. Invalid settings raise
 /// `ValueError` naming the field; an existing output without `overwrite` raises
-/// `FileExistsError`.
+/// `FileExistsError`. `queue_bytes`: the frame queue's byte budget (default 256 MiB;
+/// an append waits while that many bytes are queued).
 #[pyfunction]
-fn create_stream(py: Python<'_>, settings: &Bound<'_, PyAny>) -> PyResult<stream::PyStream> {
+#[pyo3(signature = (settings, *, queue_bytes = None))]
+fn create_stream(
+    py: Python<'_>,
+    settings: &Bound<'_, PyAny>,
+    queue_bytes: Option<usize>,
+) -> PyResult<stream::PyStream> {
     let schema = convert::schema_from(settings)?;
+    let mut options = ome_writers::StreamOptions::default();
+    if let Some(bytes) = queue_bytes {
+        options = options.with_queue_bytes(bytes);
+    }
     let s = py
-        .allow_threads(|| ome_writers::create_stream(&schema))
+        .allow_threads(|| ome_writers::create_stream_with(&schema, &options))
         .map_err(|e| errors::stream_error(&e))?;
     stream::PyStream::new(py, s)
 }

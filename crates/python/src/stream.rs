@@ -257,14 +257,14 @@ impl PyStream {
     /// A live, read-only, array-like view of the data in acquisition order.
     #[pyo3(signature = (*, dynamic_shape = true, strict = false))]
     fn view(&self, py: Python<'_>, dynamic_shape: bool, strict: bool) -> PyResult<PyStreamView> {
-        let open = py.allow_threads(|| {
-            self.guard()
-                .as_mut()
-                .map(|s| s.view(dynamic_shape, strict))
-        });
+        let open =
+            py.allow_threads(|| self.guard().as_mut().map(|s| s.view(dynamic_shape, strict)));
         let Some(view) = open else {
             // Closed: a view made just before it finished (reads the stored data).
-            let views = self.closed_views.lock().unwrap_or_else(PoisonError::into_inner);
+            let views = self
+                .closed_views
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let view = views
                 .iter()
                 .find(|(k, _)| *k == (dynamic_shape, strict))
@@ -292,10 +292,15 @@ impl PyStream {
 
     /// Wait until every event of the frames appended so far was delivered.
     fn wait_for_events(&self, py: Python<'_>) -> PyResult<()> {
-        self.with(py, |s| {
-            s.wait_for_events();
-            Ok(())
-        })
+        if std::thread::current().name() == Some(EVENTS_THREAD) {
+            return Ok(()); // a callback waiting for its own delivery would never return
+        }
+        // Without holding the stream: a callback may call back into it meanwhile.
+        let waiter = py.allow_threads(|| self.guard().as_ref().map(Stream::event_waiter));
+        if let Some(w) = waiter {
+            py.allow_threads(|| w.wait());
+        }
+        Ok(())
     }
 
     /// Attach acquisition-level metadata under `namespace` (replacing an earlier
@@ -331,7 +336,10 @@ impl PyStream {
         let Some(stream) = stream else { return Ok(()) };
         self.closed.store(true, Ordering::SeqCst);
         {
-            let mut views = self.closed_views.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut views = self
+                .closed_views
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for key in [(true, false), (true, true), (false, false), (false, true)] {
                 views.push((key, stream.view(key.0, key.1)));
             }

@@ -72,7 +72,8 @@ class OMEWriterSink:
     def _settings(self, seq: Any, meta: Any) -> Any:
         info = (meta or {}).get("image_infos", [{}])[0]
         width, height = info["width"], info["height"]
-        pixel = info.get("pixel_size_um")
+        # 0 means "no pixel size configured": OME needs a positive size, so none at all.
+        pixel = info.get("pixel_size_um") or None
         base = {"root_path": self.path, "overwrite": self.overwrite, "dtype": str(info["dtype"])}
         try:
             from ome_writers import AcquisitionSettings, useq_to_acquisition_settings
@@ -86,6 +87,12 @@ class OMEWriterSink:
         useq_settings = useq_to_acquisition_settings(
             seq, image_width=width, image_height=height, pixel_size_um=pixel
         )
+        # A time plan with interval 0 gives scale 0, which OME cannot hold (a scale
+        # must be positive): no scale for that dimension.
+        useq_settings["dimensions"] = [
+            d.model_copy(update={"scale": None}) if d.scale == 0 else d
+            for d in useq_settings["dimensions"]
+        ]
         return AcquisitionSettings(**{**base, **useq_settings, **self.extra})
 
     def sequenceStarted(self, seq: Any, meta: Any = None) -> None:

@@ -6,6 +6,8 @@ Runs, on the same workloads, on the same machine, in the same run:
 - ``disk``: the disk's own speed: the same raw bytes to one file, then fsync
   (measured before and after each workload; the mean is the reference).
 - ``omew``: our writer, through ``omew bench-one`` (when the binary exists).
+- ``omew-python``: our writer through the Python package ``ome_writers_rs``
+  (``pip install ./python``): frames appended from numpy, as a Python user does.
 - ``tensorstore``: tensorstore's zarr3 driver used directly.
 - ``acquire-zarr``: the ``acquire-zarr`` package used directly.
 - ``ow-<backend>``: the Python ``ome-writers`` through each of its backends
@@ -59,6 +61,7 @@ WORKLOAD_NAMES = {
 }
 ZARR_WRITERS = [
     "omew",
+    "omew-python",
     "tensorstore",
     "acquire-zarr",
     "ow-tensorstore",
@@ -66,7 +69,7 @@ ZARR_WRITERS = [
     "ow-zarrs-python",
     "ow-zarr-python",
 ]
-TIFF_WRITERS = ["omew", "ow-tifffile"]
+TIFF_WRITERS = ["omew", "omew-python", "ow-tifffile"]
 ALL_WRITERS = ZARR_WRITERS + ["ow-tifffile"]
 POOL = 8  # distinct frames, cycled (as bench.rs)
 
@@ -383,6 +386,29 @@ def write_ome_writers(out: Path, workload: str, frames: int, size: int, pool, ba
     return note
 
 
+def write_omew_python(out: Path, workload: str, frames: int, size: int, pool) -> str:
+    """Our writer through ome_writers_rs, with omew bench-one's settings (levels 1)."""
+    try:
+        from ome_writers_rs import create_stream
+    except Exception as e:  # noqa: BLE001
+        raise Unavailable(f"import ome_writers_rs: {e} (pip install ./python)") from e
+    lead = shape_of(workload, frames)
+    names = [("t", "time"), ("c", "channel"), ("z", "space")] if workload == "w2" else [("t", "time")]
+    dims = [{"name": n, "count": c, "type": k} for (n, k), c in zip(names, lead, strict=True)]
+    if workload == "w2":
+        dims[-1]["shard_size_chunks"] = lead[-1]
+    dims += [{"name": "y", "count": size, "type": "space"}, {"name": "x", "count": size, "type": "space"}]
+    compression = OW_COMPRESSION[workload]
+    settings = {"root_path": str(out), "dimensions": dims, "dtype": "uint16", "overwrite": True,
+                "compression": compression}
+    if compression:
+        settings["compression_level"] = 1
+    with create_stream(settings) as stream:
+        for n in range(total_frames(workload, frames)):
+            stream.append(pool[n % len(pool)])
+    return OMEW_NOTE[workload] + " (from Python)"
+
+
 def output_path(dirpath: Path, writer: str, workload: str) -> Path:
     suffix = ".ome.tiff" if workload == "tiff" else ".ome.zarr"
     if writer == "disk":
@@ -413,6 +439,8 @@ def child_main(args) -> int:
             __import__("zarr")
         if writer == "ow-tifffile":
             __import__("tifffile")
+        if writer == "omew-python":
+            __import__("ome_writers_rs")
     except ImportError as e:
         result["unavailable"] = f"import failed: {e}"
         print(json.dumps(result), flush=True)
@@ -425,6 +453,8 @@ def child_main(args) -> int:
             note = write_tensorstore(out, args.workload, args.frames, args.size, pool, args.ts_window_mib)
         elif writer == "acquire-zarr":
             note = write_acquire_zarr(out, args.workload, args.frames, args.size, pool)
+        elif writer == "omew-python":
+            note = write_omew_python(out, args.workload, args.frames, args.size, pool)
         elif writer.startswith("ow-"):
             note = write_ome_writers(out, args.workload, args.frames, args.size, pool, writer[3:])
         else:
@@ -541,7 +571,7 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {}
-    for dist in ("numpy", "tensorstore", "acquire-zarr", "ome-writers", "zarr", "zarrs", "tifffile", "yaozarrs"):
+    for dist in ("ome-writers-rs", "numpy", "tensorstore", "acquire-zarr", "ome-writers", "zarr", "zarrs", "tifffile", "yaozarrs"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -48,4 +48,10 @@ if [ -z "${OMEW_SKIP_BUILD:-}" ] && command -v cargo >/dev/null 2>&1; then
         || echo "run_peers.sh: cargo build failed; omew rows use the existing binary or are 'unavailable'" >&2
 fi
 
+if [ -z "${OMEW_SKIP_BUILD:-}" ]; then
+    # the omew-python writer: our Python package, built in release mode by pip/maturin
+    "$VPY" -m pip install --quiet "$REPO/python" >&2 \
+        || echo "run_peers.sh: pip install ./python failed; omew-python rows are 'unavailable'" >&2
+fi
+
 exec "$VPY" "$HERE/peers.py" "$@"

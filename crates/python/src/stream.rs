@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ome_writers::{CoordEvent, DType, FrameMetadata, Schema, Stream, StreamError, StreamView};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -323,6 +323,23 @@ impl PyStream {
         }
         let value = json_value(metadata)?;
         crate::global::set(py, self, namespace, value)
+    }
+
+    /// ome-writers returns its backend's metadata objects (yaozarrs models, ome-types
+    /// `OME`); this package writes the metadata itself and has none to hand out.
+    fn get_metadata(&self) -> PyResult<()> {
+        Err(PyNotImplementedError::new_err(
+            "get_metadata: ome_writers_rs writes the OME metadata itself; use \
+             set_global_metadata(namespace, mapping) for acquisition-level metadata",
+        ))
+    }
+
+    /// See `get_metadata`.
+    fn update_metadata(&self, _metadata: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyNotImplementedError::new_err(
+            "update_metadata: ome_writers_rs writes the OME metadata itself; use \
+             set_global_metadata(namespace, mapping) for acquisition-level metadata",
+        ))
     }
 
     /// Finish the acquisition: final metadata, durable on disk. Idempotent.

@@ -112,7 +112,10 @@ mod tests {
         );
         assert_eq!(s.stage_dim(StageAxis::Z).map(Dim::name), Some("plane"));
         assert!(s.has_stage_coords());
-        let flat = schema(r#"{"name": "y", "count": 2}, {"name": "x", "count": 2}"#, r#""a""#);
+        let flat = schema(
+            r#"{"name": "y", "count": 2}, {"name": "x", "count": 2}"#,
+            r#""a""#,
+        );
         assert_eq!(flat.stage_dim(StageAxis::Z), None);
         assert!(!flat.has_stage_coords());
     }

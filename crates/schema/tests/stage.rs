@@ -31,7 +31,11 @@ fn non_finite_coordinates_are_refused_naming_the_field_and_the_value() {
     let cases = [
         (at("b", Some(f64::NAN), None, None), "x_coord", "NaN"),
         (at("b", None, Some(f64::INFINITY), None), "y_coord", "inf"),
-        (at("b", None, None, Some(f64::NEG_INFINITY)), "z_coord", "-inf"),
+        (
+            at("b", None, None, Some(f64::NEG_INFINITY)),
+            "z_coord",
+            "-inf",
+        ),
     ];
     for (bad, field, value) in cases {
         let s = settings(vec![at("a", Some(1.0), Some(2.0), Some(3.0)), bad]);

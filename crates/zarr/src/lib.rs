@@ -47,6 +47,7 @@ mod names;
 mod ngff;
 mod owned;
 mod recover;
+mod stage;
 mod storage;
 mod store;
 mod stored;

@@ -93,6 +93,7 @@ mod owned;
 mod plan;
 mod recover;
 mod sink;
+mod stage;
 
 pub use backend::TiffBackend;
 pub use encoder::OmeTiffEncoder;

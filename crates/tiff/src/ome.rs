@@ -671,7 +671,10 @@ fn plane_els(
     };
     let p = state.position;
     let described: Vec<u64> = if stage.is_empty() {
-        metas.range(..plane_count).map(|(&plane, _)| plane).collect()
+        metas
+            .range(..plane_count)
+            .map(|(&plane, _)| plane)
+            .collect()
     } else {
         (0..plane_count).collect()
     };

@@ -242,7 +242,8 @@ fn read_back(paths: &[PathBuf]) -> Vec<Value> {
 }
 
 fn len(v: &Value, unit: &Value) -> Len {
-    v.as_f64().map(|x| (x, unit.as_str().unwrap_or("").to_owned()))
+    v.as_f64()
+        .map(|x| (x, unit.as_str().unwrap_or("").to_owned()))
 }
 
 /// The StageLabel of image `image` (of position `p`).
@@ -264,7 +265,11 @@ fn check_planes(case: &Case, p: usize, w: &Written, image: &Value, label: &str) 
     let planes = image["planes"].as_array().unwrap();
     let stage = case.labels[p].clone().unwrap_or_default();
     if case.labels[p].is_some() {
-        assert_eq!(planes.len() as u64, image["size"].as_u64().unwrap(), "{label}");
+        assert_eq!(
+            planes.len() as u64,
+            image["size"].as_u64().unwrap(),
+            "{label}"
+        );
     }
     for plane in planes {
         let (z, t) = (plane["z"].as_u64().unwrap(), plane["t"].as_u64().unwrap());
@@ -290,7 +295,9 @@ fn check_planes(case: &Case, p: usize, w: &Written, image: &Value, label: &str) 
 
 /// tifffile + ome-types on the entry file: one image per position.
 fn check_full(case: &Case, w: &Written, when: &str) {
-    let [file] = read_back(std::slice::from_ref(&w.entry)).try_into().unwrap();
+    let [file] = read_back(std::slice::from_ref(&w.entry))
+        .try_into()
+        .unwrap();
     let images = file["images"].as_array().unwrap();
     assert_eq!(images.len(), w.schema.positions().len(), "{}", case.name);
     for (p, image) in images.iter().enumerate() {
@@ -323,8 +330,9 @@ fn elements(xml: &str, tag: &str) -> Vec<BTreeMap<String, String>> {
 
 /// Bio-Formats reports the stage labels and every plane's position of the entry file.
 fn check_bioformats(case: &Case, w: &Written) {
-    let jar = support::bioformats()
-        .unwrap_or_else(|| panic!("Bio-Formats is required for this test: set OMEW_BIOFORMATS_JAR"));
+    let jar = support::bioformats().unwrap_or_else(|| {
+        panic!("Bio-Formats is required for this test: set OMEW_BIOFORMATS_JAR")
+    });
     let (series, out) = support::image_info(&jar, &w.entry);
     let name = case.name;
     assert!(

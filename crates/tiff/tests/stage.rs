@@ -32,6 +32,8 @@ struct Case {
     labels: Vec<Option<[Len; 3]>>,
 }
 
+// Short for the tables of expected values, which hold `Len`s.
+#[allow(clippy::unnecessary_wraps)]
 fn l(v: f64, unit: &str) -> Len {
     Some((v, unit.to_owned()))
 }
@@ -101,7 +103,8 @@ fn cases() -> Vec<Case> {
 
 /// Every third frame says where the stage was: X and Z, in micrometres.
 fn frame_position(n: u64) -> Option<[Option<f64>; 3]> {
-    (n % 3 == 0).then(|| [Some(1000.0 + n as f64), None, Some(-(n as f64))])
+    n.is_multiple_of(3)
+        .then(|| [Some(1000.0 + n as f64), None, Some(-(n as f64))])
 }
 
 /// A written case: its schema, the files per position, and per (position, z, t) the
@@ -126,7 +129,10 @@ fn write(case: &Case, dir: &Path, frames: Option<u64>) -> Written {
     let router = FrameRouter::new(&schema);
     let total = router.total().unwrap();
     let mut backend = TiffBackend::create(&schema).unwrap();
-    let names: Vec<&str> = schema.storage_dims().map(|d| d.name()).collect();
+    let names: Vec<&str> = schema
+        .storage_dims()
+        .map(ome_writers_schema::Dim::name)
+        .collect();
     let mut written = BTreeMap::new();
     for route in router.take(frames.unwrap_or(total) as usize) {
         let n = route.frame.0;
@@ -145,7 +151,7 @@ fn write(case: &Case, dir: &Path, frames: Option<u64>) -> Written {
             .write(
                 route.position,
                 &route.index,
-                &vec![n as u8 + 1; 16],
+                &[n as u8 + 1; 16],
                 meta.as_ref(),
             )
             .unwrap();

@@ -23,7 +23,10 @@ pub(crate) fn translation(schema: &Schema, position: Option<&Position>) -> Optio
     }
     Some(
         axes.map(|i| {
-            let own = dims.get(i).and_then(|d| d.translation()).unwrap_or(0.0);
+            let own = dims
+                .get(i)
+                .and_then(ome_writers_schema::Dim::translation)
+                .unwrap_or(0.0);
             let stage = schema
                 .stage_axis(i)
                 .zip(position)

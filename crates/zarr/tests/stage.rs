@@ -98,7 +98,7 @@ fn write(layout: &Layout, dir: &Path, frames: Option<u64>) -> (PathBuf, Value) {
     for route in router.take(frames.unwrap_or(total) as usize) {
         let v = route.frame.0 as u8 + 1;
         backend
-            .write(route.position, &route.index, &vec![v; 16], None)
+            .write(route.position, &route.index, &[v; 16], None)
             .unwrap();
         written[route.position.0].push(json!([route.index.as_slice(), v]));
     }

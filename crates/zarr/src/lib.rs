@@ -49,6 +49,7 @@ mod owned;
 mod read;
 mod readable;
 mod recover;
+mod stage;
 mod storage;
 mod store;
 mod stored;

@@ -197,16 +197,25 @@ impl Stream {
         let mut buf = buf;
         buf.set_home(self.pool.home());
         let reached = self.router.frames_reached();
-        if self.live.enabled() {
-            // Kept for views until the backend reads it back (before it counts as
-            // reached, so a view never misses it).
-            self.live.keep(reached, self.written, buf.as_bytes());
-        }
-        let msg = Msg::Frame {
-            position: route.position,
-            index: route.index,
-            buf,
-            metadata,
+        let msg = if self.live.enabled() {
+            // Shared with the views until the backend reads it back (kept before it
+            // counts as reached, so a view never misses it).
+            let buf = Arc::new(buf);
+            self.live.keep(reached, self.written, buf.clone());
+            Msg::Shared {
+                position: route.position,
+                index: route.index,
+                buf,
+                metadata,
+                frame: reached,
+            }
+        } else {
+            Msg::Frame {
+                position: route.position,
+                index: route.index,
+                buf,
+                metadata,
+            }
         };
         let sent = self.tx.as_ref().map(|tx| tx.send(msg));
         if !matches!(sent, Some(Ok(()))) {

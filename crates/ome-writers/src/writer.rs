@@ -23,6 +23,15 @@ pub(crate) enum Msg {
         buf: FrameBuffer,
         metadata: Option<FrameMetadata>,
     },
+    /// A frame shared with the views (which hold the buffer until it reads back).
+    Shared {
+        position: PositionIndex,
+        index: StorageIndex,
+        buf: Arc<FrameBuffer>,
+        metadata: Option<FrameMetadata>,
+        /// Its acquisition number (the views' key).
+        frame: u64,
+    },
     /// The first view was made: make every frame queued before it readable.
     EnableView,
     Finish(Progress),
@@ -122,6 +131,29 @@ fn writer_loop(
                 if live.enabled() {
                     live.set_readable(backend.frames_readable());
                 }
+            }
+            Some(Msg::Shared {
+                position,
+                index,
+                buf,
+                metadata,
+                frame,
+            }) => {
+                let ok = !failed
+                    && guarded(
+                        error,
+                        || backend.write(position, &index, buf.as_bytes(), metadata.as_ref()),
+                        |source| StreamError::Write {
+                            position: position.0,
+                            index,
+                            source,
+                        },
+                    )
+                    .is_some();
+                failed |= !ok;
+                written += u64::from(ok);
+                since_flush += u64::from(ok);
+                live.written(frame, &buf, backend.frames_readable(), ok);
             }
             Some(Msg::EnableView) => {
                 // A durability point: the backend reads back every frame before it.

@@ -474,3 +474,34 @@ fn frames_the_backend_cannot_read_yet_come_from_memory() {
         assert_plane(&view, &coords_of(m, &[5, 3]), Some(m));
     }
 }
+
+#[test]
+fn a_view_never_starves_the_queue_when_write_units_outgrow_it() {
+    // Shards of 8 frames, a queue of 2: frames wait in open shards, not in the queue;
+    // the view keeps copies of those, and appends never run out of buffers.
+    let dir = tempfile::tempdir().unwrap();
+    let d = r#"[{"name": "t", "count": 16, "chunk_size": 2, "shard_size_chunks": 4},
+        {"name": "y", "count": 6}, {"name": "x", "count": 5}]"#;
+    let s = schema(
+        dir.path(),
+        "starve.ome.zarr",
+        d,
+        r#", "compression": "zstd""#,
+    );
+    let opts = StreamOptions::default()
+        .with_queue_bytes(2 * H * W * 2)
+        .with_flush_every_frames(0)
+        .with_flush_every(None);
+    let mut stream = create_stream_with(&s, &opts).unwrap();
+    let view = stream.view(true, false);
+    for n in 0..16 {
+        stream.append(&frame(n)).unwrap();
+        for m in 0..=n {
+            assert_plane(&view, &[m], Some(m));
+        }
+    }
+    stream.finish().unwrap();
+    for m in 0..16 {
+        assert_plane(&view, &[m], Some(m));
+    }
+}

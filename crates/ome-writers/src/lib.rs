@@ -42,6 +42,7 @@
 
 mod error;
 mod factory;
+mod global;
 mod options;
 mod pool;
 mod stream;
@@ -50,6 +51,7 @@ mod writer;
 
 pub use error::{EarlierError, StreamError, frame_metadata};
 pub use factory::{create_backend, create_backend_with};
+pub use global::set_global_metadata;
 pub use ome_writers_backend::{
     Backend, BackendError, BufferHome, Checked, DatasetStatus, EncoderOptions, EncoderPriority,
     FrameBuffer, FrameMetadata, Progress, Summary, UsageError, error_chain,

@@ -322,6 +322,16 @@ impl Backend for OmeroLocalBackend {
         self.inner.flush().map_err(|e| self.inner_error(e))
     }
 
+    /// Forwarded to the staging backend (kept in memory there until its next
+    /// durability point; a refusal writes nothing, so it does not fail the fileset).
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        self.inner.set_global_metadata(namespace, value)
+    }
+
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {
         if self.finalized {
             return Err(BackendError::Finalized);

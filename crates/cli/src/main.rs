@@ -9,6 +9,7 @@
 
 mod bench;
 mod frame_meta;
+mod global_meta;
 mod omero;
 mod repair;
 mod signals;

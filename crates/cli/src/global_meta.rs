@@ -42,8 +42,8 @@ fn read_one(arg: &str) -> Result<GlobalArg> {
     if text.len() as u64 > MAX_BYTES {
         bail!("{}: larger than 64 MiB", what());
     }
-    let value: Value = serde_json::from_slice(&text)
-        .with_context(|| format!("{}: not JSON", what()))?;
+    let value: Value =
+        serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", what()))?;
     if !value.is_object() {
         bail!("{}: must hold a JSON object", what());
     }

@@ -15,8 +15,13 @@ use serde_json::{Value, json};
 
 fn settings(dir: &Path) -> String {
     let path = dir.join("settings.json");
-    let dims = json!([{"name": "t", "count": 3}, {"name": "y", "count": 3}, {"name": "x", "count": 2}]);
-    std::fs::write(&path, json!({"dtype": "uint16", "dimensions": dims}).to_string()).unwrap();
+    let dims =
+        json!([{"name": "t", "count": 3}, {"name": "y", "count": 3}, {"name": "x", "count": 2}]);
+    std::fs::write(
+        &path,
+        json!({"dtype": "uint16", "dimensions": dims}).to_string(),
+    )
+    .unwrap();
     path.to_string_lossy().into_owned()
 }
 
@@ -46,8 +51,16 @@ fn write(dir: &Path, out: &Path, globals: &[String]) -> std::process::Output {
 
 fn python(script: &str, path: &Path) -> Value {
     let py = common::python().expect("the Python readers are required");
-    let out = Command::new(py).args(["-c", script]).arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -121,9 +134,18 @@ fn bad_arguments_are_refused_before_anything_is_written() {
     let broken = broken.to_string_lossy().into_owned();
     let object = file(dir.path(), "ok.json", &json!({}));
     for (arg, says) in [
-        (format!("ns={array}"), vec!["\"ns\"", "array.json", "JSON object"]),
-        (format!("ns={broken}"), vec!["\"ns\"", "broken.json", "not JSON"]),
-        ("ns=/nonexistent/x.json".to_owned(), vec!["\"ns\"", "/nonexistent/x.json"]),
+        (
+            format!("ns={array}"),
+            vec!["\"ns\"", "array.json", "JSON object"],
+        ),
+        (
+            format!("ns={broken}"),
+            vec!["\"ns\"", "broken.json", "not JSON"],
+        ),
+        (
+            "ns=/nonexistent/x.json".to_owned(),
+            vec!["\"ns\"", "/nonexistent/x.json"],
+        ),
         (format!("ome={object}"), vec!["\"ome\"", "reserved"]),
         ("no-equals".to_owned(), vec!["NAMESPACE=FILE"]),
     ] {

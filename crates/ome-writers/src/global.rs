@@ -60,16 +60,15 @@ pub fn set_global_metadata(
         namespace: namespace.to_owned(),
         source,
     };
-    let path = match (schema.backend(), schema.target()) {
-        (BackendKind::Zarr | BackendKind::Tiff, Target::Disk { path }) => path,
-        _ => {
-            return Err(wrap(BackendError::Unsupported {
-                backend: "omero_local",
-                reason: "global metadata cannot be added once the dataset is registered \
-                         with OMERO; set it on the stream before finish"
-                    .to_owned(),
-            }));
-        }
+    let (BackendKind::Zarr | BackendKind::Tiff, Target::Disk { path }) =
+        (schema.backend(), schema.target())
+    else {
+        return Err(wrap(BackendError::Unsupported {
+            backend: "omero_local",
+            reason: "global metadata cannot be added once the dataset is registered with \
+                     OMERO; set it on the stream before finish"
+                .to_owned(),
+        }));
     };
     match schema.backend() {
         BackendKind::Tiff => ome_writers_tiff::set_global_metadata(path, namespace, value),

@@ -23,7 +23,8 @@ fn schema(dir: &std::path::Path, name: &str) -> Schema {
 }
 
 fn root_attrs(path: &std::path::Path) -> Value {
-    let doc: Value = serde_json::from_slice(&std::fs::read(path.join("zarr.json")).unwrap()).unwrap();
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(path.join("zarr.json")).unwrap()).unwrap();
     doc["attributes"].clone()
 }
 
@@ -36,7 +37,11 @@ fn bad_namespaces_and_values_are_refused_on_the_callers_thread() {
         assert!(matches!(e, StreamError::GlobalNamespace(_)), "{e:?}");
         assert!(e.to_string().contains(&format!("{ns:?}")), "{e}");
     }
-    for (value, kind) in [(json!([1]), "an array"), (json!("s"), "a string"), (json!(null), "null")] {
+    for (value, kind) in [
+        (json!([1]), "an array"),
+        (json!("s"), "a string"),
+        (json!(null), "null"),
+    ] {
         let e = stream.set_global_metadata("ns", value).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -58,9 +63,13 @@ fn set_on_the_stream_then_after_finish() {
     let dir = tempfile::tempdir().unwrap();
     let schema = schema(dir.path(), "b.ome.zarr");
     let mut stream = create_stream(&schema).unwrap();
-    stream.set_global_metadata("ns", json!({"first": 1})).unwrap();
+    stream
+        .set_global_metadata("ns", json!({"first": 1}))
+        .unwrap();
     stream.append(&[1u8; 4]).unwrap();
-    stream.set_global_metadata("ns", json!({"second": 2})).unwrap();
+    stream
+        .set_global_metadata("ns", json!({"second": 2}))
+        .unwrap();
     stream.append(&[2u8; 4]).unwrap();
     stream.finish().unwrap();
     let root = dir.path().join("b.ome.zarr");
@@ -116,8 +125,7 @@ fn a_backend_error_becomes_the_streams_error() {
     let dir = tempfile::tempdir().unwrap();
     let schema = schema(dir.path(), "c.ome.zarr");
     let mut stream =
-        create_stream_with_backend(&schema, Box::new(NoGlobal), &StreamOptions::default())
-            .unwrap();
+        create_stream_with_backend(&schema, Box::new(NoGlobal), &StreamOptions::default()).unwrap();
     stream.set_global_metadata("ns", json!({})).unwrap();
     let e = stream.finish().unwrap_err();
     let chain = ome_writers::error_chain(&e);

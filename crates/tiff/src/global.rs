@@ -30,7 +30,11 @@ impl TiffBackend {
     /// Set `namespace` (see [`Backend::set_global_metadata`](ome_writers_backend::Backend::set_global_metadata)):
     /// into the carrying files' provisional OME-XML at the next durability point, and
     /// into the final documents.
-    pub(crate) fn set_global(&mut self, namespace: &str, value: &Value) -> Result<(), BackendError> {
+    pub(crate) fn set_global(
+        &mut self,
+        namespace: &str,
+        value: &Value,
+    ) -> Result<(), BackendError> {
         check_namespace(namespace)?;
         check_object(namespace, value)?;
         if self.finalized {
@@ -85,7 +89,11 @@ struct Carrier {
 /// A reserved or empty namespace, a value that is not an object, a locked output, a
 /// dataset this library did not write or that is not finished (repair it first), or
 /// an I/O error.
-pub fn set_global_metadata(path: &Path, namespace: &str, value: &Value) -> Result<(), BackendError> {
+pub fn set_global_metadata(
+    path: &Path,
+    namespace: &str,
+    value: &Value,
+) -> Result<(), BackendError> {
     check_namespace(namespace)?;
     check_object(namespace, value)?;
     let _lock = lock_output(path)?;
@@ -102,10 +110,13 @@ pub fn set_global_metadata(path: &Path, namespace: &str, value: &Value) -> Resul
     for f in dataset_files(path, is_dir)? {
         let reopened = TiffWriter::reopen(&f).map_err(|e| BackendError::io(&f, e))?;
         let (Some(text), 0) = (reopened.descriptions.first(), reopened.writer.torn_bytes()) else {
-            return Err(refused(&f, "no whole OME-XML description: repair the dataset first"));
+            return Err(refused(
+                &f,
+                "no whole OME-XML description: repair the dataset first",
+            ));
         };
-        let xml = String::from_utf8(text.clone())
-            .map_err(|_| refused(&f, "its OME-XML is not UTF-8"))?;
+        let xml =
+            String::from_utf8(text.clone()).map_err(|_| refused(&f, "its OME-XML is not UTF-8"))?;
         let doc: OmeIn = quick_xml::de::from_str(&xml)
             .map_err(|e| refused(&f, format!("its OME-XML cannot be read: {e}")))?;
         if let Some(b) = &doc.binary_only {
@@ -125,7 +136,8 @@ pub fn set_global_metadata(path: &Path, namespace: &str, value: &Value) -> Resul
         Some(name) => {
             let cpath = folder.join(name);
             let xml = read_companion(&cpath)?;
-            Some((cpath, set_in_xml(&xml, namespace, value)?))
+            let xml = set_in_xml(&cpath, &xml, namespace, value)?;
+            Some((cpath, xml))
         }
         None => None,
     };
@@ -133,8 +145,8 @@ pub fn set_global_metadata(path: &Path, namespace: &str, value: &Value) -> Resul
         return Err(refused(path, "no file holds the full OME-XML"));
     }
     for mut c in carriers {
-        let xml = set_in_xml(&c.xml, namespace, value)?;
         let path = c.writer.path().to_owned();
+        let xml = set_in_xml(&path, &c.xml, namespace, value)?;
         c.writer
             .set_final(xml.as_bytes())
             .map_err(|e| BackendError::io(&path, e))?;

@@ -48,10 +48,16 @@ fn schema(dir: &Path, mode: Option<&str>) -> (Schema, PathBuf) {
 
 /// Write frames `from..to` (pixels: the frame number + 1).
 fn write(tiff: &mut TiffBackend, schema: &Schema, from: u64, to: u64) {
-    for route in FrameRouter::new(schema).skip(from as usize).take((to - from) as usize) {
+    for route in FrameRouter::new(schema)
+        .skip(from as usize)
+        .take((to - from) as usize)
+    {
         let v = u16::try_from(route.frame.0 + 1).unwrap();
-        let frame: Vec<u8> = std::iter::repeat_n(v, 12).flat_map(u16::to_ne_bytes).collect();
-        tiff.write(route.position, &route.index, &frame, None).unwrap();
+        let frame: Vec<u8> = std::iter::repeat_n(v, 12)
+            .flat_map(u16::to_ne_bytes)
+            .collect();
+        tiff.write(route.position, &route.index, &frame, None)
+            .unwrap();
     }
 }
 
@@ -125,8 +131,10 @@ fn check(mode: Option<&str>, files: &[PathBuf], provisional: bool, want: &[(&str
                 .iter()
                 .map(|m| (m["ns"].as_str().unwrap().to_owned(), m["entries"].clone()))
                 .collect();
-            let expected: Vec<(String, Value)> =
-                want.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect();
+            let expected: Vec<(String, Value)> = want
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect();
             assert_eq!(found, expected, "{label}: {got}");
         } else {
             assert!(maps.is_empty(), "{label}: {got}");
@@ -164,7 +172,12 @@ fn every_mode_carries_it_where_python_does_set_before_during_and_replaced() {
             .unwrap();
         let files = dataset_files(dir.path(), &root, mode);
         assert_eq!(files.len(), summary.paths.len(), "{mode:?}");
-        check(mode, &files, false, &[("ns_a", nested()), ("ns_b", json!({"y": 2}))]);
+        check(
+            mode,
+            &files,
+            false,
+            &[("ns_a", nested()), ("ns_b", json!({"y": 2}))],
+        );
         // The entries are Python's json.dumps of each value.
         let read = inspect(&files);
         let carrier = read.iter().find(|r| !r["maps"][0].is_null()).unwrap();
@@ -197,7 +210,8 @@ fn a_durability_point_makes_it_durable_and_repair_keeps_it() {
         let mut tiff = TiffBackend::create(&schema).unwrap();
         let n = frames(&schema);
         write(&mut tiff, &schema, 0, 2);
-        tiff.set_global_metadata("pymmcore_plus", &nested()).unwrap();
+        tiff.set_global_metadata("pymmcore_plus", &nested())
+            .unwrap();
         write(&mut tiff, &schema, 2, n - 1);
         tiff.flush().unwrap();
         std::mem::forget(tiff); // the process dies here
@@ -217,8 +231,14 @@ fn a_durability_point_makes_it_durable_and_repair_keeps_it() {
 #[test]
 fn a_large_value_is_written_at_durability_points_and_the_frames_stay_described() {
     // Far larger than the description slots sized at creation.
-    let big: serde_json::Map<String, Value> =
-        (0..400).map(|i| (format!("key{i}"), json!(format!("value {i} {}", "x".repeat(40))))).collect();
+    let big: serde_json::Map<String, Value> = (0..400)
+        .map(|i| {
+            (
+                format!("key{i}"),
+                json!(format!("value {i} {}", "x".repeat(40))),
+            )
+        })
+        .collect();
     let big = Value::Object(big);
     let dir = tempfile::tempdir().unwrap();
     let (schema, root) = schema(dir.path(), None);
@@ -227,7 +247,12 @@ fn a_large_value_is_written_at_durability_points_and_the_frames_stay_described()
     write(&mut tiff, &schema, 0, 3);
     tiff.flush().unwrap();
     std::mem::forget(tiff);
-    check(None, &[root.clone()], true, &[("big", big.clone())]);
+    check(
+        None,
+        std::slice::from_ref(&root),
+        true,
+        &[("big", big.clone())],
+    );
     let (pages, xml) = support::read_pages(&root);
     assert_eq!(pages.len(), 3);
     assert!(xml.contains("SizeT=\"3\""), "{xml}");
@@ -259,7 +284,7 @@ fn reserved_namespaces_and_non_objects_are_refused_with_nothing_written() {
         ..Progress::default()
     })
     .unwrap();
-    check(None, &[root.clone()], false, &[]);
+    check(None, std::slice::from_ref(&root), false, &[]);
     let before = std::fs::read(&root).unwrap();
     assert!(set_global_metadata(&root, "ome", &json!({})).is_err());
     assert!(set_global_metadata(&root, "ns", &json!("text")).is_err());

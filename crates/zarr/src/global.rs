@@ -12,8 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 use ome_writers_backend::{
-    BackendError, GlobalMetadata, RESERVED_NAMESPACES, check_namespace, lock_output,
-    write_atomic,
+    BackendError, GlobalMetadata, RESERVED_NAMESPACES, check_namespace, lock_output, write_atomic,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -132,8 +131,8 @@ fn read_own_root(path: &Path) -> Result<serde_json::Value, BackendError> {
     if text.len() as u64 > MAX_ROOT_DOC_BYTES {
         return Err(not_ours(path, "larger than 256 MiB"));
     }
-    let doc: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|e| not_ours(path, format!("not JSON: {e}")))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| not_ours(path, format!("not JSON: {e}")))?;
     if !doc["attributes"]["ome_writers"]["version"].is_string() {
         return Err(not_ours(
             path,

@@ -18,17 +18,16 @@ use serde_json::{Value, json};
 
 /// (layout, dimensions and plate, image groups)
 fn layouts() -> Vec<(&'static str, Value, Vec<&'static str>)> {
-    let yx = [json!({"name": "y", "count": 4}), json!({"name": "x", "count": 3})];
+    let yx = [
+        json!({"name": "y", "count": 4}),
+        json!({"name": "x", "count": 3}),
+    ];
     let t = json!({"name": "t", "count": 4, "chunk_size": 2});
     let plate = json!([
         {"name": "f", "plate_row": "A", "plate_column": "1"},
         {"name": "f", "plate_row": "A", "plate_column": "2"}]);
     vec![
-        (
-            "single",
-            json!({"dimensions": [t, yx[0], yx[1]]}),
-            vec![""],
-        ),
+        ("single", json!({"dimensions": [t, yx[0], yx[1]]}), vec![""]),
         (
             "bioformats2raw",
             json!({"dimensions": [t, {"name": "p", "type": "position", "coords": ["Pos0", "Pos1"]},
@@ -54,10 +53,17 @@ fn schema(dir: &Path, settings: &Value) -> (Schema, PathBuf) {
 }
 
 fn write(backend: &mut ZarrBackend, schema: &Schema, from: u64, to: u64) {
-    for route in FrameRouter::new(schema).skip(from as usize).take((to - from) as usize) {
+    for route in FrameRouter::new(schema)
+        .skip(from as usize)
+        .take((to - from) as usize)
+    {
         let v = u16::try_from(route.frame.0 + 1).unwrap();
-        let frame: Vec<u8> = std::iter::repeat_n(v, 12).flat_map(u16::to_ne_bytes).collect();
-        backend.write(route.position, &route.index, &frame, None).unwrap();
+        let frame: Vec<u8> = std::iter::repeat_n(v, 12)
+            .flat_map(u16::to_ne_bytes)
+            .collect();
+        backend
+            .write(route.position, &route.index, &frame, None)
+            .unwrap();
     }
 }
 
@@ -86,7 +92,10 @@ for path in sys.argv[2:]:
     node = g if path == "." else g[path]
     print(json.dumps(dict(node.attrs)))
 "#;
-    let args: Vec<&str> = groups.iter().map(|g| if g.is_empty() { "." } else { g }).collect();
+    let args: Vec<&str> = groups
+        .iter()
+        .map(|g| if g.is_empty() { "." } else { g })
+        .collect();
     let out = Command::new(&py)
         .args(["-c", script])
         .arg(root)
@@ -112,13 +121,19 @@ fn check(layout: &str, root: &Path, images: &[&str], want: &[(&str, Value)]) {
     groups.extend(images.iter().filter(|g| !g.is_empty()));
     let read = attrs(root, &groups);
     let top = read[0].as_object().unwrap();
-    assert!(top["ome"].is_object() && top["ome_writers"].is_object(), "{layout}: {top:?}");
+    assert!(
+        top["ome"].is_object() && top["ome_writers"].is_object(),
+        "{layout}: {top:?}"
+    );
     let extra: Vec<(String, Value)> = top
         .iter()
         .filter(|(k, _)| *k != "ome" && *k != "ome_writers")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let want: Vec<(String, Value)> = want.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let want: Vec<(String, Value)> = want
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     assert_eq!(extra, want, "{layout}");
     for (group, a) in groups.iter().zip(&read).skip(1) {
         let keys: Vec<&String> = a.as_object().unwrap().keys().collect();
@@ -137,7 +152,8 @@ fn every_layout_set_before_during_replaced_and_after_finish() {
         let (schema, root) = schema(dir.path(), &settings);
         let n = schema.num_frames().unwrap();
         let mut zarr = ZarrBackend::create(&schema).unwrap();
-        zarr.set_global_metadata("ns_a", &json!({"first": true})).unwrap();
+        zarr.set_global_metadata("ns_a", &json!({"first": true}))
+            .unwrap();
         write(&mut zarr, &schema, 0, n / 2);
         zarr.flush().unwrap();
         check(layout, &root, &images, &[("ns_a", json!({"first": true}))]);
@@ -145,7 +161,12 @@ fn every_layout_set_before_during_replaced_and_after_finish() {
         zarr.set_global_metadata("ns_b", &json!({"y": 2})).unwrap();
         write(&mut zarr, &schema, n / 2, n);
         finalize(&mut zarr, n);
-        check(layout, &root, &images, &[("ns_a", nested()), ("ns_b", json!({"y": 2}))]);
+        check(
+            layout,
+            &root,
+            &images,
+            &[("ns_a", nested()), ("ns_b", json!({"y": 2}))],
+        );
 
         set_global_metadata(&root, "ns_b", &json!({"late": true})).unwrap();
         set_global_metadata(&root, "ns_c", &json!([1, 2])).unwrap();
@@ -153,7 +174,11 @@ fn every_layout_set_before_during_replaced_and_after_finish() {
             layout,
             &root,
             &images,
-            &[("ns_a", nested()), ("ns_b", json!({"late": true})), ("ns_c", json!([1, 2]))],
+            &[
+                ("ns_a", nested()),
+                ("ns_b", json!({"late": true})),
+                ("ns_c", json!([1, 2])),
+            ],
         );
     }
 }
@@ -166,7 +191,8 @@ fn a_durability_point_makes_it_durable_and_repair_keeps_it() {
         let n = schema.num_frames().unwrap();
         let mut zarr = ZarrBackend::create(&schema).unwrap();
         write(&mut zarr, &schema, 0, 1);
-        zarr.set_global_metadata("pymmcore_plus", &nested()).unwrap();
+        zarr.set_global_metadata("pymmcore_plus", &nested())
+            .unwrap();
         write(&mut zarr, &schema, 1, n - 1);
         zarr.flush().unwrap();
         std::mem::forget(zarr); // the process dies here
@@ -176,11 +202,13 @@ fn a_durability_point_makes_it_durable_and_repair_keeps_it() {
         assert!(report.nothing_to_repair.is_none(), "{layout}");
         check(layout, &root, &images, &[("pymmcore_plus", nested())]);
         // Repaired: the image groups were rewritten, the global metadata stayed.
-        let image: Value = serde_json::from_slice(
-            &std::fs::read(root.join(images[0]).join("zarr.json")).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(image["attributes"]["ome_writers"]["status"], "partial", "{layout}");
+        let image: Value =
+            serde_json::from_slice(&std::fs::read(root.join(images[0]).join("zarr.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            image["attributes"]["ome_writers"]["status"], "partial",
+            "{layout}"
+        );
     }
 }
 
@@ -192,7 +220,9 @@ fn reserved_namespaces_are_refused_with_nothing_written() {
     let n = schema.num_frames().unwrap();
     let mut zarr = ZarrBackend::create(&schema).unwrap();
     for ns in ["ome", "ome_writers", "", "a\u{1}b"] {
-        let e = zarr.set_global_metadata(ns, &json!({"clobber": 1})).unwrap_err();
+        let e = zarr
+            .set_global_metadata(ns, &json!({"clobber": 1}))
+            .unwrap_err();
         assert!(matches!(e, BackendError::Usage(_)), "{ns:?}: {e:?}");
     }
     write(&mut zarr, &schema, 0, n);
@@ -200,7 +230,10 @@ fn reserved_namespaces_are_refused_with_nothing_written() {
     check("bioformats2raw", &root, &images, &[]);
     let before = std::fs::read(root.join("zarr.json")).unwrap();
     for ns in ["ome", "ome_writers", ""] {
-        assert!(set_global_metadata(&root, ns, &json!({})).is_err(), "{ns:?}");
+        assert!(
+            set_global_metadata(&root, ns, &json!({})).is_err(),
+            "{ns:?}"
+        );
     }
     assert_eq!(std::fs::read(root.join("zarr.json")).unwrap(), before);
 }

@@ -88,7 +88,11 @@ impl serde_json::ser::Formatter for PythonFormatter {
         writer: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
     fn begin_object_key<W: ?Sized + std::io::Write>(
@@ -96,7 +100,11 @@ impl serde_json::ser::Formatter for PythonFormatter {
         writer: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(
@@ -139,8 +147,7 @@ pub(crate) fn from_annotations<'a>(
         let object = entries
             .into_iter()
             .map(|(k, v)| {
-                let value =
-                    serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+                let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
                 (k.to_owned(), value)
             })
             .collect();
@@ -149,9 +156,9 @@ pub(crate) fn from_annotations<'a>(
     global
 }
 
-fn xml_error(e: impl std::fmt::Display) -> TiffError {
-    TiffError::NotFinishedOurs {
-        path: std::path::PathBuf::new(),
+fn xml_error(path: &std::path::Path) -> impl Fn(&dyn std::fmt::Display) -> TiffError + '_ {
+    move |e| TiffError::NotFinishedOurs {
+        path: path.to_owned(),
         reason: format!("its OME-XML cannot be parsed: {e}"),
     }
 }
@@ -159,7 +166,13 @@ fn xml_error(e: impl std::fmt::Display) -> TiffError {
 /// `xml` (a full OME-XML document of ours) with the global annotation of `namespace`
 /// set to `value`: replaced where it was, or appended to `StructuredAnnotations`
 /// (made, before `</OME>`, if there is none). Everything else is kept byte for byte.
-pub(crate) fn set_in_xml(xml: &str, namespace: &str, value: &Value) -> Result<String, TiffError> {
+pub(crate) fn set_in_xml(
+    path: &std::path::Path,
+    xml: &str,
+    namespace: &str,
+    value: &Value,
+) -> Result<String, TiffError> {
+    let xml_error = xml_error(path);
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut ids: Vec<String> = Vec::new();
     // Byte ranges of our annotations of this namespace, and their IDs.
@@ -168,18 +181,26 @@ pub(crate) fn set_in_xml(xml: &str, namespace: &str, value: &Value) -> Result<St
     let mut ome_end = None;
     loop {
         let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-        let event = reader.read_event().map_err(xml_error)?;
+        let event = reader.read_event().map_err(|e| xml_error(&e))?;
         match event {
             Event::Eof => break,
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let mut id = String::new();
                 let mut ns = String::new();
                 for attr in e.attributes() {
-                    let attr = attr.map_err(xml_error)?;
+                    let attr = attr.map_err(|e| xml_error(&e))?;
                     match attr.key.as_ref() {
-                        "ID" => id = attr.normalized_value(quick_xml::XmlVersion::Explicit1_0).map_err(xml_error)?.into_owned(),
+                        "ID" => {
+                            id = attr
+                                .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                .map_err(|e| xml_error(&e))?
+                                .into_owned();
+                        }
                         "Namespace" => {
-                            ns = attr.normalized_value(quick_xml::XmlVersion::Explicit1_0).map_err(xml_error)?.into_owned();
+                            ns = attr
+                                .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                .map_err(|e| xml_error(&e))?
+                                .into_owned();
                         }
                         _ => {}
                     }
@@ -189,7 +210,7 @@ pub(crate) fn set_in_xml(xml: &str, namespace: &str, value: &Value) -> Result<St
                     && ns == xml_safe(namespace);
                 if ours {
                     if matches!(event, Event::Start(_)) {
-                        reader.read_to_end(e.name()).map_err(xml_error)?;
+                        reader.read_to_end(e.name()).map_err(|e| xml_error(&e))?;
                     }
                     let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
                     replaced.push((before, after, id.clone()));
@@ -207,7 +228,8 @@ pub(crate) fn set_in_xml(xml: &str, namespace: &str, value: &Value) -> Result<St
     }
     let id = match replaced.first() {
         Some((_, _, id)) => id.clone(),
-        None => (0..)
+        // Of the ids.len() + 1 candidates, one is free.
+        None => (0..=ids.len())
             .map(|i| format!("{GLOBAL_ID_PREFIX}{i}"))
             .find(|c| !ids.contains(c))
             .unwrap_or_default(),
@@ -217,7 +239,7 @@ pub(crate) fn set_in_xml(xml: &str, namespace: &str, value: &Value) -> Result<St
         &annotation(id, namespace, value),
         quick_xml::se::Serializer::new(&mut element),
     )?;
-    let slice = |from: usize, to: usize| xml.get(from..to).ok_or_else(|| xml_error("offsets"));
+    let slice = |from: usize, to: usize| xml.get(from..to).ok_or_else(|| xml_error(&"offsets"));
     let mut out = String::with_capacity(xml.len() + element.len() + 64);
     if let Some(&(first_start, first_end, _)) = replaced.first() {
         // Replaced in place; later duplicates (never written by us) are dropped.
@@ -240,13 +262,15 @@ pub(crate) fn set_in_xml(xml: &str, namespace: &str, value: &Value) -> Result<St
         out.push_str("</StructuredAnnotations>");
         out.push_str(slice(end, xml.len())?);
     } else {
-        return Err(xml_error("no </OME>"));
+        return Err(xml_error(&"no </OME>"));
     }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -261,14 +285,25 @@ mod tests {
     #[test]
     fn set_in_xml_replaces_in_place_or_appends() {
         let xml = r#"<?xml version="1.0"?><OME><Image ID="Image:0"/></OME>"#;
-        let one = set_in_xml(xml, "ns", &serde_json::json!({"k": 1})).unwrap_or_default();
+        let one =
+            set_in_xml(Path::new("t"), xml, "ns", &serde_json::json!({"k": 1})).unwrap_or_default();
         assert_eq!(
             one,
             r#"<?xml version="1.0"?><OME><Image ID="Image:0"/><StructuredAnnotations><MapAnnotation ID="Annotation:global:0" Namespace="ns"><Value><M K="k">1</M></Value></MapAnnotation></StructuredAnnotations></OME>"#
         );
-        let two = set_in_xml(&one, "other", &serde_json::json!({"x": "y"})).unwrap_or_default();
-        assert!(two.contains(r#"ID="Annotation:global:1" Namespace="other""#), "{two}");
-        let three = set_in_xml(&two, "ns", &serde_json::json!({"k": 2})).unwrap_or_default();
+        let two = set_in_xml(
+            Path::new("t"),
+            &one,
+            "other",
+            &serde_json::json!({"x": "y"}),
+        )
+        .unwrap_or_default();
+        assert!(
+            two.contains(r#"ID="Annotation:global:1" Namespace="other""#),
+            "{two}"
+        );
+        let three = set_in_xml(Path::new("t"), &two, "ns", &serde_json::json!({"k": 2}))
+            .unwrap_or_default();
         assert!(
             three.contains(
                 r#"<MapAnnotation ID="Annotation:global:0" Namespace="ns"><Value><M K="k">2</M></Value></MapAnnotation><MapAnnotation ID="Annotation:global:1""#

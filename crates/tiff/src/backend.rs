@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetStatus, FrameMetadata, GlobalMetadata, OutputLock, Progress,
-    Summary, prepare_output, sync_dir, write_atomic,
+    Backend, BackendError, DatasetStatus, FrameMetadata, GlobalMetadata, OutputLock, PlaneReader,
+    Progress, Summary, prepare_output, sync_dir, write_atomic,
 };
 use ome_writers_schema::{DType, Dim, PositionIndex, Schema, StorageIndex};
 use tiff::tags::SampleFormat;
@@ -19,6 +20,7 @@ use crate::journal::{self, Journal};
 use crate::ome::{self, Document, ImageState, PlaneMeta};
 use crate::owned::TiffOwnership;
 use crate::plan::{Mode, Plan};
+use crate::read::View;
 
 /// At most this many files are kept open at once (plates can have thousands of
 /// positions); others are reopened when their next plane comes.
@@ -57,6 +59,8 @@ pub struct TiffBackend {
     failed: bool,
     /// Acquisition-level metadata (see `global.rs`).
     pub(crate) global: GlobalMetadata,
+    /// What live views read: the strips written and the frames readable.
+    view: Arc<View>,
 }
 
 #[derive(Debug)]
@@ -208,6 +212,7 @@ impl TiffBackend {
 
         let mut files = Vec::with_capacity(plan.files.len());
         let mut open = VecDeque::new();
+        let view = View::new(plan.files.len());
         for (p, (f, cap)) in plan.files.iter().zip(caps).enumerate() {
             let mut writer = match TiffWriter::create(&f.path, cap) {
                 Ok(w) => w,
@@ -228,9 +233,11 @@ impl TiffBackend {
             } else {
                 writer.close();
             }
+            let mut image = ImageWriter::new(writer, Vec::new(), f.path.clone());
+            image.strips = view.strips.get(p).cloned();
             files.push(PositionFile {
                 journal: Journal::new(&f.path),
-                image: ImageWriter::new(writer, Vec::new(), f.path.clone()),
+                image,
                 frames: 0,
             });
         }
@@ -247,6 +254,7 @@ impl TiffBackend {
             lock: prepared.commit(),
             failed: false,
             global: GlobalMetadata::default(),
+            view,
         })
     }
 
@@ -291,6 +299,8 @@ impl TiffBackend {
             lock: OutputLock::none(),
             failed: false,
             global: GlobalMetadata::default(),
+            // Recovery only finishes: no live view.
+            view: View::new(0),
         }
     }
 
@@ -609,7 +619,16 @@ impl Backend for TiffBackend {
         }
         let result = self.store(position, index, frame, metadata);
         self.failed |= result.is_err();
+        self.view.written(result.is_ok());
         result
+    }
+
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        self.view.reader(&self.plan)
+    }
+
+    fn frames_readable(&self) -> u64 {
+        self.view.readable()
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {

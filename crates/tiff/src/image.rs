@@ -13,6 +13,7 @@ use crate::bigtiff::{PageFormat, TiffWriter};
 use crate::error::TiffError;
 use crate::ome::{self, Document, ImageState};
 use crate::plan::{Codec, OME_INT_MAX, Plan};
+use crate::read::Strips;
 use crate::sink::{PathFile, TiffSink};
 
 /// Buffers reused for every plane.
@@ -41,6 +42,8 @@ pub(crate) struct ImageWriter<W: TiffSink = PathFile> {
     defer: bool,
     /// The provisional document on disk is older than the pages or the global metadata.
     stale: bool,
+    /// Where each page's strip went, for live views (`read.rs`).
+    pub(crate) strips: Option<Arc<Strips>>,
 }
 
 /// The provisional OME-XML of position `p` describing `sizes`: a standalone document
@@ -99,6 +102,7 @@ impl<W: TiffSink> ImageWriter<W> {
             global: None,
             defer: false,
             stale: false,
+            strips: None,
         }
     }
 
@@ -159,7 +163,11 @@ impl<W: TiffSink> ImageWriter<W> {
             description.as_deref().map(str::as_bytes),
             &mut scratch.ifd,
         );
-        result.map_err(|e| self.io_err(e))
+        let at = result.map_err(|e| self.io_err(e))?;
+        if let Some(strips) = &self.strips {
+            strips.push(at, strip.len() as u64);
+        }
+        Ok(())
     }
 
     /// Check one frame of position `p` and append it at its plane, after zero planes

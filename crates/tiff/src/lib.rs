@@ -92,6 +92,7 @@ mod journal;
 mod ome;
 mod owned;
 mod plan;
+mod read;
 mod recover;
 mod sink;
 

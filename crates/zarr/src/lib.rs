@@ -47,6 +47,8 @@ mod layout;
 mod names;
 mod ngff;
 mod owned;
+mod read;
+mod readable;
 mod recover;
 mod storage;
 mod store;

@@ -10,6 +10,7 @@
 mod bench;
 mod bench_view;
 mod frame_meta;
+mod global_meta;
 mod omero;
 mod repair;
 mod signals;

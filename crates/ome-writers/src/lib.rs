@@ -43,6 +43,7 @@
 mod error;
 mod events;
 mod factory;
+mod global;
 mod grid;
 mod live;
 mod options;
@@ -56,6 +57,7 @@ mod writer;
 pub use error::{EarlierError, StreamError, frame_metadata};
 pub use events::{CoordEvent, CoordUpdate, EVENT_QUEUE};
 pub use factory::{create_backend, create_backend_with};
+pub use global::set_global_metadata;
 pub use grid::{CoordLabel, Coords};
 pub use ome_writers_backend::{
     Backend, BackendError, BufferHome, Checked, DatasetStatus, EncoderOptions, EncoderPriority,

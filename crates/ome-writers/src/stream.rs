@@ -560,6 +560,39 @@ impl Stream {
             complete: progress.complete,
         })
     }
+
+    /// Set (or replace) acquisition-level metadata under `namespace` (a JSON object),
+    /// written at the next durability point and at finish: OME-Zarr root attribute
+    /// `namespace`, OME-TIFF `MapAnnotation` (see docs/layouts.md). The namespace and
+    /// value are checked here (nothing is queued when refused); a backend error fails
+    /// the stream like a write error. After finish: [`crate::set_global_metadata`].
+    pub fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: serde_json::Value,
+    ) -> Result<(), StreamError> {
+        crate::global::check(namespace, &value)?;
+        self.ready_for_metadata()?;
+        let msg = Msg::GlobalMetadata {
+            namespace: namespace.to_owned(),
+            value,
+        };
+        if !matches!(self.tx.as_ref().map(|tx| tx.send(msg)), Some(Ok(()))) {
+            self.check_error()?;
+            return Err(StreamError::WriterStopped);
+        }
+        Ok(())
+    }
+
+    fn ready_for_metadata(&mut self) -> Result<(), StreamError> {
+        self.check_error()?;
+        match &self.reported {
+            Some(first) => Err(StreamError::FailedEarlier {
+                first: first.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Drop for Stream {

@@ -35,6 +35,11 @@ pub(crate) enum Msg {
     /// The first view was made: make every frame queued before it readable.
     EnableView,
     Finish(Progress),
+    /// Acquisition-level metadata (already checked on the caller's thread).
+    GlobalMetadata {
+        namespace: String,
+        value: serde_json::Value,
+    },
 }
 
 pub(crate) type ErrorSlot = Arc<Mutex<Option<StreamError>>>;
@@ -169,6 +174,20 @@ fn writer_loop(
             Some(Msg::Finish(p)) => {
                 progress = Some(p);
                 break;
+            }
+            // Like a frame: an error fails the stream; durable at the next point.
+            Some(Msg::GlobalMetadata { namespace, value }) => {
+                failed |= !failed
+                    && guarded(
+                        error,
+                        || backend.set_global_metadata(&namespace, &value),
+                        |source| StreamError::GlobalMetadata {
+                            namespace: namespace.clone(),
+                            source,
+                        },
+                    )
+                    .is_none();
+                since_flush = since_flush.max(1);
             }
         }
         let due = (opts.flush_every_frames > 0 && since_flush >= opts.flush_every_frames)

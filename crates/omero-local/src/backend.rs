@@ -323,6 +323,16 @@ impl Backend for OmeroLocalBackend {
         self.inner.flush().map_err(|e| self.inner_error(e))
     }
 
+    /// Forwarded to the staging backend (kept in memory there until its next
+    /// durability point; a refusal writes nothing, so it does not fail the fileset).
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        self.inner.set_global_metadata(namespace, value)
+    }
+
     /// The staging backend's reader: it holds the staged dataset's directory open, so
     /// it keeps reading after `finalize` renames `NAME.partial` to `NAME`.
     fn reader(&self) -> Option<Arc<dyn PlaneReader>> {

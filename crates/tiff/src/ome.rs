@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use ome_writers_backend::FrameMetadata;
+use ome_writers_backend::{FrameMetadata, GlobalMetadata};
 use ome_writers_schema::{DType, Dim, Plate, Position, Schema};
 use serde::Serialize;
 use serde_json::Value;
@@ -13,6 +13,8 @@ use serde_json::Value;
 use crate::error::TiffError;
 use crate::plan::{FileRef, OmeAxis, Plan};
 use crate::stage::StageCoords;
+
+pub(crate) mod global;
 
 const NAMESPACE: &str = "http://www.openmicroscopy.org/Schemas/OME/2016-06";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -301,7 +303,7 @@ struct MapAnnotation {
     #[serde(rename = "@ID")]
     id: String,
     #[serde(rename = "@Namespace")]
-    namespace: &'static str,
+    namespace: String,
     #[serde(rename = "Value")]
     value: MapValue,
 }
@@ -451,6 +453,8 @@ pub(crate) struct Document<'a> {
     /// A provisional document: IFDs are described in the order they were written
     /// (acquisition order), with one `TiffData`.
     pub(crate) provisional: bool,
+    /// The acquisition-level metadata to include (see `ome/global.rs`).
+    pub(crate) global: Option<&'a GlobalMetadata>,
 }
 
 /// Runs of IFDs that are consecutive in the storage-order `DimensionOrder`:
@@ -511,6 +515,9 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
         .iter()
         .map(|state| image_el(plan, doc, &frame, state, &mut maps))
         .collect();
+    if let Some(g) = doc.global {
+        maps.extend(global::map_annotations(g));
+    }
     let plates = match plan.schema.plate() {
         Some(plate) if doc.plate => vec![plate_el(&plan.schema, plate, &frame.units)],
         _ => Vec::new(),
@@ -717,7 +724,7 @@ fn map_annotation(
 ) -> MapAnnotation {
     MapAnnotation {
         id: id.to_owned(),
-        namespace,
+        namespace: namespace.to_owned(),
         value: MapValue {
             entries: entries
                 .map(|(key, value)| MapEntry { key, value })

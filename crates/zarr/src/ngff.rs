@@ -3,6 +3,8 @@
 use ome_writers_schema::{DType, DimensionType, Position, Schema};
 use serde::Serialize;
 
+use crate::global::GlobalAttrs;
+
 /// NGFF version written.
 pub(crate) const NGFF_VERSION: &str = "0.5";
 
@@ -29,6 +31,9 @@ impl<A: Serialize> GroupDoc<A> {
 pub(crate) struct ImageAttrs<'a> {
     pub(crate) ome: &'a ImageMeta,
     pub(crate) ome_writers: WriterAttrs<'a>,
+    /// The global metadata, when this image is the root group.
+    #[serde(flatten)]
+    pub(crate) global: GlobalAttrs<'a>,
 }
 
 /// `attributes.ome` of an image group.
@@ -125,6 +130,9 @@ pub(crate) struct WriterAttrs<'a> {
 pub(crate) struct RootAttrs<'a, T: Serialize> {
     pub(crate) ome: T,
     pub(crate) ome_writers: RootWriterAttrs<'a>,
+    /// The global metadata, one attribute per namespace.
+    #[serde(flatten)]
+    pub(crate) global: GlobalAttrs<'a>,
 }
 
 /// `attributes.ome_writers` of the root group when it is not an image: which version

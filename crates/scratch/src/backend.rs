@@ -3,7 +3,7 @@
 //! partial-acquisition rule, the final manifest).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,8 +25,11 @@ pub struct ScratchBackend {
     arrays: ScratchArrays,
     settings: AcquisitionSettings,
     axes: Vec<String>,
-    /// `frame_metadata.jsonl`, open while the arrays are files.
-    journal: Option<BufWriter<File>>,
+    /// `frame_metadata.jsonl`, open while the arrays are files; each line is written
+    /// as its frame is (so a killed process loses none), synced at durability points.
+    journal: Option<File>,
+    /// The lines while the arrays are in memory (written out if they spill).
+    held_lines: Vec<u8>,
     lock: OutputLock,
     global: GlobalMetadata,
     frames_written: u64,
@@ -103,6 +106,7 @@ impl ScratchBackend {
             settings: schema.settings().clone(),
             axes: schema.array_dims().map(|d| d.name().to_owned()).collect(),
             journal: None,
+            held_lines: Vec::new(),
             lock,
             global: GlobalMetadata::default(),
             frames_written: 0,
@@ -135,12 +139,14 @@ impl ScratchBackend {
             return Ok(());
         };
         let path = dir.join(FRAME_METADATA);
-        let f = File::options()
+        let mut f = File::options()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| BackendError::io(&path, e))?;
-        self.journal = Some(BufWriter::new(f));
+        f.write_all(&std::mem::take(&mut self.held_lines))
+            .map_err(|e| BackendError::io(&path, e))?;
+        self.journal = Some(f);
         self.write_manifest(DatasetStatus::Acquiring, None)?;
         sync_dir(&dir)
     }
@@ -172,10 +178,6 @@ impl ScratchBackend {
         index: &StorageIndex,
         metadata: &FrameMetadata,
     ) -> Result<(), BackendError> {
-        let Some(journal) = self.journal.as_mut() else {
-            // In memory, frame metadata is not kept (as Python).
-            return Ok(());
-        };
         if let Some(key) = [POSITION_KEY, INDEX_KEY]
             .into_iter()
             .find(|k| metadata.contains_key(*k))
@@ -192,9 +194,17 @@ impl ScratchBackend {
         let mut bytes = serde_json::to_vec(&Value::Object(line))?;
         bytes.push(b'\n');
         let path = || self.arrays.dir().unwrap_or_default().join(FRAME_METADATA);
-        journal
-            .write_all(&bytes)
-            .map_err(|e| BackendError::io(path(), e))?;
+        match self.journal.as_mut() {
+            Some(journal) => journal
+                .write_all(&bytes)
+                .map_err(|e| BackendError::io(path(), e))?,
+            None => {
+                self.held_lines
+                    .try_reserve(bytes.len())
+                    .map_err(|_| ScratchError::OutOfMemory { bytes: bytes.len() })?;
+                self.held_lines.extend_from_slice(&bytes);
+            }
+        }
         self.metadata_lines += 1;
         Ok(())
     }
@@ -222,11 +232,8 @@ impl ScratchBackend {
 
     fn sync_journal(&mut self) -> Result<(), BackendError> {
         let path = self.arrays.dir().unwrap_or_default().join(FRAME_METADATA);
-        if let Some(j) = self.journal.as_mut() {
-            j.flush().map_err(|e| BackendError::io(&path, e))?;
-            j.get_ref()
-                .sync_data()
-                .map_err(|e| BackendError::io(&path, e))?;
+        if let Some(j) = self.journal.as_ref() {
+            j.sync_data().map_err(|e| BackendError::io(&path, e))?;
         }
         Ok(())
     }

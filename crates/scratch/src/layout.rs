@@ -29,7 +29,10 @@ impl Layout {
         Self {
             frame_bytes: schema.frame_bytes(),
             frame_shape: schema.frame_shape(),
-            counts: schema.storage_dims().map(ome_writers_schema::Dim::count).collect(),
+            counts: schema
+                .storage_dims()
+                .map(ome_writers_schema::Dim::count)
+                .collect(),
             positions: schema.positions().len(),
             trims_first: schema.growth_axis() == Some(0),
         }

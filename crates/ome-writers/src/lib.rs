@@ -85,7 +85,8 @@ pub fn recover_zarr(
 #[cfg(feature = "scratch")]
 pub mod scratch {
     pub use ome_writers_scratch::{
-        RepairReport, ScratchArrays, ScratchDataset, ScratchError, open, repair,
+        FRAME_METADATA, MANIFEST, RepairReport, ScratchArrays, ScratchDataset, ScratchError, open,
+        repair,
     };
 }
 

@@ -29,12 +29,19 @@ fn a_stream_writes_a_scratch_directory_that_reopens() {
             stream.skip(1).unwrap();
             continue;
         }
-        let meta = json!({"delta_t": n as f64 * 0.5}).as_object().cloned().unwrap();
+        let meta = json!({"delta_t": n as f64 * 0.5})
+            .as_object()
+            .cloned()
+            .unwrap();
         stream.append_with_metadata(&frame(n), meta).unwrap();
     }
     let summary = stream.finish().unwrap();
     assert_eq!(summary.frames_written, 6);
-    assert_eq!(summary.shape, [4, 4, 6], "t grows to 4 (frames 0..7 over 2 positions)");
+    assert_eq!(
+        summary.shape,
+        [4, 4, 6],
+        "t grows to 4 (frames 0..7 over 2 positions)"
+    );
     assert_eq!(summary.paths, [root.clone()]);
     let ds = ome_writers::scratch::open(&root).unwrap();
     assert_eq!(ds.status(), Some(ome_writers::DatasetStatus::Partial));
@@ -43,10 +50,21 @@ fn a_stream_writes_a_scratch_directory_that_reopens() {
         let (t, p) = ((n / 2) as usize, (n % 2) as usize);
         let want = if n == 3 { 0 } else { n + 1 };
         let a = ds.array::<u16>(p).unwrap();
-        assert!(a.slice(ndarray::s![t, .., ..]).iter().all(|&v| u64::from(v) == want), "frame {n}");
+        assert!(
+            a.slice(ndarray::s![t, .., ..])
+                .iter()
+                .all(|&v| u64::from(v) == want),
+            "frame {n}"
+        );
     }
     // t=3 of position 1 was never reached: zeros.
-    assert!(ds.array::<u16>(1).unwrap().slice(ndarray::s![3, .., ..]).iter().all(|&v| v == 0));
+    assert!(
+        ds.array::<u16>(1)
+            .unwrap()
+            .slice(ndarray::s![3, .., ..])
+            .iter()
+            .all(|&v| v == 0)
+    );
     let lines = ds.frame_metadata();
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[3]["delta_t"], json!(2.0));

@@ -42,7 +42,7 @@ fn a_stream_writes_a_scratch_directory_that_reopens() {
         [4, 4, 6],
         "t grows to 4 (frames 0..7 over 2 positions)"
     );
-    assert_eq!(summary.paths, [root.clone()]);
+    assert_eq!(summary.paths, std::slice::from_ref(&root));
     let ds = ome_writers::scratch::open(&root).unwrap();
     assert_eq!(ds.status(), Some(ome_writers::DatasetStatus::Partial));
     assert_eq!(ds.shapes(), [vec![4, 4, 6], vec![4, 4, 6]]);

@@ -146,7 +146,10 @@ fn scratch_targets_memory_or_the_directory_named() {
         "dimensions": [{"name": "c", "count": 2}, {"name": "t", "count": 3},
                        {"name": "y", "count": 2}, {"name": "x", "count": 2}]});
     let s = Schema::from_json(&v.to_string()).unwrap();
-    let names: Vec<&str> = s.storage_dims().map(ome_writers_schema::Dim::name).collect();
+    let names: Vec<&str> = s
+        .storage_dims()
+        .map(ome_writers_schema::Dim::name)
+        .collect();
     assert_eq!(names, ["c", "t"]);
     // Compression is ignored, as Python does.
     let mut v = base("", json!("scratch"));

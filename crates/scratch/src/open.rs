@@ -40,17 +40,24 @@ pub fn open(dir: impl AsRef<Path>) -> Result<ScratchDataset, ScratchError> {
     let dir = dir.as_ref();
     let manifest = read_manifest(dir).map_err(|r| ScratchError::not_scratch(dir, r))?;
     let bad = |reason: String| ScratchError::not_scratch(dir.join(MANIFEST), reason);
-    if manifest["format"]["name"] != "scratch" {
-        return Err(bad(format!(
-            "format.name is {}, not \"scratch\"",
-            manifest["format"]["name"]
-        )));
-    }
     let mut settings_doc = manifest.clone();
-    if let Some(m) = settings_doc.as_object_mut() {
-        for k in ADDED_KEYS {
-            m.remove(k);
+    let Some(m) = settings_doc.as_object_mut() else {
+        return Err(bad("not a JSON object".into()));
+    };
+    for k in ADDED_KEYS {
+        m.remove(k);
+    }
+    // Python writes its settings with exclude_unset: `"format": {}` (or none at all)
+    // is its ScratchFormat() at defaults.
+    match m.get_mut("format") {
+        None => {
+            m.insert("format".into(), Value::from("scratch"));
         }
+        Some(Value::Object(f)) if !f.contains_key("name") => {
+            f.insert("name".into(), Value::from("scratch"));
+        }
+        Some(f) if f["name"] == "scratch" || *f == "scratch" => {}
+        Some(f) => return Err(bad(format!("its format is {f}, not scratch"))),
     }
     let settings = AcquisitionSettings::from_json(&settings_doc.to_string())
         .map_err(|e| bad(format!("its settings do not read: {e}")))?;
@@ -62,16 +69,19 @@ pub fn open(dir: impl AsRef<Path>) -> Result<ScratchDataset, ScratchError> {
             "position_shapes must list one shape of 2 or more axes per position".into(),
         ));
     }
-    let unbounded = settings
-        .dimensions
-        .first()
-        .is_some_and(|d| d.count.is_none())
-        && shapes.iter().all(|s| s.len() > 2);
-    for (p, shape) in shapes.iter_mut().enumerate() {
-        check_file(dir, p, shape, dtype, unbounded)?;
-    }
     let record = &manifest[RECORD_KEY];
     let status = record["status"].as_str().and_then(DatasetStatus::parse);
+    // Only a writer that did not finish leaves its manifest behind its files (Python's
+    // files may be longer than their shapes: it grows them by half).
+    let measure = status == Some(DatasetStatus::Acquiring)
+        && settings
+            .dimensions
+            .first()
+            .is_some_and(|d| d.count.is_none())
+        && shapes.iter().all(|s| s.len() > 2);
+    for (p, shape) in shapes.iter_mut().enumerate() {
+        check_file(dir, p, shape, dtype, measure)?;
+    }
     let (frame_metadata, torn_lines) = read_frame_metadata(dir)?;
     let global_metadata = manifest["global_metadata"]
         .as_object()

@@ -66,14 +66,19 @@ impl ScratchBackend {
         let layout = Layout::new(schema);
         let (max, spill) = (format.max_memory_bytes, format.spill_to_disk);
         let rows = layout.initial_rows();
-        let mut lock = OutputLock::none();
+        let mut prepared = None;
         let medium = match schema.target() {
             Target::Disk { path } => {
-                let prepared = prepare_output(path, &ScratchOwnership, schema.overwrite())?;
+                let taken = prepare_output(path, &ScratchOwnership, schema.overwrite())?;
                 std::fs::create_dir(path).map_err(|e| BackendError::io(path, e))?;
-                let medium = Shared::files(&layout, Location::Kept(path.clone()), rows)?;
-                lock = prepared.commit();
-                medium
+                prepared = Some((taken, path.clone()));
+                match Shared::files(&layout, Location::Kept(path.clone()), rows) {
+                    Ok(medium) => medium,
+                    Err(e) => {
+                        remove_new(prepared);
+                        return Err(e.into());
+                    }
+                }
             }
             Target::Memory => match Shared::memory(&layout, max) {
                 Err(ScratchError::MemoryLimit { needed, .. }) if spill => {
@@ -107,7 +112,7 @@ impl ScratchBackend {
             axes: schema.array_dims().map(|d| d.name().to_owned()).collect(),
             journal: None,
             held_lines: Vec::new(),
-            lock,
+            lock: OutputLock::none(),
             global: GlobalMetadata::default(),
             frames_written: 0,
             bytes_received: 0,
@@ -116,8 +121,14 @@ impl ScratchBackend {
             failed: false,
             finalized: false,
         };
-        if on_disk {
-            backend.start_files()?;
+        if on_disk && let Err(e) = backend.start_files() {
+            drop(backend);
+            remove_new(prepared);
+            return Err(e);
+        }
+        // The new dataset is in place: an old one moved aside goes now.
+        if let Some((taken, _)) = prepared {
+            backend.lock = taken.commit();
         }
         Ok(backend)
     }
@@ -236,6 +247,20 @@ impl ScratchBackend {
             j.sync_data().map_err(|e| BackendError::io(&path, e))?;
         }
         Ok(())
+    }
+}
+
+/// Creation failed: remove the directory just created (nothing half-made stays), then
+/// let the prepared output put an old dataset moved aside back.
+fn remove_new(prepared: Option<(ome_writers_backend::PreparedOutput, PathBuf)>) {
+    if let Some((taken, path)) = prepared {
+        if let Err(e) = std::fs::remove_dir_all(&path) {
+            log::error!(
+                "{}: could not remove the half-made scratch directory: {e}",
+                path.display()
+            );
+        }
+        drop(taken);
     }
 }
 

@@ -485,3 +485,25 @@ with create_stream(s) as st:
     assert_eq!(ds.frame_metadata().len(), 6);
     assert_eq!(ds.global_metadata()["ns"], json!({"k": 1}));
 }
+
+#[test]
+fn a_failed_stream_is_recorded_failed_and_repair_keeps_it_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("failed");
+    let s =
+        schema(&json!({"root_path": root, "format": "scratch", "dimensions": tcyx(Some(3), 2)}));
+    let (mut b, _) = backend(&s);
+    let planes = drive(&mut b, &s, 0..3, &none());
+    let mut p = progress(&s, 3, 0);
+    p.failed = true;
+    b.finalize(&p).unwrap();
+    let ds = open(&root).unwrap();
+    assert_eq!(ds.status(), Some(DatasetStatus::Failed));
+    assert_eq!(ds.frames_written(), Some(3));
+    check_reopened(&root, &[2, 2, 3, 5], &planes);
+    let report = repair(&root).unwrap();
+    assert_eq!(
+        (report.before, report.after),
+        (DatasetStatus::Failed, DatasetStatus::Failed)
+    );
+}

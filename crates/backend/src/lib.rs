@@ -40,6 +40,7 @@ mod error;
 mod fsutil;
 mod global;
 mod output;
+mod readdir;
 mod reader;
 
 use std::path::PathBuf;
@@ -58,6 +59,7 @@ pub use output::{
     LOCK_SUFFIX, OutputLock, Ownership, PreparedOutput, REPLACED_SUFFIX, lock_output,
     prepare_output,
 };
+pub use readdir::ReadDir;
 pub use reader::PlaneReader;
 
 /// How a backend that compresses (zarr today) spreads the encoding over threads.

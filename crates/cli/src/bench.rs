@@ -188,6 +188,8 @@ pub(crate) struct Run<'a> {
     /// Added to the workload's name in the results.
     pub(crate) label: Option<&'a str>,
     pub(crate) encoder_priority: EncoderPriority,
+    /// A viewer thread reads every 10th frame through a live view.
+    pub(crate) view_reader: bool,
 }
 
 /// One writer run (in its own process): prints one JSON line.
@@ -201,6 +203,7 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
         camera,
         label,
         encoder_priority,
+        view_reader,
     } = run;
     let root = dir.join(format!("bench{}", workload.suffix()));
     let settings = workload.settings(&root, frames, size);
@@ -215,6 +218,8 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
     let options = StreamOptions::default()
         .with_encoders(EncoderOptions::default().with_priority(encoder_priority));
     let mut stream = create_stream_with(&schema, &options)?;
+    let viewer =
+        view_reader.then(|| crate::bench_view::Viewer::start(stream.view(true, false), 10));
     let frame_bytes = (size * size * 2) as f64;
     let interval = pace_mbps.map(|mbps| Duration::from_secs_f64(frame_bytes / (mbps * 1e6)));
     for n in 0..total {
@@ -259,6 +264,7 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
     }
     let summary = stream.finish()?;
     let seconds = started.elapsed().as_secs_f64();
+    let view_reads = viewer.map(crate::bench_view::Viewer::stop).transpose()?;
     let cpu1 = process_cpu();
     let machine1 = machine_cpu();
     latencies.sort_unstable();
@@ -289,6 +295,7 @@ pub(crate) fn bench_one(run: &Run<'_>) -> Result<()> {
         "machine_busy_s": machine1.0 - machine0.0,
         "machine_total_s": machine1.1 - machine0.1,
         "machine_steal_s": machine1.2 - machine0.2,
+        "view_reads": view_reads,
     });
     println!("{line}");
     let _ = fs::remove_dir_all(&root);
@@ -476,14 +483,20 @@ pub(crate) fn bench(
         // priority and at the real-time priority acquisition software often gives it.
         // They run at half the disk's speed, or at 70% of the writer's own unpaced
         // speed (measured first) if that is lower, so that the writer keeps up.
+        // The last run: W1 (zarr and tiff) again with a live view and a viewer thread
+        // reading every 10th frame, compared with the first run.
         let runs = [
-            (false, Camera::Copy, false),
-            (true, Camera::Copy, false),
-            (true, Camera::Copy, true),
-            (false, Camera::InPlace, false),
+            (false, Camera::Copy, false, false),
+            (true, Camera::Copy, false, false),
+            (true, Camera::Copy, true, false),
+            (false, Camera::InPlace, false, false),
+            (false, Camera::Copy, false, true),
         ];
         let mut unpaced_speed = f64::INFINITY;
-        for (paced, camera, fifo) in runs {
+        for (paced, camera, fifo, view) in runs {
+            if view && !matches!(w, Workload::W1 | Workload::Tiff) {
+                continue;
+            }
             let pace = paced.then(|| (disk / 2e6).min(0.7 * unpaced_speed / 1e6));
             if pace.is_some() && w == Workload::W2 {
                 continue;
@@ -528,6 +541,11 @@ pub(crate) fn bench(
             if camera == Camera::InPlace {
                 cmd.args(["--camera", "in-place"]);
             }
+            if view {
+                cmd.arg("--view-reader")
+                    .arg("--label")
+                    .arg("live view + reader of every 10th frame");
+            }
             let out = cmd.output()?;
             if !out.status.success() {
                 bail!(
@@ -543,7 +561,9 @@ pub(crate) fn bench(
             row["mb_per_s"] = json!(speed / 1e6);
             row["disk_mb_per_s"] = json!(disk / 1e6);
             row["ratio_to_disk"] = json!(speed / disk);
-            if !paced && camera == Camera::Copy {
+            if view {
+                row["ratio_to_no_view"] = json!(speed / unpaced_speed);
+            } else if !paced && camera == Camera::Copy {
                 unpaced_speed = speed;
             }
             // How busy the whole machine was (kernel writeback included), in cores.
@@ -580,7 +600,7 @@ pub(crate) fn bench(
 
 fn table(rows: &[Value], cores: usize) -> String {
     let mut s = String::from(
-        "| workload | MB/s | disk MB/s | x disk | codec 1-core MB/s | x codec*cores | codec all cores MB/s | x codec all cores | compression | cores busy | peak RSS MiB | append p50 us | append p99 us | appends > 1 ms (slept) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| workload | MB/s | disk MB/s | x disk | x without view | codec 1-core MB/s | x codec*cores | codec all cores MB/s | x codec all cores | compression | cores busy | peak RSS MiB | append p50 us | append p99 us | appends > 1 ms (slept) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let f = |v: &Value, k: &str, scale: f64, digits: usize| {
         v[k].as_f64()
@@ -588,11 +608,12 @@ fn table(rows: &[Value], cores: usize) -> String {
     };
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r["workload"].as_str().unwrap_or("?"),
             f(r, "mb_per_s", 1.0, 0),
             f(r, "disk_mb_per_s", 1.0, 0),
             f(r, "ratio_to_disk", 1.0, 2),
+            f(r, "ratio_to_no_view", 1.0, 2),
             f(r, "codec_1core_mb_per_s", 1.0, 0),
             f(r, "ratio_to_codec_x_cores", 1.0, 2),
             f(r, "codec_all_cores_mb_per_s", 1.0, 0),

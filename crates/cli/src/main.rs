@@ -8,6 +8,7 @@
 //! ```
 
 mod bench;
+mod bench_view;
 mod frame_meta;
 mod omero;
 mod repair;
@@ -96,6 +97,10 @@ enum Command {
         /// Priority of the encoder threads.
         #[arg(long, value_enum, default_value = "background")]
         encoder_priority: write::Priority,
+        /// Open a live view and read every 10th frame from another thread while
+        /// appending (a viewer during the acquisition).
+        #[arg(long)]
+        view_reader: bool,
     },
 }
 
@@ -170,6 +175,7 @@ fn run(cli: Cli) -> Result<()> {
             camera,
             label,
             encoder_priority,
+            view_reader,
         } => bench::bench_one(&bench::Run {
             workload,
             dir: &dir,
@@ -179,6 +185,7 @@ fn run(cli: Cli) -> Result<()> {
             camera,
             label: label.as_deref(),
             encoder_priority: encoder_priority.into(),
+            view_reader,
         }),
     }
 }

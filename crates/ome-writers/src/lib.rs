@@ -43,18 +43,25 @@
 //!   in memory or in a directory), and [`scratch::open`] to read a scratch directory.
 
 mod error;
+mod events;
 mod factory;
+mod grid;
+mod live;
 mod options;
 mod pool;
+mod select;
 mod stream;
 mod synthetic;
+mod view;
 mod writer;
 
 pub use error::{EarlierError, StreamError, frame_metadata};
+pub use events::{CoordEvent, CoordUpdate, EVENT_QUEUE};
 pub use factory::{create_backend, create_backend_with};
+pub use grid::{CoordLabel, Coords};
 pub use ome_writers_backend::{
     Backend, BackendError, BufferHome, Checked, DatasetStatus, EncoderOptions, EncoderPriority,
-    FrameBuffer, FrameMetadata, Progress, Summary, UsageError, error_chain,
+    FrameBuffer, FrameMetadata, PlaneReader, Progress, Summary, UsageError, error_chain,
 };
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension, Pixel, Plate,
@@ -65,7 +72,9 @@ pub use ome_writers_schema::{
 #[cfg(feature = "tiff")]
 pub use ome_writers_tiff::{OmeTiffEncoder, TiffSink};
 pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
+pub use select::Sel;
 pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};
+pub use view::{StreamView, ViewError};
 /// Finish an OME-Zarr dataset left by a killed or failed writer from what is on disk
 /// (`omew repair`), the frames counted in the acquisition order the router gives.
 ///

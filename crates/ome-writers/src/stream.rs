@@ -1,7 +1,7 @@
 //! The stream: frame checks on the caller's thread, a bounded byte budget of pooled
 //! buffers, and one writer thread that owns the backend.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -11,7 +11,11 @@ use ome_writers_router::FrameRouter;
 use ome_writers_schema::{FrameNumber, Pixel, Schema};
 
 use crate::error::EarlierError;
+use crate::events::{CoordEvent, CoordUpdate, Events};
+use crate::grid::Grid;
+use crate::live::Live;
 use crate::pool::Pool;
+use crate::view::StreamView;
 use crate::writer::{ErrorSlot, Msg, panic_message, set_error, spawn_writer};
 use crate::{MAX_QUEUED_FRAMES, StreamError, StreamOptions, StreamSummary};
 
@@ -31,6 +35,10 @@ pub struct Stream {
     written: u64,
     skipped: u64,
     started: Instant,
+    /// What views share with the stream (nothing is kept until the first view).
+    live: Arc<Live>,
+    grid: Arc<Grid>,
+    events: Events,
 }
 
 /// Create a stream with default options.
@@ -62,7 +70,9 @@ pub fn create_stream_with_backend(
     let error: ErrorSlot = std::sync::Arc::new(std::sync::Mutex::new(None));
     // Every backend runs behind the contract checks.
     let backend: Box<dyn Backend> = Box::new(Checked::new(schema, backend));
-    let worker = spawn_writer(backend, rx, &error, options)?;
+    let live = Arc::new(Live::new(backend.reader(), schema.frame_bytes()));
+    let worker = spawn_writer(backend, rx, &error, options, &live)?;
+    let grid = Arc::new(Grid::new(schema));
     let pool = Pool::new(
         schema.frame_bytes(),
         schema.dtype(),
@@ -82,6 +92,9 @@ pub fn create_stream_with_backend(
         written: 0,
         skipped: 0,
         started: Instant::now(),
+        live,
+        events: Events::new(grid.clone()),
+        grid,
     };
     Ok(stream)
 }
@@ -183,6 +196,12 @@ impl Stream {
     ) -> Result<(), StreamError> {
         let mut buf = buf;
         buf.set_home(self.pool.home());
+        let reached = self.router.frames_reached();
+        if self.live.enabled() {
+            // Kept for views until the backend reads it back (before it counts as
+            // reached, so a view never misses it).
+            self.live.keep(reached, self.written, buf.as_bytes());
+        }
         let msg = Msg::Frame {
             position: route.position,
             index: route.index,
@@ -197,7 +216,15 @@ impl Stream {
         // Cannot fail: route_next just answered for this frame number.
         let _ = self.router.skip_frames(1);
         self.written += 1;
+        self.reached(reached);
         Ok(())
+    }
+
+    /// Frames reached moved on from `before`: views and events learn it.
+    fn reached(&mut self, before: u64) {
+        let now = self.router.frames_reached();
+        self.live.set_reached(now);
+        self.events.reached(before, now);
     }
 
     /// A pooled buffer for the next frame (blocks while the queue is full). Fill it and
@@ -367,9 +394,90 @@ impl Stream {
     /// Advance by `frames` frames without data; they read back as the fill value (0).
     pub fn skip(&mut self, frames: u64) -> Result<(), StreamError> {
         self.check_error()?;
+        let before = self.router.frames_reached();
         self.router.skip_frames(frames).map_err(StreamError::from)?;
         self.skipped += frames;
+        self.reached(before);
         Ok(())
+    }
+
+    /// A live, read-only view of the data, in acquisition order (every dimension of
+    /// the settings, the position axis included), whatever the storage order; usable
+    /// from any thread while frames are appended, and after finish.
+    ///
+    /// - `dynamic_shape`: the shape grows with the high-water marks of the frames
+    ///   reached (0 before the first frame); otherwise it is the declared shape (an
+    ///   unbounded first dimension: its extent so far).
+    /// - `strict`: an integer index past the live shape is an error; otherwise it
+    ///   reads zeros (inside the declared shape). Slices are clipped.
+    ///
+    /// A frame reads back as soon as `append` has returned (from memory until the
+    /// backend can read it back, then from the backend). Until the first view exists
+    /// nothing is kept; frames appended before it read back once the writer thread has
+    /// reached them (a view's first read waits for that).
+    pub fn view(&self, dynamic_shape: bool, strict: bool) -> StreamView {
+        if self.live.enable() {
+            let sent = self.tx.as_ref().map(|tx| tx.send(Msg::EnableView));
+            if !matches!(sent, Some(Ok(()))) {
+                self.live.writer_done();
+            }
+        }
+        StreamView::new(
+            self.live.clone(),
+            self.grid.clone(),
+            Arc::new(self.router.clone()),
+            self.schema.dtype(),
+            dynamic_shape,
+            strict,
+        )
+    }
+
+    /// Call `callback` on a background thread each time a frame (or a skip) raises a
+    /// high-water mark: the acquisition reached a new index along some dimension.
+    /// Updates arrive in frame order; see [`EVENT_QUEUE`](crate::EVENT_QUEUE) for a
+    /// callback slower than the frames.
+    ///
+    /// # Errors
+    /// [`StreamError::Spawn`] if the event thread cannot be started.
+    pub fn on_coords_expanded(
+        &mut self,
+        callback: impl Fn(&CoordUpdate) + Send + Sync + 'static,
+    ) -> Result<(), StreamError> {
+        self.on(CoordEvent::Expanded, Arc::new(callback))
+    }
+
+    /// Call `callback` on a background thread after every frame appended (and every
+    /// skip), in frame order.
+    ///
+    /// # Errors
+    /// [`StreamError::Spawn`] if the event thread cannot be started.
+    pub fn on_coords_changed(
+        &mut self,
+        callback: impl Fn(&CoordUpdate) + Send + Sync + 'static,
+    ) -> Result<(), StreamError> {
+        self.on(CoordEvent::Changed, Arc::new(callback))
+    }
+
+    /// Register a callback for `event` (for bindings that choose the event at run time).
+    ///
+    /// # Errors
+    /// [`StreamError::Spawn`] if the event thread cannot be started.
+    pub fn on(
+        &mut self,
+        event: CoordEvent,
+        callback: Arc<dyn Fn(&CoordUpdate) + Send + Sync>,
+    ) -> Result<(), StreamError> {
+        self.events
+            .on(event, callback)
+            .map_err(|source| StreamError::Spawn {
+                thread: "ome-writers-events",
+                source,
+            })
+    }
+
+    /// Wait until every coordinate event of the frames appended so far was delivered.
+    pub fn wait_for_events(&self) {
+        self.events.wait();
     }
 
     fn progress(&self) -> Progress {
@@ -386,6 +494,7 @@ impl Stream {
 
     fn shutdown(&mut self) -> Option<Summary> {
         self.pool.stop();
+        self.events.stop();
         let progress = self.progress();
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(Msg::Finish(progress));

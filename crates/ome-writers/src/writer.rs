@@ -12,6 +12,7 @@ use crossbeam_channel::Receiver;
 use ome_writers_backend::{Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary};
 use ome_writers_schema::{PositionIndex, StorageIndex};
 
+use crate::live::Live;
 use crate::{StreamError, StreamOptions};
 
 /// What the stream sends to the writer thread.
@@ -22,6 +23,8 @@ pub(crate) enum Msg {
         buf: FrameBuffer,
         metadata: Option<FrameMetadata>,
     },
+    /// The first view was made: make every frame queued before it readable.
+    EnableView,
     Finish(Progress),
 }
 
@@ -70,6 +73,7 @@ fn writer_loop(
     rx: &Receiver<Msg>,
     error: &ErrorSlot,
     opts: &StreamOptions,
+    live: &Live,
 ) -> Option<Summary> {
     let mut failed = false;
     // Frames the backend accepted (after a failure, later frames are dropped).
@@ -115,6 +119,19 @@ fn writer_loop(
                 failed |= ok.is_none();
                 written += u64::from(ok.is_some());
                 since_flush += 1;
+                if live.enabled() {
+                    live.set_readable(backend.frames_readable());
+                }
+            }
+            Some(Msg::EnableView) => {
+                // A durability point: the backend reads back every frame before it.
+                if !failed && since_flush > 0 {
+                    failed |= guarded(error, || backend.flush(), StreamError::Flush).is_none();
+                    since_flush = 0;
+                    last_flush = Instant::now();
+                }
+                live.set_readable(backend.frames_readable());
+                live.prime();
             }
             Some(Msg::Frame { .. }) | None => {}
             Some(Msg::Finish(p)) => {
@@ -130,6 +147,7 @@ fn writer_loop(
             failed |= guarded(error, || backend.flush(), StreamError::Flush).is_none();
             since_flush = 0;
             last_flush = Instant::now();
+            live.set_readable(backend.frames_readable());
         }
     }
     // Finalize even after a failure or a vanished stream, so that what was written
@@ -140,7 +158,18 @@ fn writer_loop(
         progress.failed = true;
         progress.complete = false;
     }
-    guarded(error, || backend.finalize(&progress), StreamError::Finalize)
+    let summary = guarded(error, || backend.finalize(&progress), StreamError::Finalize);
+    live.set_readable(backend.frames_readable());
+    summary
+}
+
+/// Tells the views the writer has ended when dropped (also by a panic).
+struct WriterDone<'a>(&'a Live);
+
+impl Drop for WriterDone<'_> {
+    fn drop(&mut self) {
+        self.0.writer_done();
+    }
 }
 
 /// Start the writer thread that owns `backend`. If the thread cannot be started,
@@ -150,11 +179,13 @@ pub(crate) fn spawn_writer(
     rx: Receiver<Msg>,
     error: &ErrorSlot,
     options: &StreamOptions,
+    live: &Arc<Live>,
 ) -> Result<JoinHandle<Option<Summary>>, StreamError> {
     // The backend travels to the thread through a slot, so that it is still here
     // when the spawn fails.
     let slot = Arc::new(Mutex::new(Some(backend)));
     let (theirs, worker_error, opts) = (slot.clone(), error.clone(), options.clone());
+    let live = live.clone();
     let spawned = std::thread::Builder::new()
         .name("ome-writers".to_owned())
         .spawn(move || {
@@ -162,7 +193,9 @@ pub(crate) fn spawn_writer(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()?;
-            writer_loop(backend, &rx, &worker_error, &opts)
+            // Views never wait on a writer that is gone, however it ended.
+            let done = WriterDone(&live);
+            writer_loop(backend, &rx, &worker_error, &opts, done.0)
         });
     spawned.map_err(|source| {
         let backend = slot.lock().unwrap_or_else(PoisonError::into_inner).take();

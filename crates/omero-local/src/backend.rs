@@ -2,10 +2,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use ome_writers_backend::{
-    Backend, BackendError, FrameBuffer, FrameMetadata, Progress, Summary, sync_dir,
+    Backend, BackendError, FrameBuffer, FrameMetadata, PlaneReader, Progress, Summary, sync_dir,
 };
 use ome_writers_schema::{
     BackendKind, FormatSpec, OmeTiffFormat, OmeZarrFormat, OmeroAddress, PositionIndex, Schema,
@@ -320,6 +321,16 @@ impl Backend for OmeroLocalBackend {
 
     fn flush(&mut self) -> Result<(), BackendError> {
         self.inner.flush().map_err(|e| self.inner_error(e))
+    }
+
+    /// The staging backend's reader: it holds the staged dataset's directory open, so
+    /// it keeps reading after `finalize` renames `NAME.partial` to `NAME`.
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        self.inner.reader()
+    }
+
+    fn frames_readable(&self) -> u64 {
+        self.inner.frames_readable()
     }
 
     fn finalize(&mut self, progress: &Progress) -> Result<Summary, BackendError> {

@@ -561,7 +561,7 @@ fn check_positions(field: &str, positions: &[Position]) -> Result<(), SchemaErro
             ("y_coord", p.y_coord),
             ("z_coord", p.z_coord),
         ] {
-            if v.is_some_and(|v| !v.is_finite()) {
+            if let Some(v) = v.filter(|v| !v.is_finite()) {
                 return Err(SchemaError::invalid(
                     format!("{f}.{name}"),
                     format!("{v:?}"),
@@ -902,7 +902,7 @@ impl AcquisitionSettings {
                 (Some(text), _) => (None, Some(text.clone())),
             };
             for (name, v) in [("scale", dim.scale), ("translation", dim.translation)] {
-                if v.is_some_and(|v| !v.is_finite()) {
+                if let Some(v) = v.filter(|v| !v.is_finite()) {
                     return Err(SchemaError::invalid(
                         field(name),
                         format!("{v:?}"),

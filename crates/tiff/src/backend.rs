@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetStatus, FrameMetadata, OutputLock, Progress, Summary,
-    prepare_output, sync_dir, write_atomic,
+    Backend, BackendError, DatasetStatus, FrameMetadata, OutputLock, PlaneReader, Progress,
+    Summary, prepare_output, sync_dir, write_atomic,
 };
 use ome_writers_schema::{DType, Dim, PositionIndex, Schema, StorageIndex};
 use tiff::tags::SampleFormat;
@@ -19,6 +20,7 @@ use crate::journal::{self, Journal};
 use crate::ome::{self, Document, ImageState, PlaneMeta};
 use crate::owned::TiffOwnership;
 use crate::plan::{Mode, Plan};
+use crate::read::View;
 
 /// At most this many files are kept open at once (plates can have thousands of
 /// positions); others are reopened when their next plane comes.
@@ -55,6 +57,8 @@ pub struct TiffBackend {
     /// A write or flush of this backend returned an error: whatever the stream says,
     /// the dataset can only be recorded as `failed`.
     failed: bool,
+    /// What live views read: the strips written and the frames readable.
+    view: Arc<View>,
 }
 
 #[derive(Debug)]
@@ -206,6 +210,7 @@ impl TiffBackend {
 
         let mut files = Vec::with_capacity(plan.files.len());
         let mut open = VecDeque::new();
+        let view = View::new(plan.files.len());
         for (p, (f, cap)) in plan.files.iter().zip(caps).enumerate() {
             let mut writer = match TiffWriter::create(&f.path, cap) {
                 Ok(w) => w,
@@ -226,9 +231,11 @@ impl TiffBackend {
             } else {
                 writer.close();
             }
+            let mut image = ImageWriter::new(writer, Vec::new(), f.path.clone());
+            image.strips = view.strips.get(p).cloned();
             files.push(PositionFile {
                 journal: Journal::new(&f.path),
-                image: ImageWriter::new(writer, Vec::new(), f.path.clone()),
+                image,
                 frames: 0,
             });
         }
@@ -244,6 +251,7 @@ impl TiffBackend {
             dir_synced: false,
             lock: prepared.commit(),
             failed: false,
+            view,
         })
     }
 
@@ -287,6 +295,8 @@ impl TiffBackend {
             dir_synced: true,
             lock: OutputLock::none(),
             failed: false,
+            // Recovery only finishes: no live view.
+            view: View::new(0),
         }
     }
 
@@ -601,7 +611,16 @@ impl Backend for TiffBackend {
         }
         let result = self.store(position, index, frame, metadata);
         self.failed |= result.is_err();
+        self.view.written(result.is_ok());
         result
+    }
+
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        self.view.reader(&self.plan)
+    }
+
+    fn frames_readable(&self) -> u64 {
+        self.view.readable()
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {

@@ -538,14 +538,14 @@ impl<W: TiffSink> TiffWriter<W> {
 
     /// Append one page: its strip (`strip`, already encoded as `format` says) then its
     /// IFD, then link it into the chain. The first page carries `description` (only
-    /// used when `pages() == 0`). `ifd` is a scratch buffer.
+    /// used when `pages() == 0`). `ifd` is a scratch buffer. Returns the strip's offset.
     pub(crate) fn write_page(
         &mut self,
         format: &PageFormat,
         strip: &[u8],
         description: Option<&[u8]>,
         ifd: &mut Vec<u8>,
-    ) -> io::Result<()> {
+    ) -> io::Result<u64> {
         let strip_at = self.append(strip)?;
         let desc = match description {
             Some(text) if self.pages == 0 => Some(self.store_description(text, 0)?),
@@ -631,7 +631,7 @@ impl<W: TiffSink> TiffWriter<W> {
             self.sink.start_writeback(from, done - from);
             self.written_back = done;
         }
-        Ok(())
+        Ok(strip_at)
     }
 
     /// Write `text` + NUL into slot `slot` (or, if it does not fit, at the end of the

@@ -4,6 +4,7 @@
 //! [`OmeTiffEncoder`](crate::OmeTiffEncoder).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ome_writers_backend::BackendError;
 use ome_writers_schema::StorageIndex;
@@ -12,6 +13,7 @@ use crate::bigtiff::{PageFormat, TiffWriter};
 use crate::error::TiffError;
 use crate::ome::{self, Document, ImageState};
 use crate::plan::{Codec, OME_INT_MAX, Plan};
+use crate::read::Strips;
 use crate::sink::{PathFile, TiffSink};
 
 /// Buffers reused for every plane.
@@ -32,6 +34,8 @@ pub(crate) struct ImageWriter<W: TiffSink = PathFile> {
     pub(crate) described: Vec<u64>,
     /// The name I/O errors carry (the file's path).
     name: PathBuf,
+    /// Where each page's strip went, for live views (`read.rs`).
+    pub(crate) strips: Option<Arc<Strips>>,
 }
 
 /// The provisional OME-XML of position `p` describing `sizes`: a standalone document
@@ -81,6 +85,7 @@ impl<W: TiffSink> ImageWriter<W> {
             writer,
             described,
             name,
+            strips: None,
         }
     }
 
@@ -140,7 +145,11 @@ impl<W: TiffSink> ImageWriter<W> {
             description.as_deref().map(str::as_bytes),
             &mut scratch.ifd,
         );
-        result.map_err(|e| self.io_err(e))
+        let at = result.map_err(|e| self.io_err(e))?;
+        if let Some(strips) = &self.strips {
+            strips.push(at, strip.len() as u64);
+        }
+        Ok(())
     }
 
     /// Check one frame of position `p` and append it at its plane, after zero planes

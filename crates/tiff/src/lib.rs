@@ -50,6 +50,10 @@
 //! durability point), so it survives a crash: finish and [`recover`] fold it into the
 //! `Plane` elements and remove it. Each image also references a `MapAnnotation`
 //! recording the acquisition (status, frames written to it, and the stream's counts).
+//! A position's stage coordinates (`x_coord`, `y_coord`, `z_coord`, in the units of the
+//! X, Y and Z axes, µm for an axis without one) become its `StageLabel` and, in the
+//! final OME-XML, every plane's `PositionX/Y/Z`, where a frame's own `position_x/y/z`
+//! wins.
 //! Compression is none, LZW or Deflate (levels 0-3, 4-7 and 8-9 map to the encoder's
 //! fast, balanced, best).
 //!
@@ -91,8 +95,10 @@ mod journal;
 mod ome;
 mod owned;
 mod plan;
+mod read;
 mod recover;
 mod sink;
+mod stage;
 
 pub use backend::TiffBackend;
 pub use encoder::OmeTiffEncoder;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ome_writers_backend::{
     Backend, BackendError, DatasetStatus, EncoderOptions, FrameBuffer, FrameMetadata, OutputLock,
-    Progress, Summary, prepare_output,
+    PlaneReader, Progress, Summary, prepare_output,
 };
 use ome_writers_schema::{Compression, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::Array;
@@ -17,6 +17,7 @@ use crate::error::ZarrError;
 use crate::hierarchy::Image;
 use crate::layout::Layout;
 use crate::names::{image_groups, journal_key};
+use crate::readable::Pending;
 use crate::store::DirStore;
 use crate::stored::StoredFrames;
 use crate::units::{Frame, Unit};
@@ -44,6 +45,7 @@ fn encoder_pool(
     store: &Arc<dyn ZarrStore>,
     unit_bytes: usize,
     encoders: &EncoderOptions,
+    pending: &Arc<Pending>,
 ) -> Result<EncoderPool, BackendError> {
     let ndim = array.dimensionality();
     let shape = array
@@ -69,6 +71,7 @@ fn encoder_pool(
             data_type: array.data_type().clone(),
             fill_value: array.fill_value().clone(),
             fast: fast_codec(schema),
+            pending: pending.clone(),
         },
         threads,
         encoders.priority,
@@ -116,6 +119,10 @@ pub struct ZarrBackend {
     pub(crate) finalized: bool,
     /// The output's lock, held until finalize (one writer per output).
     pub(crate) lock: OutputLock,
+    /// Units not yet in their files, for live views (`readable.rs`).
+    pub(crate) pending: Arc<Pending>,
+    /// The store is the directory at the schema's path (a reader can open it).
+    pub(crate) readable_dir: bool,
 }
 
 impl ZarrBackend {
@@ -138,6 +145,7 @@ impl ZarrBackend {
         let mut backend =
             Self::create_in_with(schema, Arc::new(DirStore::new(path.clone())), encoders)?;
         backend.lock = prepared.commit();
+        backend.readable_dir = true;
         Ok(backend)
     }
 
@@ -225,6 +233,7 @@ impl ZarrBackend {
         };
         let [fh, fw] = schema.frame_shape();
         let frame_units = planes_per_unit == 1 && unit[n_index] == fh && unit[n_index + 1] == fw;
+        let pending = Arc::new(Pending::default());
         let encoder = match images.first() {
             Some(first) if !raw_chunks && !raw_shards => Some(encoder_pool(
                 schema,
@@ -232,6 +241,7 @@ impl ZarrBackend {
                 &store,
                 unit_elems as usize * schema.dtype().size(),
                 encoders,
+                &pending,
             )?),
             _ => None,
         };
@@ -259,6 +269,8 @@ impl ZarrBackend {
             bytes_received: 0,
             finalized: false,
             lock: OutputLock::none(),
+            pending,
+            readable_dir: false,
         };
         backend.write_initial()?;
         Ok(backend)
@@ -413,6 +425,14 @@ impl Backend for ZarrBackend {
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError> {
         self.write_frame(position, index, Frame::Owned(frame), metadata)
+    }
+
+    fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
+        self.plane_reader()
+    }
+
+    fn frames_readable(&self) -> u64 {
+        self.readable_prefix()
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {

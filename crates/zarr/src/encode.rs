@@ -20,6 +20,7 @@ use zarrs::storage::{Bytes, StoreKey};
 use crate::ZarrStore;
 use crate::codecs::{ChunkCodec, FastCodec};
 use crate::error::ZarrError;
+use crate::readable::Pending;
 use crate::units::Unit;
 
 /// What every encoder needs to encode a unit (identical for all images and units of a
@@ -33,6 +34,8 @@ pub(crate) struct EncodeSpec {
     /// Unsharded chunks whose codec is encoded here rather than through zarrs' codec
     /// chain (see [`FastCodec`]).
     pub(crate) fast: Option<FastCodec>,
+    /// The units not yet stored, for live views (a stored job gives its token back).
+    pub(crate) pending: Arc<Pending>,
 }
 
 /// What an encoder encodes: a unit buffer (returned for reuse) or a whole-frame chunk
@@ -251,7 +254,10 @@ fn run_job(
     }))
     .unwrap_or_else(|_| Err(ZarrError::EncoderPanicked.into()));
     let stored = match result {
-        Ok(()) => true,
+        Ok(()) => {
+            spec.pending.give_back(job.seq);
+            true
+        }
         Err(e) => {
             let mut slot = error.lock().unwrap_or_else(PoisonError::into_inner);
             if slot.is_none() {

@@ -112,6 +112,15 @@ pub enum ZarrError {
     /// An encoder thread panicked (its unit was not stored).
     #[error("an encoder thread panicked")]
     EncoderPanicked,
+    /// A live view could not read a plane back (a unit file or its decoding).
+    #[error("reading back {key}")]
+    Read {
+        /// The unit's key, or the array and the plane's storage index.
+        key: String,
+        /// zarrs' (or the file's) error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl From<ZarrError> for BackendError {

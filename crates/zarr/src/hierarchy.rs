@@ -55,9 +55,10 @@ impl Image {
         p: usize,
         group: String,
     ) -> Result<Self, BackendError> {
-        let name = schema.positions().get(p).map(|pos| pos.name.clone());
+        let position = schema.positions().get(p);
+        let name = position.map(|pos| pos.name.clone());
         Ok(Self {
-            meta: ngff::image_meta(schema, name),
+            meta: ngff::image_meta(schema, position, name),
             array: build_array(schema, store.clone(), &group)?,
             group,
             open: HashMap::new(),

@@ -92,6 +92,16 @@ impl StoredFrames {
         p.max(self.durable)
     }
 
+    /// Frames that reached the backend.
+    pub(crate) fn arrived(&self) -> u64 {
+        self.next
+    }
+
+    /// The first frame known not to be stored.
+    pub(crate) fn first_failed(&self) -> Option<u64> {
+        self.failed
+    }
+
     /// Whether every frame that arrived is stored.
     pub(crate) fn all(&self, prefix: u64) -> bool {
         prefix >= self.next

@@ -169,6 +169,8 @@ impl ZarrBackend {
         self.recycle(unit);
         if result.is_err() {
             self.stored.failed(pending);
+        } else {
+            self.pending.give_back(pending);
         }
         result.map_err(|e| self.store_err(&chunk_key, e))
     }
@@ -200,7 +202,10 @@ impl ZarrBackend {
                     continue;
                 };
                 layout.copy(&mut unit.data, &offsets, by, bx, frame);
-                unit.pending.get_or_insert(seq);
+                if unit.pending.is_none() {
+                    unit.pending = Some(seq);
+                    self.pending.take(seq);
+                }
                 if !unit.planes[plane] {
                     unit.planes[plane] = true;
                     unit.filled += 1;
@@ -248,6 +253,7 @@ impl ZarrBackend {
             // A whole-frame chunk to compress: the encoder threads take the pooled frame
             // buffer itself, no copy.
             Frame::Owned(buf) if self.frame_units && self.encoder.is_some() => {
+                self.pending.take(seq);
                 self.grow_to(p, &key)?;
                 let chunk_key = self.images[p].array.chunk_key(&key[..self.unit.len()]);
                 if let Some(enc) = self.encoder.as_mut() {

@@ -98,3 +98,39 @@ fn in_memory_a_stream_reports_its_frames_and_the_reader_reads_them() {
     let t0 = StorageIndex::new(&[0]).unwrap();
     assert!(!reader.read_plane(PositionIndex(0), &t0, &mut out).unwrap());
 }
+
+/// A live view over a scratch stream reads each frame as soon as `append` returns
+/// (through the backend's `PlaneReader`), in memory and on disk, and still after
+/// finish (the view keeps the in-memory arrays alive).
+#[test]
+fn a_view_reads_scratch_frames_live_and_after_finish() {
+    use ome_writers::Sel;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("viewed");
+    for root in ["", root.to_str().unwrap()] {
+        let s = schema(root, None);
+        let mut stream = create_stream(&s).unwrap();
+        let view = stream.view(true, false);
+        let read = |t: u64, p: u64| {
+            view.read::<u16>(&[Sel::Index(t as i64), Sel::Index(p as i64)])
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        for n in 0..9u64 {
+            stream.append(&frame(n)).unwrap();
+            assert_eq!(read(n / 2, n % 2), frame(n), "{root:?} frame {n}");
+        }
+        assert_eq!(view.shape(), vec![5, 2, 4, 6]);
+        stream.finish().unwrap();
+        for n in 0..9u64 {
+            assert_eq!(
+                read(n / 2, n % 2),
+                frame(n),
+                "{root:?} frame {n} after finish"
+            );
+        }
+        assert_eq!(read(4, 1), vec![0; 24], "never written");
+    }
+}

@@ -127,6 +127,7 @@ fn run(cli: Cli) -> Result<()> {
                     ome_writers::BackendKind::Zarr => "OME-Zarr",
                     ome_writers::BackendKind::Tiff => "OME-TIFF",
                     ome_writers::BackendKind::OmeroLocal => "omero_local",
+                    ome_writers::BackendKind::Scratch => "scratch",
                 },
                 schema
                     .num_frames()

@@ -380,6 +380,10 @@ fn print_summary(summary: &ome_writers::StreamSummary, started: Instant) {
         summary.bytes as f64 / 1e6 / secs,
         summary.shape,
         if summary.complete { "" } else { " (partial)" },
-        shown.join(", ")
+        if shown.is_empty() {
+            "(in memory, not kept)".to_owned()
+        } else {
+            shown.join(", ")
+        }
     );
 }

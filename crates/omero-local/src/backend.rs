@@ -79,7 +79,7 @@ pub fn default_staging(staged: &Schema) -> Result<Box<dyn Backend>, BackendError
     match staged.backend() {
         BackendKind::Zarr => ZarrBackend::create(staged).map(|b| Box::new(b) as _),
         BackendKind::Tiff => TiffBackend::create(staged).map(|b| Box::new(b) as _),
-        BackendKind::OmeroLocal => Err(BackendError::Unsupported {
+        BackendKind::OmeroLocal | BackendKind::Scratch => Err(BackendError::Unsupported {
             backend: "omero_local",
             reason: "a staged fileset is an OME-Zarr or OME-TIFF on disk".to_owned(),
         }),

@@ -524,7 +524,7 @@ impl Backend for ZarrBackend {
         drop(std::mem::replace(&mut self.lock, OutputLock::none()));
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],
-            Target::Omero { .. } => vec![],
+            Target::Omero { .. } | Target::Memory => vec![],
         };
         Ok(Summary {
             paths: root,

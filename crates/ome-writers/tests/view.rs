@@ -19,8 +19,22 @@ use ome_writers_schema::{PositionIndex, StorageIndex};
 const H: usize = 6;
 const W: usize = 5;
 
+/// `NAME.scratch`: a scratch directory; `NAME.memory`: scratch in memory.
 fn schema(root: &Path, name: &str, dims: &str, extra: &str) -> Schema {
-    let root = root.join(name);
+    let (root, extra) = if name.ends_with(".memory") {
+        (
+            String::new(),
+            format!(r#"{extra}, "format": {{"name": "scratch"}}"#),
+        )
+    } else if name.ends_with(".scratch") {
+        let root = root.join(name).to_string_lossy().into_owned();
+        (root, format!(r#"{extra}, "format": {{"name": "scratch"}}"#))
+    } else {
+        (
+            root.join(name).to_string_lossy().into_owned(),
+            extra.to_owned(),
+        )
+    };
     Schema::from_json(&format!(
         r#"{{"root_path": {root:?}, "dtype": "uint16", "dimensions": {dims} {extra}}}"#
     ))
@@ -64,7 +78,7 @@ fn coords_of(mut n: u64, counts: &[u64]) -> Vec<u64> {
     out
 }
 
-const BACKENDS: [&str; 2] = [".ome.zarr", ".ome.tiff"];
+const BACKENDS: [&str; 4] = [".ome.zarr", ".ome.tiff", ".scratch", ".memory"];
 
 /// Append every frame, checking each one through the view right after `append`
 /// returns, and every frame again after finish.

@@ -15,7 +15,7 @@ mod oracle;
 
 use std::path::PathBuf;
 
-use harness::{Outcome, check, python, run, tiff_expect, zarr_expect};
+use harness::{Outcome, check, python, run, scratch_expect, tiff_expect, zarr_expect};
 
 #[test]
 fn zarr_conformance_read_back_by_zarr_python_and_yaozarrs() {
@@ -87,6 +87,57 @@ fn tiff_conformance_read_back_by_tifffile_and_the_ome_xsd() {
         "check_tiff.py",
         &expects,
         "tiff cases read back exactly by tifffile, OME-XML valid against the XSD",
+    );
+}
+
+#[test]
+fn scratch_conformance_read_back_by_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expects: Vec<PathBuf> = Vec::new();
+    let mut failures = Vec::new();
+    let mut refused = Vec::new();
+    for case in &cases::cases() {
+        let root = dir.path().join(format!("{}_scratch", case.name));
+        let mut case_scratch = harness::Case {
+            name: case.name,
+            settings: case.settings.clone(),
+            script: case.script,
+            outcome: case.outcome,
+        };
+        case_scratch.settings["format"] = serde_json::json!("scratch");
+        match run(&case_scratch, &root, true) {
+            Ok(Some(ran)) => {
+                let shape = ran.schema.array_shape(None);
+                let g = ran.schema.growth_axis();
+                let shape = if g == Some(0) {
+                    let mut s = ran.shape.clone();
+                    s[0] = s[0].max(1);
+                    s
+                } else if g.is_some() {
+                    shape
+                } else {
+                    ran.shape.clone()
+                };
+                let path = dir
+                    .path()
+                    .join(format!("{}.scratch-expect.json", case.name));
+                std::fs::write(&path, scratch_expect(&ran, &root, &shape).to_string()).unwrap();
+                expects.push(path);
+            }
+            Ok(None) => refused.push(case.name),
+            Err(e) => failures.push(format!("{}: {e}", case.name)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "cases failed:\n{}",
+        failures.join("\n")
+    );
+    eprintln!("scratch refused: {refused:?}");
+    read_back(
+        "check_scratch.py",
+        &expects,
+        "scratch cases read back exactly by numpy (np.memmap and np.fromfile)",
     );
 }
 

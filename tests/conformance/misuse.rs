@@ -8,9 +8,15 @@ use ome_writers_backend::UsageError;
 use ome_writers_schema::{PositionIndex, StorageIndex};
 use serde_json::json;
 
+/// A root named `*_scratch` selects the scratch format (a directory of raw arrays).
 fn schema(root: &Path) -> Schema {
+    let format = if root.to_string_lossy().ends_with("_scratch") {
+        "scratch"
+    } else {
+        "auto"
+    };
     Schema::from_json(
-        &json!({"root_path": root, "dtype": "uint16", "dimensions": [
+        &json!({"root_path": root, "format": format, "dtype": "uint16", "dimensions": [
             {"name": "t", "count": 2}, {"name": "p", "type": "position", "count": 2},
             {"name": "y", "count": 4}, {"name": "x", "count": 3}]})
         .to_string(),
@@ -107,7 +113,7 @@ fn misuse_on(root: &Path) {
 #[test]
 fn misuse_is_a_typed_usage_error_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["m.ome.zarr", "m.ome.tiff"] {
+    for name in ["m.ome.zarr", "m.ome.tiff", "m_scratch"] {
         misuse_on(&dir.path().join(name));
     }
 }
@@ -117,7 +123,7 @@ fn misuse_is_a_typed_usage_error_on_every_backend() {
 #[test]
 fn a_default_progress_never_trims_below_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["d.ome.zarr", "d.ome.tiff"] {
+    for name in ["d.ome.zarr", "d.ome.tiff", "d_scratch"] {
         let root = dir.path().join(name);
         let s = schema(&root);
         let mut b = create_backend(&s).unwrap();

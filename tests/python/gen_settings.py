@@ -25,6 +25,7 @@ from ome_writers import (
     OmeZarrFormat,
     Plate,
     Position,
+    ScratchFormat,
 )
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "data" / "python_settings"
@@ -237,6 +238,26 @@ def case_format_object_dict() -> AcquisitionSettings:
         format={"name": "ome-zarr", "backend": "zarr-python"},
         overwrite=True,
         compression="blosc-zstd",
+    )
+
+
+def case_scratch_in_memory() -> AcquisitionSettings:
+    """format "scratch" without root_path: arrays in memory (ScratchFormat defaults)."""
+    return AcquisitionSettings(
+        dimensions=[Dimension(name="t", count=3), Dimension(name="c", count=2), *y_x(8, 8)],
+        dtype="uint16",
+        format="scratch",
+    )
+
+
+def case_scratch_directory() -> AcquisitionSettings:
+    """ScratchFormat object with every field set, written to a directory."""
+    return AcquisitionSettings(
+        root_path="scratch_run",
+        dimensions=[Dimension(name="t", count=None), *y_x(8, 8)],
+        dtype="uint8",
+        format=ScratchFormat(max_memory_bytes=1024, spill_to_disk=False, suffix=".dat"),
+        storage_order="ome",
     )
 
 

@@ -10,6 +10,7 @@
 mod bench;
 mod bench_view;
 mod frame_meta;
+mod global_meta;
 mod omero;
 mod repair;
 mod signals;
@@ -126,6 +127,7 @@ fn run(cli: Cli) -> Result<()> {
                     ome_writers::BackendKind::Zarr => "OME-Zarr",
                     ome_writers::BackendKind::Tiff => "OME-TIFF",
                     ome_writers::BackendKind::OmeroLocal => "omero_local",
+                    ome_writers::BackendKind::Scratch => "scratch",
                 },
                 schema
                     .num_frames()

@@ -603,6 +603,7 @@ esac
                 synthetic: true,
                 frames: None,
                 frame_metadata: None,
+                global_metadata: Vec::new(),
                 overwrite: false,
                 queue_mib: 16,
                 flush_every: 1000,

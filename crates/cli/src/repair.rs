@@ -16,6 +16,10 @@
 //!   rule's shape and the final OME-XML written as `finalize` writes it, with a record of
 //!   the planes that are padding.
 //!
+//! - **Scratch**: [`ome_writers::scratch::repair`]: the manifest is rewritten from the
+//!   array files (an unbounded first axis measured from them) and the frame metadata
+//!   lines, status `partial` (`failed` kept), with a `repaired` record.
+//!
 //! A dataset whose status is neither `acquiring` nor `failed` (finished, or already
 //! repaired) is left untouched, so repair is idempotent.
 
@@ -29,6 +33,19 @@ pub(crate) fn run(path: &Path) -> Result<()> {
     let meta = fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     // Never beside a writer that is still running (or another repair).
     let _lock = ome_writers_backend::lock_output(path)?;
+    if meta.is_dir() && path.join(ome_writers::scratch::MANIFEST).exists() {
+        match ome_writers::scratch::repair(path) {
+            Ok(report) => println!("{report}"),
+            Err(ome_writers::scratch::ScratchError::Finished { status, .. }) => {
+                println!(
+                    "nothing to repair: {} is final (status {status})",
+                    path.display()
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+        return Ok(());
+    }
     // A root zarr.json entry (a FIFO included: recovery refuses it unopened), or a
     // directory that holds no data.
     if meta.is_dir() && ome_writers_zarr::recover_applies(path) {

@@ -39,6 +39,10 @@ pub(crate) struct WriteArgs {
     /// more lines than frames written is an error (after every frame is written).
     #[arg(long)]
     pub(crate) frame_metadata: Option<PathBuf>,
+    /// Acquisition-level metadata: `NAMESPACE=FILE.json`, the file holding a JSON
+    /// object (zarr: root attribute NAMESPACE; OME-TIFF: a MapAnnotation); repeatable.
+    #[arg(long, value_name = "NS=FILE")]
+    pub(crate) global_metadata: Vec<String>,
     /// Replace an existing output (only ever a dataset of the same kind).
     #[arg(long)]
     pub(crate) overwrite: bool,
@@ -152,9 +156,15 @@ pub(crate) fn run(args: &WriteArgs) -> Result<()> {
         .as_deref()
         .map(FrameMetadataFile::open)
         .transpose()?;
+    let global = crate::global_meta::read_all(&args.global_metadata)?;
     let started = Instant::now();
     let options = stream_options(args);
     let mut stream = signals::with_handlers(|| create_stream_with(&schema, &options))?;
+    for g in global {
+        stream
+            .set_global_metadata(&g.namespace, g.value)
+            .with_context(|| format!("--global-metadata {:?}", g.namespace))?;
+    }
     let mut fed = Fed::default();
     let mut progress = ProgressLine {
         enabled: std::io::stderr().is_terminal(),
@@ -370,6 +380,10 @@ fn print_summary(summary: &ome_writers::StreamSummary, started: Instant) {
         summary.bytes as f64 / 1e6 / secs,
         summary.shape,
         if summary.complete { "" } else { " (partial)" },
-        shown.join(", ")
+        if shown.is_empty() {
+            "(in memory, not kept)".to_owned()
+        } else {
+            shown.join(", ")
+        }
     );
 }

@@ -103,6 +103,27 @@ pub enum StreamError {
         /// What was given.
         got: String,
     },
+    /// A global-metadata namespace that is empty, reserved (`ome`, `ome_writers`) or
+    /// holds control characters; nothing was written.
+    #[error(transparent)]
+    GlobalNamespace(ome_writers_backend::UsageError),
+    /// Global metadata must be a JSON object; nothing was written.
+    #[error("global metadata {namespace:?} must be a JSON object, got {found}")]
+    GlobalNotObject {
+        /// The namespace.
+        namespace: String,
+        /// The JSON type given.
+        found: &'static str,
+    },
+    /// The backend (or, after finish, the dataset) could not take the global metadata.
+    #[error("setting global metadata {namespace:?}")]
+    GlobalMetadata {
+        /// The namespace.
+        namespace: String,
+        /// The backend's error.
+        #[source]
+        source: BackendError,
+    },
 }
 
 /// What a stream remembers of an error it has already returned.

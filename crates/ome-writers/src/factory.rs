@@ -45,7 +45,7 @@ pub(crate) fn create_unchecked(
     }
 }
 
-/// A zarr or tiff backend on disk.
+/// A zarr, tiff or scratch backend.
 fn disk_backend(
     schema: &Schema,
     options: &StreamOptions,
@@ -60,12 +60,17 @@ fn disk_backend(
         )?)),
         #[cfg(feature = "tiff")]
         BackendKind::Tiff => Ok(Box::new(ome_writers_tiff::TiffBackend::create(schema)?)),
+        #[cfg(feature = "scratch")]
+        BackendKind::Scratch => Ok(Box::new(ome_writers_scratch::ScratchBackend::create(
+            schema,
+        )?)),
         #[allow(unreachable_patterns)]
         other => Err(BackendError::NotAvailable {
             backend: match other {
                 BackendKind::Zarr => "zarr",
                 BackendKind::Tiff => "tiff",
                 BackendKind::OmeroLocal => "omero_local",
+                BackendKind::Scratch => "scratch",
             },
             reason: "this build was compiled without that backend's feature".to_owned(),
         }),

@@ -39,10 +39,13 @@
 //! - `tiff` (default): the OME-TIFF backend.
 //! - `omero-local` (default): the omero_local backend (stage beside an OMERO server,
 //!   register in place).
+//! - `scratch` (default): the scratch backend (Python's `ScratchFormat`: raw arrays
+//!   in memory or in a directory), and [`scratch::open`] to read a scratch directory.
 
 mod error;
 mod events;
 mod factory;
+mod global;
 mod grid;
 mod live;
 mod options;
@@ -56,6 +59,7 @@ mod writer;
 pub use error::{EarlierError, StreamError, frame_metadata};
 pub use events::{CoordEvent, CoordUpdate, EVENT_QUEUE, EventWaiter};
 pub use factory::{create_backend, create_backend_with};
+pub use global::set_global_metadata;
 pub use grid::{CoordLabel, Coords};
 pub use ome_writers_backend::{
     Backend, BackendError, BufferHome, Checked, DatasetStatus, EncoderOptions, EncoderPriority,
@@ -85,6 +89,16 @@ pub fn recover_zarr(
     ome_writers_zarr::recover(path, &|schema| {
         Box::new(ome_writers_router::FrameRouter::new(schema))
     })
+}
+
+/// The scratch format: reopen a scratch directory (after finish or a crash) and its
+/// types.
+#[cfg(feature = "scratch")]
+pub mod scratch {
+    pub use ome_writers_scratch::{
+        FRAME_METADATA, MANIFEST, RepairReport, ScratchArrays, ScratchDataset, ScratchError, open,
+        repair,
+    };
 }
 
 pub use synthetic::{frame_pool_u16, pattern_frame, pattern_value, realistic_frame};

@@ -3,13 +3,16 @@
 //!
 //! Until the first view is made nothing is kept (the camera thread pays one atomic
 //! load per frame). From then on:
-//! - the camera thread copies each frame it appends into a recycled buffer (outside
-//!   the lock) and inserts it (under the lock: a map insert) *before* it counts the
-//!   frame as reached, so a view that sees a frame reached finds it here or in the
-//!   backend;
-//! - the writer thread, after each write, asks the backend how many frames it can read
-//!   back ([`Backend::frames_readable`](ome_writers_backend::Backend::frames_readable),
-//!   a prefix) and drops the copies of those;
+//! - the camera thread shares each frame's pooled buffer with this cache (an `Arc`, no
+//!   copy; under the lock: a map insert) *before* it counts the frame as reached, so a
+//!   view that sees a frame reached finds it here or in the backend;
+//! - the writer thread writes from the shared buffer, then asks the backend how many
+//!   frames it can read back
+//!   ([`Backend::frames_readable`](ome_writers_backend::Backend::frames_readable), a
+//!   prefix): those are dropped from the cache; a frame the backend holds in an open
+//!   write unit (not readable yet) is copied here (on the writer thread, outside the
+//!   lock) so that its pooled buffer returns to the pool: the cache never keeps pool
+//!   buffers beyond the queue, so it cannot starve the camera of buffers;
 //! - frames appended before the first view were queued before the view's `Enable`
 //!   message: the writer makes a durability point when it reaches that message (after
 //!   which the backend reads every earlier frame back) and only then lets views read.
@@ -21,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use ome_writers_backend::PlaneReader;
+use ome_writers_backend::{FrameBuffer, PlaneReader};
 
 /// Spare copy buffers kept for reuse.
 const SPARE_BUFFERS: usize = 8;
@@ -30,7 +33,24 @@ const SPARE_BUFFERS: usize = 8;
 struct Cached {
     /// Its arrival number among the frames handed to the backend.
     ordinal: u64,
-    bytes: Box<[u8]>,
+    held: Held,
+}
+
+/// Where a cached frame's pixels are.
+enum Held {
+    /// The stream's pooled buffer, shared with the queue (frames not yet written).
+    Pool(Arc<FrameBuffer>),
+    /// A copy (frames in the backend's open write units).
+    Copy(Box<[u8]>),
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Pool(b) => b.as_bytes(),
+            Self::Copy(b) => b,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -83,27 +103,53 @@ impl Live {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// Camera thread: frame `frame` (the `ordinal`-th handed over) was appended.
-    /// Call before [`set_reached`](Self::set_reached).
-    pub(crate) fn keep(&self, frame: u64, ordinal: u64, bytes: &[u8]) {
-        let spare = self.lock_cache().spare.pop();
-        let mut copy = match spare {
-            Some(b) if b.len() == bytes.len() => b,
-            _ => vec![0u8; bytes.len()].into_boxed_slice(),
-        };
-        copy.copy_from_slice(bytes);
+    /// Camera thread: frame `frame` (the `ordinal`-th handed over) was appended in
+    /// `buf`, shared with the writer. Call before [`set_reached`](Self::set_reached).
+    pub(crate) fn keep(&self, frame: u64, ordinal: u64, buf: Arc<FrameBuffer>) {
         let mut cache = self.lock_cache();
         if ordinal >= cache.readable {
             cache.frames.insert(
                 frame,
                 Cached {
                     ordinal,
-                    bytes: copy,
+                    held: Held::Pool(buf),
                 },
             );
-        } else if cache.spare.len() < SPARE_BUFFERS {
-            cache.spare.push(copy);
         }
+    }
+
+    /// Writer thread: frame `frame`, in `buf`, was handed to the backend, which now
+    /// reads back the first `readable` frames. If it cannot read this one yet, the
+    /// cache keeps a copy instead of the pooled buffer; `written: false` (the write
+    /// failed) drops it.
+    pub(crate) fn written(&self, frame: u64, buf: &FrameBuffer, readable: u64, written: bool) {
+        let ordinal = self.lock_cache().frames.get(&frame).map(|c| c.ordinal);
+        let copy = match ordinal {
+            Some(o) if written && o >= readable => {
+                let spare = self.lock_cache().spare.pop();
+                let mut copy = match spare {
+                    Some(b) if b.len() == buf.len_bytes() => b,
+                    _ => vec![0u8; buf.len_bytes()].into_boxed_slice(),
+                };
+                copy.copy_from_slice(buf.as_bytes());
+                Some(copy)
+            }
+            _ => None,
+        };
+        let mut cache = self.lock_cache();
+        match copy {
+            Some(copy) => {
+                if let Some(c) = cache.frames.get_mut(&frame) {
+                    c.held = Held::Copy(copy);
+                }
+            }
+            None if !written => {
+                cache.frames.remove(&frame);
+            }
+            None => {}
+        }
+        drop(cache);
+        self.set_readable(readable);
     }
 
     pub(crate) fn set_reached(&self, frames: u64) {
@@ -129,8 +175,10 @@ impl Live {
                 break;
             }
             let old = entry.remove();
-            if cache.spare.len() < SPARE_BUFFERS {
-                cache.spare.push(old.bytes);
+            if let Held::Copy(bytes) = old.held
+                && cache.spare.len() < SPARE_BUFFERS
+            {
+                cache.spare.push(bytes);
             }
         }
     }
@@ -162,14 +210,12 @@ impl Live {
         }
     }
 
-    /// View: copy the rows `rows` and columns `cols` (start, step, count) of frame
-    /// `frame`'s cached plane into `out`, if it is cached. `width` is the frame width,
-    /// `px` the pixel size.
+    /// View: copy `region` of frame `frame`'s cached plane into `out`, if it is cached.
     pub(crate) fn copy_cached(&self, frame: u64, region: &Region, out: &mut [u8]) -> bool {
         let cache = self.lock_cache();
         match cache.frames.get(&frame) {
             Some(c) => {
-                region.copy(&c.bytes, out);
+                region.copy(c.held.bytes(), out);
                 true
             }
             None => false,

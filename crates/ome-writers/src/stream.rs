@@ -197,16 +197,25 @@ impl Stream {
         let mut buf = buf;
         buf.set_home(self.pool.home());
         let reached = self.router.frames_reached();
-        if self.live.enabled() {
-            // Kept for views until the backend reads it back (before it counts as
-            // reached, so a view never misses it).
-            self.live.keep(reached, self.written, buf.as_bytes());
-        }
-        let msg = Msg::Frame {
-            position: route.position,
-            index: route.index,
-            buf,
-            metadata,
+        let msg = if self.live.enabled() {
+            // Shared with the views until the backend reads it back (kept before it
+            // counts as reached, so a view never misses it).
+            let buf = Arc::new(buf);
+            self.live.keep(reached, self.written, buf.clone());
+            Msg::Shared {
+                position: route.position,
+                index: route.index,
+                buf,
+                metadata,
+                frame: reached,
+            }
+        } else {
+            Msg::Frame {
+                position: route.position,
+                index: route.index,
+                buf,
+                metadata,
+            }
         };
         let sent = self.tx.as_ref().map(|tx| tx.send(msg));
         if !matches!(sent, Some(Ok(()))) {
@@ -556,6 +565,39 @@ impl Stream {
             shape: summary.shape,
             complete: progress.complete,
         })
+    }
+
+    /// Set (or replace) acquisition-level metadata under `namespace` (a JSON object),
+    /// written at the next durability point and at finish: OME-Zarr root attribute
+    /// `namespace`, OME-TIFF `MapAnnotation` (see docs/layouts.md). The namespace and
+    /// value are checked here (nothing is queued when refused); a backend error fails
+    /// the stream like a write error. After finish: [`crate::set_global_metadata`].
+    pub fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: serde_json::Value,
+    ) -> Result<(), StreamError> {
+        crate::global::check(namespace, &value)?;
+        self.ready_for_metadata()?;
+        let msg = Msg::GlobalMetadata {
+            namespace: namespace.to_owned(),
+            value,
+        };
+        if !matches!(self.tx.as_ref().map(|tx| tx.send(msg)), Some(Ok(()))) {
+            self.check_error()?;
+            return Err(StreamError::WriterStopped);
+        }
+        Ok(())
+    }
+
+    fn ready_for_metadata(&mut self) -> Result<(), StreamError> {
+        self.check_error()?;
+        match &self.reported {
+            Some(first) => Err(StreamError::FailedEarlier {
+                first: first.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -23,9 +23,23 @@ pub(crate) enum Msg {
         buf: FrameBuffer,
         metadata: Option<FrameMetadata>,
     },
+    /// A frame shared with the views (which hold the buffer until it reads back).
+    Shared {
+        position: PositionIndex,
+        index: StorageIndex,
+        buf: Arc<FrameBuffer>,
+        metadata: Option<FrameMetadata>,
+        /// Its acquisition number (the views' key).
+        frame: u64,
+    },
     /// The first view was made: make every frame queued before it readable.
     EnableView,
     Finish(Progress),
+    /// Acquisition-level metadata (already checked on the caller's thread).
+    GlobalMetadata {
+        namespace: String,
+        value: serde_json::Value,
+    },
 }
 
 pub(crate) type ErrorSlot = Arc<Mutex<Option<StreamError>>>;
@@ -123,6 +137,29 @@ fn writer_loop(
                     live.set_readable(backend.frames_readable());
                 }
             }
+            Some(Msg::Shared {
+                position,
+                index,
+                buf,
+                metadata,
+                frame,
+            }) => {
+                let ok = !failed
+                    && guarded(
+                        error,
+                        || backend.write(position, &index, buf.as_bytes(), metadata.as_ref()),
+                        |source| StreamError::Write {
+                            position: position.0,
+                            index,
+                            source,
+                        },
+                    )
+                    .is_some();
+                failed |= !ok;
+                written += u64::from(ok);
+                since_flush += u64::from(ok);
+                live.written(frame, &buf, backend.frames_readable(), ok);
+            }
             Some(Msg::EnableView) => {
                 // A durability point: the backend reads back every frame before it.
                 if !failed && since_flush > 0 {
@@ -137,6 +174,20 @@ fn writer_loop(
             Some(Msg::Finish(p)) => {
                 progress = Some(p);
                 break;
+            }
+            // Like a frame: an error fails the stream; durable at the next point.
+            Some(Msg::GlobalMetadata { namespace, value }) => {
+                failed |= !failed
+                    && guarded(
+                        error,
+                        || backend.set_global_metadata(&namespace, &value),
+                        |source| StreamError::GlobalMetadata {
+                            namespace: namespace.clone(),
+                            source,
+                        },
+                    )
+                    .is_none();
+                since_flush = since_flush.max(1);
             }
         }
         let due = (opts.flush_every_frames > 0 && since_flush >= opts.flush_every_frames)

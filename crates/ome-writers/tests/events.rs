@@ -94,7 +94,7 @@ fn a_sleeping_callback_never_blocks_appends() {
             .on_coords_changed(move |u| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 seen(u);
-                let _ = released.recv_timeout(Duration::from_secs(60));
+                let _ = released.recv_timeout(Duration::from_mins(1));
             })
             .unwrap();
     }

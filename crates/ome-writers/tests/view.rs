@@ -19,8 +19,22 @@ use ome_writers_schema::{PositionIndex, StorageIndex};
 const H: usize = 6;
 const W: usize = 5;
 
+/// `NAME.scratch`: a scratch directory; `NAME.memory`: scratch in memory.
 fn schema(root: &Path, name: &str, dims: &str, extra: &str) -> Schema {
-    let root = root.join(name);
+    let (root, extra) = if name.ends_with(".memory") {
+        (
+            String::new(),
+            format!(r#"{extra}, "format": {{"name": "scratch"}}"#),
+        )
+    } else if name.ends_with(".scratch") {
+        let root = root.join(name).to_string_lossy().into_owned();
+        (root, format!(r#"{extra}, "format": {{"name": "scratch"}}"#))
+    } else {
+        (
+            root.join(name).to_string_lossy().into_owned(),
+            extra.to_owned(),
+        )
+    };
     Schema::from_json(&format!(
         r#"{{"root_path": {root:?}, "dtype": "uint16", "dimensions": {dims} {extra}}}"#
     ))
@@ -64,7 +78,7 @@ fn coords_of(mut n: u64, counts: &[u64]) -> Vec<u64> {
     out
 }
 
-const BACKENDS: [&str; 2] = [".ome.zarr", ".ome.tiff"];
+const BACKENDS: [&str; 4] = [".ome.zarr", ".ome.tiff", ".scratch", ".memory"];
 
 /// Append every frame, checking each one through the view right after `append`
 /// returns, and every frame again after finish.
@@ -472,5 +486,36 @@ fn frames_the_backend_cannot_read_yet_come_from_memory() {
     stream.finish().unwrap();
     for m in 0..15 {
         assert_plane(&view, &coords_of(m, &[5, 3]), Some(m));
+    }
+}
+
+#[test]
+fn a_view_never_starves_the_queue_when_write_units_outgrow_it() {
+    // Shards of 8 frames, a queue of 2: frames wait in open shards, not in the queue;
+    // the view keeps copies of those, and appends never run out of buffers.
+    let dir = tempfile::tempdir().unwrap();
+    let d = r#"[{"name": "t", "count": 16, "chunk_size": 2, "shard_size_chunks": 4},
+        {"name": "y", "count": 6}, {"name": "x", "count": 5}]"#;
+    let s = schema(
+        dir.path(),
+        "starve.ome.zarr",
+        d,
+        r#", "compression": "zstd""#,
+    );
+    let opts = StreamOptions::default()
+        .with_queue_bytes(2 * H * W * 2)
+        .with_flush_every_frames(0)
+        .with_flush_every(None);
+    let mut stream = create_stream_with(&s, &opts).unwrap();
+    let view = stream.view(true, false);
+    for n in 0..16 {
+        stream.append(&frame(n)).unwrap();
+        for m in 0..=n {
+            assert_plane(&view, &[m], Some(m));
+        }
+    }
+    stream.finish().unwrap();
+    for m in 0..16 {
+        assert_plane(&view, &[m], Some(m));
     }
 }

@@ -79,7 +79,7 @@ pub fn default_staging(staged: &Schema) -> Result<Box<dyn Backend>, BackendError
     match staged.backend() {
         BackendKind::Zarr => ZarrBackend::create(staged).map(|b| Box::new(b) as _),
         BackendKind::Tiff => TiffBackend::create(staged).map(|b| Box::new(b) as _),
-        BackendKind::OmeroLocal => Err(BackendError::Unsupported {
+        BackendKind::OmeroLocal | BackendKind::Scratch => Err(BackendError::Unsupported {
             backend: "omero_local",
             reason: "a staged fileset is an OME-Zarr or OME-TIFF on disk".to_owned(),
         }),
@@ -321,6 +321,16 @@ impl Backend for OmeroLocalBackend {
 
     fn flush(&mut self) -> Result<(), BackendError> {
         self.inner.flush().map_err(|e| self.inner_error(e))
+    }
+
+    /// Forwarded to the staging backend (kept in memory there until its next
+    /// durability point; a refusal writes nothing, so it does not fail the fileset).
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        self.inner.set_global_metadata(namespace, value)
     }
 
     /// The staging backend's reader: it holds the staged dataset's directory open, so

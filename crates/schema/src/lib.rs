@@ -42,6 +42,7 @@ mod options;
 mod order;
 mod schema;
 mod settings;
+mod stage;
 mod units;
 mod validate_paths;
 mod validate_values;
@@ -59,6 +60,7 @@ pub use settings::{
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,
     ScratchFormat, StorageOrder,
 };
+pub use stage::StageAxis;
 pub use units::{Unit, UnitKind};
 pub use validate_paths::{
     MAX_NAME_BYTES, OUTPUT_SIBLING_BYTES, tiff_companion_file_name, tiff_position_file_name,

@@ -12,7 +12,7 @@ use crate::options::{Container, MultiFileMetadata, PreferSingleFile};
 use crate::settings::{
     AcquisitionSettings, Channel, Compression, Coord, Dimension, DimensionType, FormatSpec,
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,
-    StorageOrder,
+    ScratchFormat, StorageOrder,
 };
 use crate::units::{Unit, UnitKind};
 use crate::validate_paths::{check_paths, check_root_path};
@@ -43,6 +43,8 @@ pub enum BackendKind {
     Tiff,
     /// An OMERO server's local repository.
     OmeroLocal,
+    /// Raw arrays in memory or in a directory (Python's `scratch` format).
+    Scratch,
 }
 
 /// Where the output goes.
@@ -59,6 +61,8 @@ pub enum Target {
         /// The target object.
         address: OmeroAddress,
     },
+    /// Nowhere: the scratch format without `root_path` keeps its arrays in memory.
+    Memory,
 }
 
 /// OME-TIFF layout options (checked).
@@ -152,6 +156,7 @@ pub struct Schema {
     target: Target,
     tiff: Option<TiffLayout>,
     omero: Option<OmeroLocalFormat>,
+    scratch: Option<ScratchFormat>,
     compression: Compression,
     plate: Option<Plate>,
 }
@@ -248,7 +253,7 @@ impl Schema {
     pub fn output_path(&self) -> Option<&Path> {
         match &self.target {
             Target::Disk { path } => Some(path),
-            Target::Omero { .. } => None,
+            Target::Omero { .. } | Target::Memory => None,
         }
     }
     /// TIFF layout (tiff backend only).
@@ -259,7 +264,11 @@ impl Schema {
     pub fn omero_options(&self) -> Option<&OmeroLocalFormat> {
         self.omero.as_ref()
     }
-    /// Compression ([`Compression::None`] when off).
+    /// Scratch options (`scratch` only).
+    pub fn scratch_options(&self) -> Option<&ScratchFormat> {
+        self.scratch.as_ref()
+    }
+    /// Compression ([`Compression::None`] when off; the scratch format ignores it).
     pub fn compression(&self) -> Compression {
         self.compression
     }
@@ -352,6 +361,7 @@ enum Resolved {
     Zarr(OmeZarrFormat),
     Tiff(OmeTiffFormat),
     Omero(OmeroLocalFormat),
+    Scratch(ScratchFormat),
 }
 
 fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaError> {
@@ -378,7 +388,10 @@ fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaErro
         FormatSpec::Named(name) => match name.to_ascii_lowercase().as_str() {
             "auto" => {
                 let lower = suffix.to_ascii_lowercase();
-                if OmeroAddress::looks_like(root) {
+                if root.trim().is_empty() {
+                    // Python: the only format that needs no root_path.
+                    Ok(Resolved::Scratch(ScratchFormat::default()))
+                } else if OmeroAddress::looks_like(root) {
                     Err(SchemaError::invalid(
                         "format",
                         "\"auto\"",
@@ -407,15 +420,11 @@ fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaErro
             "ome-tiff" | "tiff" => Ok(Resolved::Tiff(tiff("auto"))),
             "tifffile" => Ok(Resolved::Tiff(tiff("tifffile"))),
             "omero_local" | "omero-local" => Ok(Resolved::Omero(OmeroLocalFormat::default())),
-            "scratch" | "memory" => Err(SchemaError::invalid(
-                "format",
-                format!("{name:?}"),
-                "the in-memory scratch format is not supported; choose ome-zarr or ome-tiff",
-            )),
+            "scratch" | "memory" => Ok(Resolved::Scratch(ScratchFormat::default())),
             _ => Err(SchemaError::invalid(
                 "format",
                 format!("{name:?}"),
-                "unknown format; expected auto, ome-zarr, ome-tiff, omero_local or a Python \
+                "unknown format; expected auto, ome-zarr, ome-tiff, omero_local, scratch or a Python \
                  backend name (tensorstore, acquire-zarr, zarrs-python, zarr-python, tifffile)",
             )),
         },
@@ -440,11 +449,16 @@ fn resolve_format(settings: &AcquisitionSettings) -> Result<Resolved, SchemaErro
             Ok(Resolved::Tiff(f.clone()))
         }
         FormatSpec::OmeroLocal(f) => Ok(Resolved::Omero(f.clone())),
-        FormatSpec::Scratch(_) => Err(SchemaError::invalid(
-            "format.name",
-            "\"scratch\"",
-            "the in-memory scratch format is not supported; choose ome-zarr or ome-tiff",
-        )),
+        FormatSpec::Scratch(f) => {
+            if f.name != "scratch" || f.backend != "scratch" {
+                return Err(SchemaError::invalid(
+                    "format.backend",
+                    format!("{:?}", f.backend),
+                    "expected scratch",
+                ));
+            }
+            Ok(Resolved::Scratch(f.clone()))
+        }
     }
 }
 
@@ -547,7 +561,7 @@ fn check_positions(field: &str, positions: &[Position]) -> Result<(), SchemaErro
             ("y_coord", p.y_coord),
             ("z_coord", p.z_coord),
         ] {
-            if v.is_some_and(|v| !v.is_finite()) {
+            if let Some(v) = v.filter(|v| !v.is_finite()) {
                 return Err(SchemaError::invalid(
                     format!("{f}.{name}"),
                     format!("{v:?}"),
@@ -605,11 +619,12 @@ impl AcquisitionSettings {
             Resolved::Zarr(_) => BackendKind::Zarr,
             Resolved::Tiff(_) => BackendKind::Tiff,
             Resolved::Omero(_) => BackendKind::OmeroLocal,
+            Resolved::Scratch(_) => BackendKind::Scratch,
         };
         // The container that holds the pixels (omero_local stages a zarr or tiff fileset).
         let container_is_zarr = match format {
             Resolved::Zarr(_) => true,
-            Resolved::Tiff(_) => false,
+            Resolved::Tiff(_) | Resolved::Scratch(_) => false,
             Resolved::Omero(f) => f.container == Container::OmeZarr,
         };
 
@@ -887,7 +902,7 @@ impl AcquisitionSettings {
                 (Some(text), _) => (None, Some(text.clone())),
             };
             for (name, v) in [("scale", dim.scale), ("translation", dim.translation)] {
-                if v.is_some_and(|v| !v.is_finite()) {
+                if let Some(v) = v.filter(|v| !v.is_finite()) {
                     return Err(SchemaError::invalid(
                         field(name),
                         format!("{v:?}"),
@@ -1029,7 +1044,12 @@ impl AcquisitionSettings {
 
         // Compression.
         let compression = self.compression.unwrap_or(Compression::None);
-        check_compression(compression, self.compression_level, container_is_zarr)?;
+        if backend == BackendKind::Scratch {
+            // Python ignores compression for scratch arrays; so do we (raw arrays).
+            check_scratch_order(&dims, &storage_axes)?;
+        } else {
+            check_compression(compression, self.compression_level, container_is_zarr)?;
+        }
 
         // Plate.
         let plate = self.plate.clone();
@@ -1100,7 +1120,13 @@ impl AcquisitionSettings {
         // Target and naming.
         let mut tiff_layout = None;
         let mut omero = None;
+        let mut scratch = None;
         let target = match &format {
+            Resolved::Scratch(f) if root.is_empty() => {
+                scratch = Some(f.clone());
+                normalized.format = FormatSpec::Scratch(f.clone());
+                Target::Memory
+            }
             Resolved::Omero(f) => {
                 let address: OmeroAddress = root.parse()?;
                 omero = Some(f.clone());
@@ -1121,6 +1147,14 @@ impl AcquisitionSettings {
                     "an OMERO address can only be written by the omero_local format; \
                      it is never a path on disk",
                 ));
+            }
+            Resolved::Scratch(f) => {
+                scratch = Some(f.clone());
+                normalized.format = FormatSpec::Scratch(f.clone());
+                // Python: the output is root_path itself, a directory.
+                Target::Disk {
+                    path: PathBuf::from(root),
+                }
             }
             Resolved::Zarr(f) => {
                 let (stem, _) = ome_stem_suffix(root);
@@ -1175,6 +1209,7 @@ impl AcquisitionSettings {
             target,
             tiff: tiff_layout,
             omero,
+            scratch,
             compression,
             plate,
         };
@@ -1229,6 +1264,29 @@ fn check_ngff_axes(dims: &[Dim], storage_axes: &[usize]) -> Result<(), SchemaErr
         ));
     }
     Ok(())
+}
+
+/// Scratch arrays grow only along their first axis (a file grows at its end): an
+/// unbounded dimension must come first in storage order.
+fn check_scratch_order(dims: &[Dim], storage_axes: &[usize]) -> Result<(), SchemaError> {
+    match storage_axes.iter().position(|&a| dims[a].count.is_none()) {
+        Some(k) if k > 0 => Err(SchemaError::invalid(
+            "storage_order",
+            format!(
+                "{:?}",
+                storage_axes
+                    .iter()
+                    .map(|&a| dims[a].name.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            format!(
+                "the scratch format grows its arrays along the first axis only: the \
+                 unbounded dimension {:?} must come first",
+                dims[storage_axes[k]].name
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_limits(schema: &Schema) -> Result<(), SchemaError> {

@@ -417,7 +417,7 @@ pub enum FormatSpec {
     OmeTiff(OmeTiffFormat),
     /// `{"name": "omero_local", ...}`.
     OmeroLocal(OmeroLocalFormat),
-    /// `{"name": "scratch", ...}`: Python's in-memory format, read but not supported.
+    /// `{"name": "scratch", ...}`: raw arrays in memory or in a directory.
     Scratch(ScratchFormat),
 }
 
@@ -481,7 +481,7 @@ fn format_object(object: serde_json::Map<String, Value>) -> Result<FormatSpec, S
         "scratch" => ScratchFormat::deserialize(value).map(FormatSpec::Scratch),
         other => {
             return Err(format!(
-                "unknown format name {other:?}; expected ome-zarr, ome-tiff, omero_local"
+                "unknown format name {other:?}; expected ome-zarr, ome-tiff, omero_local, scratch"
             ));
         }
     };
@@ -649,15 +649,51 @@ fn omero_exe() -> String {
     "omero".to_owned()
 }
 
-/// Python's in-memory `scratch` format: accepted when reading settings, refused by
-/// validation (it has no output to write).
+fn scratch_name() -> String {
+    "scratch".to_owned()
+}
+fn scratch_memory() -> u64 {
+    4 << 30
+}
+fn yes() -> bool {
+    true
+}
+
+/// Python's `ScratchFormat`: one raw array per position, in memory (no `root_path`),
+/// or as files `pos_<i>.dat` with `manifest.json` and `frame_metadata.jsonl` in the
+/// directory `root_path` (docs/layouts.md, "Scratch").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScratchFormat {
     /// Always `"scratch"`.
+    #[serde(default = "scratch_name")]
     pub name: String,
-    /// Other fields, kept verbatim.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, Value>,
+    /// Always `"scratch"`.
+    #[serde(default = "scratch_name")]
+    pub backend: String,
+    /// Most bytes the arrays may take in memory (default 4 GiB) when `root_path` is
+    /// empty; beyond it they spill to a temporary directory or are refused.
+    #[serde(default = "scratch_memory")]
+    pub max_memory_bytes: u64,
+    /// Kept for Python parity; it names nothing (the output is `root_path` itself).
+    #[serde(default)]
+    pub suffix: String,
+    /// Over `max_memory_bytes` without `root_path`: spill to a temporary directory
+    /// (true, the default) or refuse.
+    #[serde(default = "yes")]
+    pub spill_to_disk: bool,
+}
+
+impl Default for ScratchFormat {
+    fn default() -> Self {
+        Self {
+            name: scratch_name(),
+            backend: scratch_name(),
+            max_memory_bytes: scratch_memory(),
+            suffix: String::new(),
+            spill_to_disk: true,
+        }
+    }
 }
 
 impl AcquisitionSettings {

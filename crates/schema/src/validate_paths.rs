@@ -40,6 +40,11 @@ pub(crate) fn check_paths(schema: &Schema) -> Result<(), SchemaError> {
     let (container, suffix) = match &schema.settings().format {
         FormatSpec::OmeZarr(f) => (Container::OmeZarr, f.suffix.as_str()),
         FormatSpec::OmeTiff(f) => (Container::OmeTiff, f.suffix.as_str()),
+        FormatSpec::Scratch(f) => {
+            check_scratch_root(root)?;
+            check_scratch_suffix(&f.suffix)?;
+            return check_output(root, &output.to_string_lossy());
+        }
         _ => return Ok(()),
     };
     check_format_agrees(root, container)?;
@@ -140,6 +145,43 @@ fn check_suffix(suffix: &str, container: Container) -> Result<(), SchemaError> {
         (Container::OmeZarr, _) => Err(bad("an OME-Zarr suffix must end in .zarr")),
         (Container::OmeTiff, _) => Err(bad("an OME-TIFF suffix must end in .tif or .tiff")),
     }
+}
+
+/// A scratch directory named like an OME-Zarr or OME-TIFF would pass for one: refused.
+fn check_scratch_root(root: &str) -> Result<(), SchemaError> {
+    let (_, suffix) = ome_stem_suffix(root);
+    match Container::of_extension(suffix) {
+        Some(named) => Err(SchemaError::invalid(
+            "root_path",
+            format!("{root:?}"),
+            format!(
+                "ends in {suffix}, an {} name, but the scratch format writes a directory \
+                 of raw arrays: name it otherwise, or choose that format",
+                named.title()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The scratch format's `suffix` names nothing (Python ignores it too); it is still
+/// held to what a file extension may be, so that no later use of it can be dangerous:
+/// empty, or `.` and more, no separator or NUL, at most 255 bytes.
+fn check_scratch_suffix(suffix: &str) -> Result<(), SchemaError> {
+    let bad = |reason: &str| SchemaError::invalid("format.suffix", format!("{suffix:?}"), reason);
+    if suffix.is_empty() {
+        return Ok(());
+    }
+    if !suffix.starts_with('.') || suffix.chars().all(|c| c == '.') {
+        return Err(bad("must be empty or start with '.' and name an extension"));
+    }
+    if suffix.contains(['/', '\\', '\0']) {
+        return Err(bad("must not contain '/', '\\' or NUL"));
+    }
+    if suffix.len() > MAX_NAME_BYTES {
+        return Err(bad("is longer than a file name may be (255 bytes)"));
+    }
+    Ok(())
 }
 
 /// Bytes the backends add to the output's name for the files they keep beside it

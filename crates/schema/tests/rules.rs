@@ -321,3 +321,75 @@ fn the_companion_file_is_a_plain_name_unlike_every_position_file() {
     assert_eq!(ome_writers_schema::tiff_position_file_name("run", 7, ".ome.tiff"), "run_p007.ome.tiff");
     assert_eq!(ome_writers_schema::tiff_companion_file_name("run", "companion.ome"), "run.companion.ome");
 }
+
+/// The scratch format: a directory named like OME data, a suffix that is no extension,
+/// an unbounded axis moved from the front, an unknown backend, a URL: refused.
+#[test]
+fn scratch_rules() {
+    let dims = json!([{"name": "t", "count": null}, {"name": "c", "count": 2},
+                      {"name": "y", "count": 4}, {"name": "x", "count": 4}]);
+    let scratch = |root: &str, format: Value| json!({"root_path": root, "format": format, "dimensions": dims.clone()});
+    check(
+        scratch("run.ome.zarr", json!("scratch")),
+        "root_path",
+        "raw arrays",
+    );
+    check(
+        scratch("run.tif", json!("scratch")),
+        "root_path",
+        "OME-TIFF",
+    );
+    check(scratch("s3://b/run", json!("scratch")), "root_path", "URL");
+    check(
+        scratch("out/..", json!("scratch")),
+        "root_path",
+        "names a directory",
+    );
+    check(scratch("a\0b", json!("scratch")), "root_path", "NUL");
+    check(
+        scratch("omero://dataset/1", json!("scratch")),
+        "root_path",
+        "OMERO",
+    );
+    check(
+        scratch(&"n".repeat(250), json!("scratch")),
+        "root_path",
+        "lock file",
+    );
+    for bad in ["dat", "./x", ".a/b", "..", "."] {
+        check(
+            scratch("run", json!({"name": "scratch", "suffix": bad})),
+            "format.suffix",
+            "",
+        );
+    }
+    check(
+        scratch("run", json!({"name": "scratch", "backend": "numpy"})),
+        "format.backend",
+        "scratch",
+    );
+    check(
+        scratch("run", json!({"name": "scratch", "max_memory_bytes": -1})),
+        "format",
+        "",
+    );
+    check(
+        scratch("run", json!({"name": "scratch", "extra": 1})),
+        "format",
+        "unknown field",
+    );
+    let mut moved = scratch("", json!("scratch"));
+    moved["storage_order"] = json!(["c", "t", "y", "x"]);
+    check(moved, "storage_order", "first");
+    let mut ok = scratch("", json!("scratch"));
+    ok["storage_order"] = json!(["t", "c", "y", "x"]);
+    accepts(ok);
+    accepts(scratch(
+        "out/run",
+        json!({"name": "scratch", "suffix": ".dat"}),
+    ));
+    accepts(scratch(
+        "",
+        json!({"name": "scratch", "max_memory_bytes": 0, "spill_to_disk": false}),
+    ));
+}

@@ -75,6 +75,20 @@ fn the_backend_choice_survives_every_serialization() {
                    "format": {"name": "omero_local", "data_dir": "/OMERO", "container": "ome-tiff"}}),
             BackendKind::OmeroLocal,
         ),
+        // Python: auto without root_path is the scratch format, in memory.
+        (json!({"root_path": ""}), BackendKind::Scratch),
+        (
+            json!({"root_path": "", "format": "scratch"}),
+            BackendKind::Scratch,
+        ),
+        (
+            json!({"root_path": "d", "format": "memory"}),
+            BackendKind::Scratch,
+        ),
+        (
+            json!({"root_path": "d", "format": {"name": "scratch", "spill_to_disk": false}}),
+            BackendKind::Scratch,
+        ),
     ];
     for (partial, backend) in cases {
         let mut v = json!({"dtype": "uint8", "dimensions": [{"name": "y", "count": 2}, {"name": "x", "count": 2}]});
@@ -101,6 +115,46 @@ fn the_backend_choice_survives_every_serialization() {
             );
         }
     }
+}
+
+#[test]
+fn scratch_targets_memory_or_the_directory_named() {
+    let base = |root: &str, format: Value| {
+        json!({"root_path": root, "format": format, "dtype": "uint8",
+               "dimensions": [{"name": "t", "count": null}, {"name": "y", "count": 2},
+                              {"name": "x", "count": 2}]})
+    };
+    let memory = Schema::from_json(&base("", json!("scratch")).to_string()).unwrap();
+    assert_eq!(memory.target(), &Target::Memory);
+    assert_eq!(memory.output_path(), None);
+    let f = memory.scratch_options().unwrap();
+    assert_eq!((f.max_memory_bytes, f.spill_to_disk), (4 << 30, true));
+    // The normalized form is Python's model_dump of ScratchFormat(), field for field.
+    assert_eq!(
+        serde_json::to_value(&memory.settings().format).unwrap(),
+        json!({"name": "scratch", "backend": "scratch", "max_memory_bytes": 4_294_967_296_u64,
+               "suffix": "", "spill_to_disk": true})
+    );
+    let dir = Schema::from_json(
+        &base("out/run", json!({"name": "scratch", "max_memory_bytes": 7})).to_string(),
+    )
+    .unwrap();
+    assert_eq!(dir.output_path(), Some(Path::new("out/run")));
+    assert_eq!(dir.scratch_options().unwrap().max_memory_bytes, 7);
+    // Storage order "ome" is the acquisition order for scratch (Python).
+    let v = json!({"root_path": "", "format": "scratch", "dtype": "uint8", "storage_order": "ome",
+        "dimensions": [{"name": "c", "count": 2}, {"name": "t", "count": 3},
+                       {"name": "y", "count": 2}, {"name": "x", "count": 2}]});
+    let s = Schema::from_json(&v.to_string()).unwrap();
+    let names: Vec<&str> = s
+        .storage_dims()
+        .map(ome_writers_schema::Dim::name)
+        .collect();
+    assert_eq!(names, ["c", "t"]);
+    // Compression is ignored, as Python does.
+    let mut v = base("", json!("scratch"));
+    v["compression"] = json!("zstd");
+    assert!(Schema::from_json(&v.to_string()).is_ok());
 }
 
 #[test]
@@ -230,7 +284,7 @@ fn invalid_settings_are_refused_naming_field_and_value() {
         "brotli",
     );
     check_invalid(&[("/root_path", json!("r.h5"))], "format", "r.h5");
-    check_invalid(&[("/root_path", json!(""))], "format", "cannot infer");
+    check_invalid(&[("/root_path", json!("run"))], "format", "cannot infer");
     check_invalid(
         &[("/dimensions/3/type", json!("time"))],
         "dimensions[3].type",

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetStatus, FrameMetadata, OutputLock, PlaneReader, Progress,
-    Summary, prepare_output, sync_dir, write_atomic,
+    Backend, BackendError, DatasetStatus, FrameMetadata, GlobalMetadata, OutputLock, PlaneReader,
+    Progress, Summary, prepare_output, sync_dir, write_atomic,
 };
 use ome_writers_schema::{DType, Dim, PositionIndex, Schema, StorageIndex};
 use tiff::tags::SampleFormat;
@@ -41,30 +41,32 @@ const REDUNDANT_WARN_POSITIONS: usize = 100;
 /// backend without finalizing finalizes it with the extent reached, logging any error.
 #[derive(Debug)]
 pub struct TiffBackend {
-    plan: Plan,
+    pub(crate) plan: Plan,
     format: PageFormat,
-    files: Vec<PositionFile>,
+    pub(crate) files: Vec<PositionFile>,
     /// Positions whose file handle is open, oldest first.
-    open: VecDeque<usize>,
+    pub(crate) open: VecDeque<usize>,
     scratch: Scratch,
     /// Data frames stored (pages on disk holding a frame; zero planes not counted).
     frames_written: u64,
     bytes_received: u64,
-    finalized: bool,
+    pub(crate) finalized: bool,
     dir_synced: bool,
     /// The output's lock, held until finish (one writer per output).
     lock: OutputLock,
     /// A write or flush of this backend returned an error: whatever the stream says,
     /// the dataset can only be recorded as `failed`.
     failed: bool,
+    /// Acquisition-level metadata (see `global.rs`).
+    pub(crate) global: GlobalMetadata,
     /// What live views read: the strips written and the frames readable.
     view: Arc<View>,
 }
 
 #[derive(Debug)]
-struct PositionFile {
+pub(crate) struct PositionFile {
     /// The file and its provisional OME-XML.
-    image: ImageWriter,
+    pub(crate) image: ImageWriter,
     /// Per-frame metadata, journaled beside the file until finish.
     journal: Journal,
     /// Frames written to this position (zero planes not counted).
@@ -155,7 +157,7 @@ pub(crate) fn page_format(plan: &Plan) -> PageFormat {
 }
 
 /// Make sure file `p` counts among the open handles, closing the oldest if needed.
-fn touch(files: &mut [PositionFile], open: &mut VecDeque<usize>, p: usize) {
+pub(crate) fn touch(files: &mut [PositionFile], open: &mut VecDeque<usize>, p: usize) {
     if files[p].image.writer.is_open() {
         return;
     }
@@ -251,6 +253,7 @@ impl TiffBackend {
             dir_synced: false,
             lock: prepared.commit(),
             failed: false,
+            global: GlobalMetadata::default(),
             view,
         })
     }
@@ -295,6 +298,7 @@ impl TiffBackend {
             dir_synced: true,
             lock: OutputLock::none(),
             failed: false,
+            global: GlobalMetadata::default(),
             // Recovery only finishes: no live view.
             view: View::new(0),
         }
@@ -375,7 +379,8 @@ impl TiffBackend {
                 record: image_record(&self.plan, p, written[p], record, unreadable[p], settings),
             })
             .collect();
-        let xmls = final_documents(&self.plan, &images)?;
+        let global = (!self.global.is_empty()).then_some(&self.global);
+        let xmls = final_documents(&self.plan, &images, global)?;
         // Last file first: the first file's provisional document holds the settings,
         // so as long as any file is provisional, `recover` can finish the dataset.
         for (p, xml) in xmls.iter().enumerate().rev() {
@@ -476,6 +481,7 @@ impl TiffBackend {
     /// Sync every file written since the last durability point (see [`Backend::flush`]).
     fn sync_all(&mut self) -> Result<(), BackendError> {
         self.check_files()?;
+        self.describe_stale()?;
         for p in 0..self.files.len() {
             if !self.files[p].image.writer.is_dirty() {
                 continue;
@@ -509,6 +515,7 @@ impl TiffBackend {
 pub(crate) fn final_documents(
     plan: &Plan,
     images: &[ImageState<'_>],
+    global: Option<&GlobalMetadata>,
 ) -> Result<Vec<String>, BackendError> {
     let full = |uuid: &str, file_uuids: bool| {
         ome::full_xml(
@@ -519,6 +526,7 @@ pub(crate) fn final_documents(
                 file_uuids,
                 plate: true,
                 provisional: false,
+                global,
             },
         )
     };
@@ -647,6 +655,14 @@ impl Backend for TiffBackend {
         };
         let record = stream_record(self.frames_written, progress, status, extent);
         self.finish(extent, &record, failed)
+    }
+
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        self.set_global(namespace, value)
     }
 }
 

@@ -670,6 +670,11 @@ impl<W: TiffSink> TiffWriter<W> {
         self.write_at(entry + 4, &field)
     }
 
+    /// Whether a description of `len` bytes (its NULs included) fits a slot.
+    pub(crate) fn fits_slot(&self, len: u64) -> bool {
+        len <= self.slot_cap
+    }
+
     /// Replace the provisional description (the file must have a page). The text goes
     /// to the slot not in use, then the entry is repointed.
     pub(crate) fn set_provisional(&mut self, text: &[u8]) -> io::Result<()> {

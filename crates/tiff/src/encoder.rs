@@ -146,7 +146,7 @@ impl<W: TiffSink> OmeTiffEncoder<W> {
             planes: Some(&planes),
             record: image_record(&self.plan, 0, self.frames_written, &record, 0, failed),
         }];
-        let xmls = final_documents(&self.plan, &images)?;
+        let xmls = final_documents(&self.plan, &images, None)?;
         if let Some(xml) = xmls.first() {
             self.image.set_final(xml)?;
         }

@@ -71,6 +71,27 @@ pub enum TiffError {
         /// The file's path.
         path: std::path::PathBuf,
     },
+    /// Global metadata for OME-TIFF must be a JSON object: each top-level key becomes
+    /// one `Map` entry.
+    #[error(
+        "global metadata {namespace:?}: OME-TIFF needs a JSON object (one Map entry per \
+         key), got {found}"
+    )]
+    GlobalNotObject {
+        /// The namespace.
+        namespace: String,
+        /// The JSON type given.
+        found: &'static str,
+    },
+    /// A finished dataset given to [`set_global_metadata`](crate::set_global_metadata)
+    /// that this library did not write, or that is not finished.
+    #[error("{}: {reason}", path.display())]
+    NotFinishedOurs {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A value does not fit the TIFF or OME-XML field that must hold it.
     #[error("{what} ({value}) does not fit in OME-TIFF")]
     TooLarge {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ome_writers_backend::BackendError;
+use ome_writers_backend::{BackendError, GlobalMetadata};
 use ome_writers_schema::StorageIndex;
 
 use crate::bigtiff::{PageFormat, TiffWriter};
@@ -34,13 +34,26 @@ pub(crate) struct ImageWriter<W: TiffSink = PathFile> {
     pub(crate) described: Vec<u64>,
     /// The name I/O errors carry (the file's path).
     name: PathBuf,
+    /// The acquisition-level metadata its provisional OME-XML carries (see
+    /// [`ImageWriter::set_global`]).
+    pub(crate) global: Option<Arc<GlobalMetadata>>,
+    /// Provisional documents do not fit the description slots (the global metadata
+    /// made them larger): they are written at durability points only, appended.
+    defer: bool,
+    /// The provisional document on disk is older than the pages or the global metadata.
+    stale: bool,
     /// Where each page's strip went, for live views (`read.rs`).
     pub(crate) strips: Option<Arc<Strips>>,
 }
 
 /// The provisional OME-XML of position `p` describing `sizes`: a standalone document
 /// for that file alone.
-pub(crate) fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<String, TiffError> {
+pub(crate) fn provisional_xml(
+    plan: &Plan,
+    p: usize,
+    sizes: &[u64],
+    global: Option<&GlobalMetadata>,
+) -> Result<String, TiffError> {
     // Marked as provisional; position 0's document also records the settings, so that
     // `recover` can finish a dataset whose writer was killed.
     let mut record = vec![(ome::STATUS_KEY, ome::STATUS_ACQUIRING.to_owned())];
@@ -61,6 +74,7 @@ pub(crate) fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<St
             file_uuids: false,
             plate: false,
             provisional: true,
+            global,
         },
     )
 }
@@ -69,7 +83,7 @@ pub(crate) fn provisional_xml(plan: &Plan, p: usize, sizes: &[u64]) -> Result<St
 /// document with every number at its widest.
 pub(crate) fn slot_cap(plan: &Plan, p: usize) -> Result<u64, TiffError> {
     let widest = vec![u64::MAX; plan.axes.len()];
-    Ok(provisional_xml(plan, p, &widest)?.len() as u64 + 64)
+    Ok(provisional_xml(plan, p, &widest, None)?.len() as u64 + 64)
 }
 
 /// The normalized settings JSON.
@@ -85,6 +99,9 @@ impl<W: TiffSink> ImageWriter<W> {
             writer,
             described,
             name,
+            global: None,
+            defer: false,
+            stale: false,
             strips: None,
         }
     }
@@ -113,8 +130,9 @@ impl<W: TiffSink> ImageWriter<W> {
         }
         let description = if pages == 0 {
             let sizes = plan.prefix_box(1);
-            let xml = provisional_xml(plan, p, &sizes)?;
+            let xml = provisional_xml(plan, p, &sizes, self.global.as_deref())?;
             self.described = sizes;
+            self.stale = false;
             Some(xml)
         } else {
             None
@@ -198,12 +216,54 @@ impl<W: TiffSink> ImageWriter<W> {
     /// Bring the provisional OME-XML of position `p` up to date with its pages.
     pub(crate) fn describe(&mut self, plan: &Plan, p: usize) -> Result<(), BackendError> {
         let sizes = plan.prefix_box(self.writer.pages());
-        if sizes != self.described {
-            let xml = provisional_xml(plan, p, &sizes)?;
-            let result = self.writer.set_provisional(xml.as_bytes());
-            result.map_err(|e| self.io_err(e))?;
-            self.described = sizes;
+        if sizes != self.described || self.stale {
+            if self.defer {
+                // Until the next durability point (`describe_now`).
+                self.stale = true;
+                return Ok(());
+            }
+            self.write_provisional(plan, p, sizes)?;
         }
+        Ok(())
+    }
+
+    /// At a durability point: write the provisional OME-XML if it is out of date.
+    pub(crate) fn describe_now(&mut self, plan: &Plan, p: usize) -> Result<(), BackendError> {
+        if self.stale && self.writer.pages() > 0 {
+            self.write_provisional(plan, p, plan.prefix_box(self.writer.pages()))?;
+        }
+        Ok(())
+    }
+
+    fn write_provisional(
+        &mut self,
+        plan: &Plan,
+        p: usize,
+        sizes: Vec<u64>,
+    ) -> Result<(), BackendError> {
+        let xml = provisional_xml(plan, p, &sizes, self.global.as_deref())?;
+        let result = self.writer.set_provisional(xml.as_bytes());
+        result.map_err(|e| self.io_err(e))?;
+        self.described = sizes;
+        self.stale = false;
+        Ok(())
+    }
+
+    /// Carry `global` in the provisional OME-XML from the next durability point on.
+    /// When the document with it cannot fit the description slots (sized at creation
+    /// without it), provisional documents are written at durability points only
+    /// (appended to the file), not at every frame.
+    pub(crate) fn set_global(
+        &mut self,
+        plan: &Plan,
+        p: usize,
+        global: Arc<GlobalMetadata>,
+    ) -> Result<(), BackendError> {
+        let widest = vec![u64::MAX; plan.axes.len()];
+        let len = provisional_xml(plan, p, &widest, Some(&global))?.len() as u64;
+        self.defer = !self.writer.fits_slot(len + 64);
+        self.global = Some(global);
+        self.stale = true;
         Ok(())
     }
 

@@ -50,6 +50,10 @@
 //! durability point), so it survives a crash: finish and [`recover`] fold it into the
 //! `Plane` elements and remove it. Each image also references a `MapAnnotation`
 //! recording the acquisition (status, frames written to it, and the stream's counts).
+//! A position's stage coordinates (`x_coord`, `y_coord`, `z_coord`, in the units of the
+//! X, Y and Z axes, µm for an axis without one) become its `StageLabel` and, in the
+//! final OME-XML, every plane's `PositionX/Y/Z`, where a frame's own `position_x/y/z`
+//! wins.
 //! Compression is none, LZW or Deflate (levels 0-3, 4-7 and 8-9 map to the encoder's
 //! fast, balanced, best).
 //!
@@ -86,6 +90,7 @@ mod backend;
 mod bigtiff;
 mod encoder;
 mod error;
+mod global;
 mod image;
 mod journal;
 mod ome;
@@ -94,10 +99,12 @@ mod plan;
 mod read;
 mod recover;
 mod sink;
+mod stage;
 
 pub use backend::TiffBackend;
 pub use encoder::OmeTiffEncoder;
 pub use error::TiffError;
+pub use global::set_global_metadata;
 pub use journal::JOURNAL_SUFFIX;
 pub use recover::{RecoveredFile, Recovery, recover};
 pub use sink::TiffSink;

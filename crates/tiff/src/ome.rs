@@ -5,13 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use ome_writers_backend::FrameMetadata;
+use ome_writers_backend::{FrameMetadata, GlobalMetadata};
 use ome_writers_schema::{DType, Dim, Plate, Position, Schema};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::TiffError;
 use crate::plan::{FileRef, OmeAxis, Plan};
+use crate::stage::StageCoords;
+
+pub(crate) mod global;
 
 const NAMESPACE: &str = "http://www.openmicroscopy.org/Schemas/OME/2016-06";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -300,7 +303,7 @@ struct MapAnnotation {
     #[serde(rename = "@ID")]
     id: String,
     #[serde(rename = "@Namespace")]
-    namespace: &'static str,
+    namespace: String,
     #[serde(rename = "Value")]
     value: MapValue,
 }
@@ -450,6 +453,8 @@ pub(crate) struct Document<'a> {
     /// A provisional document: IFDs are described in the order they were written
     /// (acquisition order), with one `TiffData`.
     pub(crate) provisional: bool,
+    /// The acquisition-level metadata to include (see `ome/global.rs`).
+    pub(crate) global: Option<&'a GlobalMetadata>,
 }
 
 /// Runs of IFDs that are consecutive in the storage-order `DimensionOrder`:
@@ -510,6 +515,9 @@ pub(crate) fn full_xml(plan: &Plan, doc: &Document<'_>) -> Result<String, TiffEr
         .iter()
         .map(|state| image_el(plan, doc, &frame, state, &mut maps))
         .collect();
+    if let Some(g) = doc.global {
+        maps.extend(global::map_annotations(g));
+    }
     let plates = match plan.schema.plate() {
         Some(plate) if doc.plate => vec![plate_el(&plan.schema, plate, &frame.units)],
         _ => Vec::new(),
@@ -548,7 +556,8 @@ fn image_el(
     };
     let [(psx, psx_unit), (psy, psy_unit), (psz, psz_unit)] = frame.physical;
     // The planes' annotations come before the image's record.
-    let planes = plane_els(plan, state, plane_count, maps);
+    let stage = StageCoords::of(position, &frame.units);
+    let planes = plane_els(plan, state, plane_count, stage, maps);
     let annotation_ref = record_annotation(state, maps);
     ImageEl {
         annotation_ref,
@@ -655,19 +664,31 @@ fn tiff_data_els(
 }
 
 /// `Plane` elements with their per-frame metadata; keys OME has no attribute for go to
-/// a map annotation each plane refers to.
+/// a map annotation each plane refers to. A position with stage coordinates gives
+/// every plane its `PositionX/Y/Z` (see [`StageCoords::plane`]).
 fn plane_els(
     plan: &Plan,
     state: &ImageState<'_>,
     plane_count: u64,
+    stage: StageCoords,
     maps: &mut Vec<MapAnnotation>,
 ) -> Vec<PlaneEl> {
     let Some(metas) = state.planes else {
         return Vec::new();
     };
     let p = state.position;
-    let mut planes = Vec::new();
-    for (&plane, meta) in metas.range(..plane_count) {
+    let described: Vec<u64> = if stage.is_empty() {
+        metas
+            .range(..plane_count)
+            .map(|(&plane, _)| plane)
+            .collect()
+    } else {
+        (0..plane_count).collect()
+    };
+    let no_meta = PlaneMeta::default();
+    let mut planes = Vec::with_capacity(described.len());
+    for plane in described {
+        let meta = metas.get(&plane).unwrap_or(&no_meta);
         let [z, c, t] = plan.zct_of(state.sizes, plane);
         let annotation_ref = (!meta.extra.is_empty()).then(|| {
             let id = format!("Annotation:{p}:{plane}");
@@ -675,7 +696,7 @@ fn plane_els(
             maps.push(map_annotation(&id, FRAME_METADATA_NS, entries));
             Ref { id }
         });
-        let [px, py, pz] = meta.position;
+        let [px, py, pz] = stage.plane(meta.position);
         planes.push(PlaneEl {
             the_z: z,
             the_t: t,
@@ -684,12 +705,12 @@ fn plane_els(
             delta_t_unit: meta.delta_t.map(|_| "s"),
             exposure_time: meta.exposure_time,
             exposure_time_unit: meta.exposure_time.map(|_| "s"),
-            position_x: px,
-            position_x_unit: px.map(|_| "µm"),
-            position_y: py,
-            position_y_unit: py.map(|_| "µm"),
-            position_z: pz,
-            position_z_unit: pz.map(|_| "µm"),
+            position_x: px.map(|(v, _)| v),
+            position_x_unit: px.map(|(_, u)| u),
+            position_y: py.map(|(v, _)| v),
+            position_y_unit: py.map(|(_, u)| u),
+            position_z: pz.map(|(v, _)| v),
+            position_z_unit: pz.map(|(_, u)| u),
             annotation_ref,
         });
     }
@@ -703,7 +724,7 @@ fn map_annotation(
 ) -> MapAnnotation {
     MapAnnotation {
         id: id.to_owned(),
-        namespace,
+        namespace: namespace.to_owned(),
         value: MapValue {
             entries: entries
                 .map(|(key, value)| MapEntry { key, value })

@@ -16,12 +16,13 @@
 
 use std::path::{Path, PathBuf};
 
-use ome_writers_backend::{BackendError, DatasetStatus};
+use ome_writers_backend::{BackendError, DatasetStatus, GlobalMetadata};
 use ome_writers_schema::{AcquisitionSettings, ome_stem_suffix};
 use serde::Deserialize;
 
 use crate::backend::TiffBackend;
 use crate::bigtiff::TiffWriter;
+use crate::ome::global;
 use crate::ome::{RECORD_NS, SETTINGS_KEY, STATUS_ACQUIRING, STATUS_KEY};
 use crate::plan::{Mode, OME_INT_MAX, Plan};
 
@@ -59,7 +60,7 @@ pub struct Recovery {
 
 /// The few parts of an OME-XML document that recovery needs.
 #[derive(Deserialize)]
-struct OmeIn {
+pub(crate) struct OmeIn {
     #[serde(rename = "@UUID", default)]
     uuid: String,
     #[serde(rename = "Image", default)]
@@ -67,13 +68,13 @@ struct OmeIn {
     #[serde(rename = "StructuredAnnotations", default)]
     annotations: Option<AnnotationsIn>,
     #[serde(rename = "BinaryOnly", default)]
-    binary_only: Option<BinaryOnlyIn>,
+    pub(crate) binary_only: Option<BinaryOnlyIn>,
 }
 
 #[derive(Deserialize)]
-struct BinaryOnlyIn {
+pub(crate) struct BinaryOnlyIn {
     #[serde(rename = "@MetadataFile", default)]
-    metadata_file: String,
+    pub(crate) metadata_file: String,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +126,7 @@ struct EntryIn {
 }
 
 impl OmeIn {
-    fn record(&self, key: &str) -> Option<&str> {
+    pub(crate) fn record(&self, key: &str) -> Option<&str> {
         self.annotations
             .iter()
             .flat_map(|a| &a.maps)
@@ -147,13 +148,26 @@ impl OmeIn {
             .map(|e| e.value.as_str())
     }
 
+    /// The global metadata this document carries (see `ome/global.rs`).
+    fn global(&self) -> GlobalMetadata {
+        global::from_annotations(self.annotations.iter().flat_map(|a| &a.maps).map(|m| {
+            let entries = m
+                .value
+                .entries
+                .iter()
+                .map(|e| (e.key.as_str(), e.value.as_str()))
+                .collect();
+            (m.id.as_str(), m.namespace.as_str(), entries)
+        }))
+    }
+
     fn provisional(&self) -> bool {
         self.record(STATUS_KEY) == Some(STATUS_ACQUIRING)
     }
 
     /// A document that `recover` must finish: provisional (the writer was killed), or
     /// final with the status `failed` (a write failed; the file holds what was stored).
-    fn unfinished(&self) -> bool {
+    pub(crate) fn unfinished(&self) -> bool {
         self.binary_only.is_none()
             && matches!(
                 self.record(STATUS_KEY).and_then(DatasetStatus::parse),
@@ -182,7 +196,7 @@ fn invalid(path: &Path, what: impl Into<String>) -> BackendError {
     )
 }
 
-fn is_tiff_name(name: &str) -> bool {
+pub(crate) fn is_tiff_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.ends_with(".ome.tif") || lower.ends_with(".ome.tiff")
 }
@@ -195,7 +209,7 @@ struct Opened {
 }
 
 /// The `.ome.tif(f)` files of the dataset at `path`, sorted.
-fn dataset_files(path: &Path, is_dir: bool) -> Result<Vec<PathBuf>, BackendError> {
+pub(crate) fn dataset_files(path: &Path, is_dir: bool) -> Result<Vec<PathBuf>, BackendError> {
     if !is_dir {
         return Ok(vec![path.to_owned()]);
     }
@@ -420,16 +434,25 @@ pub fn recover(path: &Path) -> Result<Recovery, BackendError> {
              or the first file is missing): cannot rebuild the final OME-XML",
         ));
     };
+    // The global metadata: from the companion file or the first file that has any.
+    let global = companion
+        .iter()
+        .chain(opened.iter().filter_map(|o| o.doc.as_ref()))
+        .map(OmeIn::global)
+        .find(|g| !g.is_empty())
+        .unwrap_or_default();
     let mut plan = recorded_plan(path, &settings, is_dir)?;
     let matched = match_positions(path, &mut plan, opened, companion.as_ref(), is_dir)?;
-    finish_recovered(plan, matched, failed)
+    finish_recovered(plan, matched, failed, global)
 }
 
-/// Pad and finish the matched files; `failed`: a document recorded the status failed.
+/// Pad and finish the matched files; `failed`: a document recorded the status failed;
+/// `global`: the global metadata the documents carried, kept in the final ones.
 fn finish_recovered(
     plan: Plan,
     mut matched: Vec<Matched>,
     failed: bool,
+    global: GlobalMetadata,
 ) -> Result<Recovery, BackendError> {
     // The shape `finish` will give each image, to record which planes are padding.
     let inner = plan.inner_planes().max(1);
@@ -512,6 +535,7 @@ fn finish_recovered(
     let frames: Vec<Option<u64>> = matched.iter().map(|m| m.frames).collect();
     let writers = matched.into_iter().map(|m| m.writer).collect();
     let mut backend = TiffBackend::reopened(plan, writers, &frames);
+    backend.global = global;
     let summary = backend.finish(growth_extent, &record, false)?;
     Ok(Recovery {
         already_final: false,

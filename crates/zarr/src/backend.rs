@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use ome_writers_backend::{
-    Backend, BackendError, DatasetStatus, EncoderOptions, FrameBuffer, FrameMetadata, OutputLock,
-    PlaneReader, Progress, Summary, prepare_output,
+    Backend, BackendError, DatasetStatus, EncoderOptions, FrameBuffer, FrameMetadata,
+    GlobalMetadata, OutputLock, PlaneReader, Progress, Summary, prepare_output,
 };
 use ome_writers_schema::{Compression, PositionIndex, Schema, StorageIndex, Target};
 use zarrs::array::Array;
@@ -119,6 +119,12 @@ pub struct ZarrBackend {
     pub(crate) finalized: bool,
     /// The output's lock, held until finalize (one writer per output).
     pub(crate) lock: OutputLock,
+    /// Acquisition-level metadata (root attributes, see `global.rs`).
+    pub(crate) global: GlobalMetadata,
+    /// The global metadata changed since the root document was last stored.
+    pub(crate) global_dirty: bool,
+    /// The root group's `ome` attribute when the root is not an image.
+    pub(crate) root_ome: Option<serde_json::Value>,
     /// Units not yet in their files, for live views (`readable.rs`).
     pub(crate) pending: Arc<Pending>,
     /// The store is the directory at the schema's path (a reader can open it).
@@ -269,6 +275,9 @@ impl ZarrBackend {
             bytes_received: 0,
             finalized: false,
             lock: OutputLock::none(),
+            global: GlobalMetadata::default(),
+            global_dirty: false,
+            root_ome: None,
             pending,
             readable_dir: false,
         };
@@ -427,6 +436,14 @@ impl Backend for ZarrBackend {
         self.write_frame(position, index, Frame::Owned(frame), metadata)
     }
 
+    fn set_global_metadata(
+        &mut self,
+        namespace: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BackendError> {
+        self.set_global(namespace, value)
+    }
+
     fn reader(&self) -> Option<Arc<dyn PlaneReader>> {
         self.plane_reader()
     }
@@ -507,7 +524,7 @@ impl Backend for ZarrBackend {
         drop(std::mem::replace(&mut self.lock, OutputLock::none()));
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],
-            Target::Omero { .. } => vec![],
+            Target::Omero { .. } | Target::Memory => vec![],
         };
         Ok(Summary {
             paths: root,

@@ -112,6 +112,15 @@ pub enum ZarrError {
     /// An encoder thread panicked (its unit was not stored).
     #[error("an encoder thread panicked")]
     EncoderPanicked,
+    /// A finished dataset given to [`set_global_metadata`](crate::set_global_metadata)
+    /// that this library did not write (or whose root document cannot be read).
+    #[error("{}: not an OME-Zarr dataset written by ome-writers: {reason}", path.display())]
+    NotOurDataset {
+        /// The root `zarr.json`.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A live view could not read a plane back (a unit file or its decoding).
     #[error("reading back {key}")]
     Read {

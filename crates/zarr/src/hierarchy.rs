@@ -14,10 +14,11 @@ use crate::ZarrStore;
 use crate::backend::ZarrBackend;
 use crate::codecs::bytes_codecs;
 use crate::error::ZarrError;
+use crate::global::GlobalAttrs;
 use crate::names::JOURNAL;
 use crate::ngff::{
     self, Bf2RawRoot, GroupDoc, ImageAttrs, ImageMeta, Named, OmeOnly, PlateDef, PlateMeta,
-    PlateWell, RootAttrs, RootWriterAttrs, SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
+    PlateWell, RootWriterAttrs, SeriesMeta, WellDef, WellImage, WellMeta, WriterAttrs,
 };
 use crate::units::{Unit, UnitKey};
 
@@ -55,9 +56,10 @@ impl Image {
         p: usize,
         group: String,
     ) -> Result<Self, BackendError> {
-        let name = schema.positions().get(p).map(|pos| pos.name.clone());
+        let position = schema.positions().get(p);
+        let name = position.map(|pos| pos.name.clone());
         Ok(Self {
-            meta: ngff::image_meta(schema, name),
+            meta: ngff::image_meta(schema, position, name),
             array: build_array(schema, store.clone(), &group)?,
             group,
             open: HashMap::new(),
@@ -136,18 +138,25 @@ impl ZarrBackend {
     }
 
     /// Root, series, plate and well groups (everything but the image groups).
-    pub(crate) fn write_hierarchy(&self) -> Result<(), BackendError> {
-        if let Some(plate) = self.schema.plate() {
-            self.write_plate(plate)
+    pub(crate) fn write_hierarchy(&mut self) -> Result<(), BackendError> {
+        let root_ome = if let Some(plate) = self.schema.plate() {
+            self.write_plate(plate)?
         } else if self.images.len() > 1 {
-            self.write_series()
+            self.write_series()?
         } else {
-            Ok(())
-        }
+            return Ok(());
+        };
+        // Kept: the root document is written again when the global metadata changes.
+        self.root_ome = Some(root_ome);
+        self.put_root_doc()
     }
 
-    /// The plate group (its wells and fields), the row groups and the well groups.
-    fn write_plate(&self, plate: &ome_writers_schema::Plate) -> Result<(), BackendError> {
+    /// The row and well groups; returns the plate group's `ome` attribute (its wells
+    /// and fields).
+    fn write_plate(
+        &self,
+        plate: &ome_writers_schema::Plate,
+    ) -> Result<serde_json::Value, BackendError> {
         let version = ngff::NGFF_VERSION;
         let mut wells: Vec<(String, String)> = Vec::new();
         let mut fields: HashMap<(String, String), Vec<String>> = HashMap::new();
@@ -189,16 +198,10 @@ impl ZarrBackend {
                 .collect(),
             field_count: fields.values().map(Vec::len).max().unwrap_or(0),
         };
-        self.put_json(
-            "zarr.json",
-            &GroupDoc::new(RootAttrs {
-                ome: PlateMeta {
-                    version,
-                    plate: def,
-                },
-                ome_writers: self.root_writer_attrs(),
-            }),
-        )?;
+        let root_ome = serde_json::to_value(PlateMeta {
+            version,
+            plate: def,
+        })?;
         let mut rows_written = std::collections::HashSet::new();
         for (r, c) in &wells {
             let images = fields
@@ -221,19 +224,13 @@ impl ZarrBackend {
                 }),
             )?;
         }
-        Ok(())
+        Ok(root_ome)
     }
 
-    /// The bioformats2raw root and its `OME` series group.
-    fn write_series(&self) -> Result<(), BackendError> {
+    /// The `OME` series group; returns the bioformats2raw root's `ome` attribute.
+    fn write_series(&self) -> Result<serde_json::Value, BackendError> {
         let version = ngff::NGFF_VERSION;
-        self.put_json(
-            "zarr.json",
-            &GroupDoc::new(RootAttrs {
-                ome: Bf2RawRoot { version, layout: 3 },
-                ome_writers: self.root_writer_attrs(),
-            }),
-        )?;
+        let root_ome = serde_json::to_value(Bf2RawRoot { version, layout: 3 })?;
         let series: Vec<String> = self.images.iter().map(|i| i.group.clone()).collect();
         self.put_json(
             "OME/zarr.json",
@@ -244,7 +241,7 @@ impl ZarrBackend {
                 },
             }),
         )?;
-        Ok(())
+        Ok(root_ome)
     }
 
     /// The dirty images' documents, put into place as one batch (one durability step
@@ -262,6 +259,7 @@ impl ZarrBackend {
         };
         match committed {
             Ok(()) => {
+                self.global_dirty = false;
                 for p in std::mem::take(&mut self.touched) {
                     if let Some(img) = self.images.get_mut(p) {
                         img.dirty = false;
@@ -285,6 +283,9 @@ impl ZarrBackend {
     /// The `zarr.json` documents of every dirty image (the array's only when its shape
     /// changed since it was last stored).
     pub(crate) fn put_image_docs(&self, status: &str) -> Result<(), BackendError> {
+        if self.global_dirty && self.root_ome.is_some() {
+            self.put_root_doc()?;
+        }
         for img in self.touched.iter().filter_map(|&p| self.images.get(p)) {
             if img.stored_shape.as_deref() != Some(img.array.shape()) {
                 img.array.store_metadata().map_err(|e| {
@@ -308,6 +309,7 @@ impl ZarrBackend {
                     frame_metadata_count: img.metadata_count,
                     frame_metadata_journal: img.journal.as_ref().map(|_| JOURNAL),
                 },
+                global: GlobalAttrs(img.group.is_empty().then_some(&self.global)),
             });
             self.put_json(&key, &doc)?;
         }

@@ -41,6 +41,7 @@ mod check;
 mod codecs;
 mod encode;
 mod error;
+mod global;
 mod hierarchy;
 mod layout;
 mod names;
@@ -49,6 +50,7 @@ mod owned;
 mod read;
 mod readable;
 mod recover;
+mod stage;
 mod storage;
 mod store;
 mod stored;
@@ -58,6 +60,7 @@ pub use backend::ZarrBackend;
 pub use check::{ChunkChecker, ChunkDamage};
 pub use codecs::ChunkCodec;
 pub use error::ZarrError;
+pub use global::set_global_metadata;
 pub use names::{
     DAMAGED_SUFFIX, JOURNAL, PARTIAL_SUFFIX, REPAIRED_KEY, RESERVE, TMP_SUFFIX, ZARR_JSON,
     image_groups, is_own_file, is_temporary_name,

@@ -1,7 +1,9 @@
 //! OME-Zarr 0.5 (NGFF) metadata as typed structs, built from a [`Schema`].
 
-use ome_writers_schema::{DType, DimensionType, Schema};
+use ome_writers_schema::{DType, DimensionType, Position, Schema};
 use serde::Serialize;
+
+use crate::global::GlobalAttrs;
 
 /// NGFF version written.
 pub(crate) const NGFF_VERSION: &str = "0.5";
@@ -29,6 +31,9 @@ impl<A: Serialize> GroupDoc<A> {
 pub(crate) struct ImageAttrs<'a> {
     pub(crate) ome: &'a ImageMeta,
     pub(crate) ome_writers: WriterAttrs<'a>,
+    /// The global metadata, when this image is the root group.
+    #[serde(flatten)]
+    pub(crate) global: GlobalAttrs<'a>,
 }
 
 /// `attributes.ome` of an image group.
@@ -125,6 +130,9 @@ pub(crate) struct WriterAttrs<'a> {
 pub(crate) struct RootAttrs<'a, T: Serialize> {
     pub(crate) ome: T,
     pub(crate) ome_writers: RootWriterAttrs<'a>,
+    /// The global metadata, one attribute per namespace.
+    #[serde(flatten)]
+    pub(crate) global: GlobalAttrs<'a>,
 }
 
 /// `attributes.ome_writers` of the root group when it is not an image: which version
@@ -226,8 +234,13 @@ fn window(dtype: DType) -> Window {
     }
 }
 
-/// The image metadata every position of `schema` shares, named `name`.
-pub(crate) fn image_meta(schema: &Schema, name: Option<String>) -> ImageMeta {
+/// The image metadata of the image at `position`, named `name`: what every position
+/// of `schema` shares, and its stage position as a translation.
+pub(crate) fn image_meta(
+    schema: &Schema,
+    position: Option<&Position>,
+    name: Option<String>,
+) -> ImageMeta {
     let axes = schema
         .array_dims()
         .map(|d| Axis {
@@ -240,14 +253,10 @@ pub(crate) fn image_meta(schema: &Schema, name: Option<String>) -> ImageMeta {
         .array_dims()
         .map(|d| d.scale().unwrap_or(1.0))
         .collect();
+    // NGFF 0.5: the scale first, then the translation.
     let mut transforms = vec![Transform::Scale { scale }];
-    if schema.array_dims().any(|d| d.translation().is_some()) {
-        transforms.push(Transform::Translation {
-            translation: schema
-                .array_dims()
-                .map(|d| d.translation().unwrap_or(0.0))
-                .collect(),
-        });
+    if let Some(translation) = crate::stage::translation(schema, position) {
+        transforms.push(Transform::Translation { translation });
     }
     let omero = schema.channels().map(|channels| Omero {
         channels: channels

@@ -35,7 +35,16 @@ fn settings_json(settings: &Bound<'_, PyAny>) -> PyResult<String> {
 /// Read and validate the settings (a `ValueError` naming the field when invalid).
 pub(crate) fn schema_from(settings: &Bound<'_, PyAny>) -> PyResult<Schema> {
     let json = settings_json(settings)?;
-    Schema::from_json(&json).map_err(|e| PyValueError::new_err(format!("invalid settings: {e}")))
+    Schema::from_json(&json).map_err(|e| {
+        let root_missing = matches!(&e, ome_writers::SchemaError::Invalid { field, reason, .. }
+            if field == "root_path" && reason.contains("required"));
+        if root_missing {
+            // ome-writers' wording first (its tests match it), then ours.
+            PyValueError::new_err(format!("root_path is required for this format ({e})"))
+        } else {
+            PyValueError::new_err(format!("invalid settings: {e}"))
+        }
+    })
 }
 
 /// Per-frame metadata: a mapping of JSON-serializable values (`None`: none).

@@ -71,6 +71,10 @@ pub(crate) fn stream_error(e: &StreamError) -> PyErr {
         | StreamError::Finalize(b)
         | StreamError::Write { source: b, .. } => backend_error(b, message),
         StreamError::FailedEarlier { .. } => PyOSError::new_err(message),
+        StreamError::GlobalNamespace(_) | StreamError::GlobalNotObject { .. } => {
+            PyValueError::new_err(message)
+        }
+        StreamError::GlobalMetadata { source, .. } => backend_error(source, message),
         _ => PyRuntimeError::new_err(message),
     }
 }

@@ -37,6 +37,9 @@ pub(crate) struct PyStream {
     /// Views made just before `close()` finished the stream, one per
     /// `(dynamic_shape, strict)`, for `view()` after close.
     closed_views: Mutex<Vec<((bool, bool), StreamView)>>,
+    /// Held by `close()` while it finishes, so a call that needs the finished
+    /// dataset (`set_global_metadata` after close) waits for it.
+    finishing: Mutex<()>,
 }
 
 impl PyStream {
@@ -50,6 +53,7 @@ impl PyStream {
             schema,
             closed: AtomicBool::new(false),
             closed_views: Mutex::new(Vec::new()),
+            finishing: Mutex::new(()),
         })
     }
 
@@ -270,9 +274,9 @@ impl PyStream {
                 .find(|(k, _)| *k == (dynamic_shape, strict))
                 .map(|(_, v)| v.clone())
                 .ok_or_else(closed_error)?;
-            return PyStreamView::new(py, view);
+            return PyStreamView::new(py, view, self.position_name());
         };
-        let out = PyStreamView::new(py, view)?;
+        let out = PyStreamView::new(py, view, self.position_name())?;
         if dynamic_shape {
             let emit = out.signal().getattr(py, "emit")?;
             self.with(py, move |s| {
@@ -349,10 +353,13 @@ impl PyStream {
                 "close() cannot be called from an event callback",
             ));
         }
-        let stream = py.allow_threads(|| self.guard().take());
-        let Some(stream) = stream else { return Ok(()) };
-        self.closed.store(true, Ordering::SeqCst);
-        {
+        let result = py.allow_threads(|| {
+            let _finishing = self
+                .finishing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let stream = self.guard().take()?;
+            self.closed.store(true, Ordering::SeqCst);
             let mut views = self
                 .closed_views
                 .lock()
@@ -360,10 +367,13 @@ impl PyStream {
             for key in [(true, false), (true, true), (false, false), (false, true)] {
                 views.push((key, stream.view(key.0, key.1)));
             }
+            drop(views);
+            Some(stream.finish())
+        });
+        match result {
+            None => Ok(()),
+            Some(r) => r.map(drop).map_err(|e| stream_error(&e)),
         }
-        py.allow_threads(|| stream.finish())
-            .map(drop)
-            .map_err(|e| stream_error(&e))
     }
 
     /// True once `close()` was called.
@@ -405,6 +415,32 @@ impl PyStream {
 impl PyStream {
     pub(crate) fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    fn position_name(&self) -> Option<String> {
+        let axis = self.schema.position_axis()?;
+        self.schema.dims().get(axis).map(|d| d.name().to_owned())
+    }
+
+    /// Run `f` on the open stream (`None` once closed), the GIL released.
+    pub(crate) fn with_open<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(Option<&mut Stream>) -> R + Send,
+    ) -> R {
+        py.allow_threads(|| {
+            let mut guard = self.guard();
+            if guard.is_some() || std::thread::current().name() == Some(EVENTS_THREAD) {
+                return f(guard.as_mut());
+            }
+            drop(guard);
+            // Closed or closing: wait until `close()` has finished the dataset.
+            let _finished = self
+                .finishing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            f(self.guard().as_mut())
+        })
     }
 }
 

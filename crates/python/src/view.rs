@@ -65,10 +65,16 @@ pub(crate) struct PyStreamView {
     view: StreamView,
     signal: Py<PySignal>,
     np_dtype: Py<PyAny>,
+    /// The position dimension's name, if any (its errors say "Position index").
+    position: Option<String>,
 }
 
 impl PyStreamView {
-    pub(crate) fn new(py: Python<'_>, view: StreamView) -> PyResult<Self> {
+    pub(crate) fn new(
+        py: Python<'_>,
+        view: StreamView,
+        position: Option<String>,
+    ) -> PyResult<Self> {
         let signal = Py::new(
             py,
             PySignal {
@@ -79,11 +85,26 @@ impl PyStreamView {
             np_dtype: numpy_dtype(py, view.dtype())?.unbind(),
             view,
             signal,
+            position,
         })
     }
 
     pub(crate) fn signal(&self) -> &Py<PySignal> {
         &self.signal
+    }
+
+    /// A view error as a Python exception; an index past the positions says
+    /// "Position index" first, as ome-writers does.
+    fn error(&self, e: &ome_writers::ViewError) -> PyErr {
+        if let ome_writers::ViewError::OutOfBounds { dim, index, size } = e
+            && self.position.as_deref() == Some(dim.as_str())
+        {
+            return PyIndexError::new_err(format!(
+                "Position index {index} is out of range for {size} positions ({})",
+                ome_writers::error_chain(e)
+            ));
+        }
+        view_error(e)
     }
 
     /// A numpy key as selectors, one per dimension.
@@ -143,7 +164,7 @@ impl PyStreamView {
         let shape = self
             .view
             .selection_shape(&sel)
-            .map_err(|e| view_error(&e))?;
+            .map_err(|e| self.error(&e))?;
         let np = py.import("numpy")?;
         let out = np
             .call_method1("empty", (shape.clone(), self.np_dtype.bind(py)))?
@@ -157,7 +178,7 @@ impl PyStreamView {
             };
             let view = &self.view;
             py.allow_threads(|| view.read_into(&sel, bytes))
-                .map_err(|e| view_error(&e))?;
+                .map_err(|e| self.error(&e))?;
         }
         if shape.is_empty() {
             // All integers: a numpy scalar, as numpy indexing gives.

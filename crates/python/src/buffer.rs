@@ -42,27 +42,30 @@ pub(crate) fn to_numpy(
 ) -> PyResult<Py<PyAny>> {
     let dims = (shape[0] as usize, shape[1] as usize);
     let dtype = buf.dtype();
-    let ptr = buf.as_bytes_mut().as_mut_ptr();
-    let len = buf.len_bytes();
-    if dims.0 * dims.1 * dtype.size() != len {
+    if dims.0 * dims.1 * dtype.size() != buf.len_bytes() {
         return Err(PyValueError::new_err(format!(
-            "buffer of {len} bytes is not a {dims:?} frame of {}",
+            "buffer of {} bytes is not a {dims:?} frame of {}",
+            buf.len_bytes(),
             dtype.name()
         )));
     }
-    // The heap memory stays where it is when the buffer moves into the handle.
-    let handle = Bound::new(
-        py,
-        PyFrameBuffer {
-            buf: Mutex::new(Some(buf)),
-        },
-    )?;
     macro_rules! array {
         ($t:ty) => {{
-            // SAFETY: `ptr` points at `len` bytes, aligned for the dtype (the pool
-            // allocates them so), owned by `handle`, which the array keeps alive as
-            // its base. After `append_buffer` the array is made read-only.
-            let view = unsafe { ArrayViewMut2::from_shape_ptr(dims, ptr.cast::<$t>()) };
+            let ptr = buf
+                .pixels_mut::<$t>()
+                .map_err(|e| PyValueError::new_err(format!("{e:?}")))?
+                .as_mut_ptr();
+            // The heap memory stays where it is when the buffer moves into the handle.
+            let handle = Bound::new(
+                py,
+                PyFrameBuffer {
+                    buf: Mutex::new(Some(buf)),
+                },
+            )?;
+            // SAFETY: `ptr` points at `dims.0 * dims.1` pixels (checked above), owned
+            // by `handle`, which the array keeps alive as its base. After
+            // `append_buffer` the array is made read-only.
+            let view = unsafe { ArrayViewMut2::from_shape_ptr(dims, ptr) };
             unsafe { PyArray2::<$t>::borrow_from_array(&view, handle.into_any()) }.into_any()
         }};
     }

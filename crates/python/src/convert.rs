@@ -89,7 +89,7 @@ pub(crate) fn json_value(value: &Bound<'_, PyAny>) -> PyResult<serde_json::Value
 }
 
 /// `numpy.dtype(name)`.
-pub(crate) fn numpy_dtype<'py>(py: Python<'py>, dtype: DType) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn numpy_dtype(py: Python<'_>, dtype: DType) -> PyResult<Bound<'_, PyAny>> {
     py.import("numpy")?.getattr("dtype")?.call1((dtype.name(),))
 }
 

@@ -295,16 +295,15 @@ impl PyStream {
     }
 
     /// Wait until every event of the frames appended so far was delivered.
-    fn wait_for_events(&self, py: Python<'_>) -> PyResult<()> {
+    fn wait_for_events(&self, py: Python<'_>) {
         if std::thread::current().name() == Some(EVENTS_THREAD) {
-            return Ok(()); // a callback waiting for its own delivery would never return
+            return; // a callback waiting for its own delivery would never return
         }
         // Without holding the stream: a callback may call back into it meanwhile.
         let waiter = py.allow_threads(|| self.guard().as_ref().map(Stream::event_waiter));
         if let Some(w) = waiter {
             py.allow_threads(|| w.wait());
         }
-        Ok(())
     }
 
     /// Attach acquisition-level metadata under `namespace` (replacing an earlier
@@ -331,6 +330,7 @@ impl PyStream {
 
     /// ome-writers returns its backend's metadata objects (yaozarrs models, ome-types
     /// `OME`); this package writes the metadata itself and has none to hand out.
+    #[allow(clippy::unused_self)] // a method in Python
     fn get_metadata(&self) -> PyResult<()> {
         Err(PyNotImplementedError::new_err(
             "get_metadata: ome_writers_rs writes the OME metadata itself; use \
@@ -339,6 +339,7 @@ impl PyStream {
     }
 
     /// See `get_metadata`.
+    #[allow(clippy::unused_self)] // a method in Python
     fn update_metadata(&self, _metadata: &Bound<'_, PyAny>) -> PyResult<()> {
         Err(PyNotImplementedError::new_err(
             "update_metadata: ome_writers_rs writes the OME metadata itself; use \

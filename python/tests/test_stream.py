@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from conftest import frame, settings
+from _helpers import frame, settings
 
 import ome_writers_rs as owr
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import zarr
-from conftest import settings
+from _helpers import settings
 
 import ome_writers_rs as owr
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import tifffile
-from conftest import frame, settings
+from _helpers import frame, settings
 
 import ome_writers_rs as owr
 

@@ -19,8 +19,12 @@ use crate::view::PyStreamView;
 /// How long an append waits on a full queue with the GIL released before it checks
 /// for Ctrl-C (and other signals).
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
-/// The poll interval while the queue is full.
-const POLL: Duration = Duration::from_micros(100);
+/// The poll interval while the queue is full: from `POLL_MIN`, doubling up to
+/// `POLL_MAX`. With a full queue the writer has a queue of frames to work on, so waking
+/// up to a millisecond late costs no throughput, and few wake-ups leave the cores to
+/// the encoder threads (which run at background priority).
+const POLL_MIN: Duration = Duration::from_micros(50);
+const POLL_MAX: Duration = Duration::from_millis(1);
 
 /// The events thread's name in the facade (a callback must not close the stream).
 const EVENTS_THREAD: &str = "ome-writers-events";
@@ -81,10 +85,12 @@ impl PyStream {
         loop {
             let result = self.with(py, |s| {
                 let start = Instant::now();
+                let mut poll = POLL_MIN;
                 loop {
                     match try_send(s, dtype, bytes, metadata.clone()) {
                         Err(StreamError::QueueFull) if start.elapsed() < SIGNAL_CHECK => {
-                            std::thread::sleep(POLL);
+                            std::thread::sleep(poll);
+                            poll = (poll * 2).min(POLL_MAX);
                         }
                         r => return Ok(r),
                     }

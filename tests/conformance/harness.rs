@@ -225,6 +225,25 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
     } else {
         "image"
     };
+    // A well's fields are named after its positions when every name there is ASCII
+    // alphanumeric and unique ignoring case, else numbered (docs/layouts.md).
+    let mut well_names: std::collections::HashMap<_, Vec<String>> =
+        std::collections::HashMap::new();
+    for pos in schema.positions() {
+        well_names
+            .entry((pos.plate_row.clone(), pos.plate_column.clone()))
+            .or_default()
+            .push(pos.name.to_ascii_lowercase());
+    }
+    let named = |key: &(Option<String>, Option<String>)| {
+        well_names.get(key).is_some_and(|names| {
+            let unique: std::collections::HashSet<_> = names.iter().collect();
+            unique.len() == names.len()
+                && names
+                    .iter()
+                    .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
+    };
     let mut field_in_well = std::collections::HashMap::new();
     let images: Vec<Value> = schema
         .positions()
@@ -234,15 +253,17 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
             let group = match layout {
                 "plate" => {
                     let key = (pos.plate_row.clone(), pos.plate_column.clone());
-                    let f = field_in_well.entry(key).or_insert(0);
-                    let g = format!(
-                        "{}/{}/{}",
+                    let field = if named(&key) {
+                        pos.name.clone()
+                    } else {
+                        field_in_well.get(&key).copied().unwrap_or(0usize).to_string()
+                    };
+                    *field_in_well.entry(key).or_insert(0) += 1;
+                    format!(
+                        "{}/{}/{field}",
                         pos.plate_row.as_deref().unwrap_or_default(),
                         pos.plate_column.as_deref().unwrap_or_default(),
-                        f
-                    );
-                    *f += 1;
-                    g
+                    )
                 }
                 "bioformats2raw" => match (pos.grid_row, pos.grid_column) {
                     (Some(r), Some(c)) => format!("{}_{r}_{c}", pos.name),

@@ -299,24 +299,42 @@ fn check_tiff_files(schema: &Schema, root: &str) -> Result<(), SchemaError> {
 /// The image group of every position in an OME-Zarr dataset (what the zarr backend
 /// writes): `""` (the root) for a single position; the position name, or
 /// `{name}_{grid_row}_{grid_column}`, for several (bioformats2raw layout);
-/// `{row}/{column}/{field}` in a plate, fields numbered per well in acquisition order.
+/// `{row}/{column}/{field}` in a plate. A well's fields are named after their
+/// positions (`A/1/fov0`, as Python ome-writers does) when every position name in the
+/// well is ASCII alphanumeric (NGFF's rule for paths) and no two are equal ignoring
+/// ASCII case; otherwise all its fields are numbered `0, 1, ...` in acquisition order.
 pub fn zarr_image_groups(schema: &Schema) -> Vec<String> {
     let positions = schema.positions();
     if schema.plate().is_some() {
-        let mut per_well: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
+        type Well<'a> = (Option<&'a str>, Option<&'a str>);
+        let mut names: HashMap<Well<'_>, Vec<&str>> = HashMap::new();
+        for p in positions {
+            names
+                .entry((p.plate_row.as_deref(), p.plate_column.as_deref()))
+                .or_default()
+                .push(p.name.as_str());
+        }
+        let named: HashMap<Well<'_>, bool> = names
+            .into_iter()
+            .map(|(k, v)| (k, fields_can_be_named(&v)))
+            .collect();
+        let mut per_well: HashMap<Well<'_>, usize> = HashMap::new();
         positions
             .iter()
             .map(|p| {
                 let key = (p.plate_row.as_deref(), p.plate_column.as_deref());
-                let field = per_well.entry(key).or_insert(0);
-                let path = format!(
-                    "{}/{}/{}",
+                let index = per_well.entry(key).or_insert(0);
+                let field = if named.get(&key).copied().unwrap_or(false) {
+                    p.name.clone()
+                } else {
+                    index.to_string()
+                };
+                *index += 1;
+                format!(
+                    "{}/{}/{field}",
                     p.plate_row.as_deref().unwrap_or_default(),
                     p.plate_column.as_deref().unwrap_or_default(),
-                    field
-                );
-                *field += 1;
-                path
+                )
             })
             .collect()
     } else if positions.len() > 1 {
@@ -330,6 +348,18 @@ pub fn zarr_image_groups(schema: &Schema) -> Vec<String> {
     } else {
         vec![String::new()]
     }
+}
+
+/// Whether a well's fields can be named after its positions: every name non-empty
+/// ASCII alphanumeric, no two equal ignoring ASCII case.
+fn fields_can_be_named(names: &[&str]) -> bool {
+    let valid = names
+        .iter()
+        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let mut lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    lower.sort_unstable();
+    let distinct = lower.windows(2).all(|w| w.first() != w.get(1));
+    valid && distinct
 }
 
 /// Why `group` cannot be one image group (one directory) of a dataset without a plate.

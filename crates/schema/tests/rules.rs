@@ -393,3 +393,34 @@ fn scratch_rules() {
         json!({"name": "scratch", "max_memory_bytes": 0, "spill_to_disk": false}),
     ));
 }
+
+#[test]
+fn plate_fields_are_named_after_alphanumeric_distinct_positions() {
+    let json = |names: [&str; 3]| {
+        format!(
+            r#"{{"root_path": "p.ome.zarr", "dtype": "uint8",
+            "plate": {{"row_names": ["A", "B"], "column_names": ["1", "2"]}},
+            "dimensions": [{{"name": "p", "type": "position", "coords": [
+              {{"name": "{}", "plate_row": "A", "plate_column": "1"}},
+              {{"name": "{}", "plate_row": "A", "plate_column": "1"}},
+              {{"name": "{}", "plate_row": "B", "plate_column": "2"}}]}},
+             {{"name": "y", "count": 4}}, {{"name": "x", "count": 4}}]}}"#,
+            names[0], names[1], names[2]
+        )
+    };
+    let groups = |names| {
+        ome_writers_schema::zarr_image_groups(
+            &ome_writers_schema::Schema::from_json(&json(names)).unwrap(),
+        )
+    };
+    assert_eq!(
+        groups(["fov0", "fov1", "fov0"]),
+        ["A/1/fov0", "A/1/fov1", "B/2/fov0"]
+    );
+    // A shared name (ignoring case) or a non-alphanumeric one numbers that well only.
+    assert_eq!(
+        groups(["fov", "FOV", "site-1"]),
+        ["A/1/0", "A/1/1", "B/2/0"]
+    );
+    assert_eq!(groups(["a_1", "b", "c"]), ["A/1/0", "A/1/1", "B/2/c"]);
+}

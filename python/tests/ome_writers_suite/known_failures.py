@@ -5,10 +5,6 @@ Keys: ``file::test`` (every parametrization) or ``file::test[param]``.
 """
 
 INTERNALS = "a test of Python ome-writers internals"
-PLATE_FIELDS = (
-    "layout: plate fields are written as A/1/0, A/1/1, ... (the field index, multiscale "
-    "name = position name); Python names the field group after the position (A/1/fov0)"
-)
 COMPANION = (
     "layout: the default companion file is {stem}.companion.ome (Bio-Formats' "
     "convention); Python writes companion.ome"
@@ -50,11 +46,6 @@ KNOWN_FAILURES: dict[str, str] = {
     + " (view._arrays: FinalizedTiffArray)",
     "test_live_tiff_viewing::test_unbounded_live_tiff_shape": INTERNALS + " (stream._backend.get_arrays())",
     # Layout differences of the zarr and tiff writers
-    "test_global_metadata::test_zarr_global_metadata_plate": PLATE_FIELDS,
-    "test_integration::test_cases[tensorstore-plate-t3_p3_c2_z4_y128_x128-uint16]": PLATE_FIELDS,
-    "test_integration::test_cases[zarr-python-plate-t3_p3_c2_z4_y128_x128-uint16]": PLATE_FIELDS,
-    "test_useq::test_well_plate_fov_folder_names": PLATE_FIELDS,
-    "test_useq::test_plate_from_position_annotations_zarr": PLATE_FIELDS,
     "test_tiff_metadata::test_basic_multiposition[MultiFileMetadata.COMPANION]": COMPANION,
     "test_tiff_metadata::test_5d_with_physical_sizes[MultiFileMetadata.COMPANION]": COMPANION,
     "test_tiff_metadata::test_plate_basic[MultiFileMetadata.COMPANION]": COMPANION,

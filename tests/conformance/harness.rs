@@ -225,8 +225,8 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
     } else {
         "image"
     };
-    // A well's fields are named after its positions when every name there is ASCII
-    // alphanumeric and unique ignoring case, else numbered (docs/layouts.md).
+    // Fields are named after their positions when every name is ASCII alphanumeric
+    // and unique in its well ignoring case, else numbered (docs/layouts.md).
     let mut well_names: std::collections::HashMap<_, Vec<String>> =
         std::collections::HashMap::new();
     for pos in schema.positions() {
@@ -235,15 +235,13 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
             .or_default()
             .push(pos.name.to_ascii_lowercase());
     }
-    let named = |key: &(Option<String>, Option<String>)| {
-        well_names.get(key).is_some_and(|names| {
-            let unique: std::collections::HashSet<_> = names.iter().collect();
-            unique.len() == names.len()
-                && names
-                    .iter()
-                    .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
-        })
-    };
+    let named = well_names.values().all(|names| {
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        unique.len() == names.len()
+            && names
+                .iter()
+                .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
+    });
     let mut field_in_well = std::collections::HashMap::new();
     let images: Vec<Value> = schema
         .positions()
@@ -253,7 +251,7 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
             let group = match layout {
                 "plate" => {
                     let key = (pos.plate_row.clone(), pos.plate_column.clone());
-                    let field = if named(&key) {
+                    let field = if named {
                         pos.name.clone()
                     } else {
                         field_in_well.get(&key).copied().unwrap_or(0usize).to_string()

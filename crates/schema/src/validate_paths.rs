@@ -299,10 +299,10 @@ fn check_tiff_files(schema: &Schema, root: &str) -> Result<(), SchemaError> {
 /// The image group of every position in an OME-Zarr dataset (what the zarr backend
 /// writes): `""` (the root) for a single position; the position name, or
 /// `{name}_{grid_row}_{grid_column}`, for several (bioformats2raw layout);
-/// `{row}/{column}/{field}` in a plate. A well's fields are named after their
-/// positions (`A/1/fov0`, as Python ome-writers does) when every position name in the
-/// well is ASCII alphanumeric (NGFF's rule for paths) and no two are equal ignoring
-/// ASCII case; otherwise all its fields are numbered `0, 1, ...` in acquisition order.
+/// `{row}/{column}/{field}` in a plate. Fields are named after their positions
+/// (`A/1/fov0`, as Python ome-writers does) when every position name is ASCII
+/// alphanumeric (NGFF's rule for paths) and no two in one well are equal ignoring ASCII
+/// case; otherwise every well's fields are numbered `0, 1, ...` in acquisition order.
 pub fn zarr_image_groups(schema: &Schema) -> Vec<String> {
     let positions = schema.positions();
     if schema.plate().is_some() {
@@ -314,17 +314,15 @@ pub fn zarr_image_groups(schema: &Schema) -> Vec<String> {
                 .or_default()
                 .push(p.name.as_str());
         }
-        let named: HashMap<Well<'_>, bool> = names
-            .into_iter()
-            .map(|(k, v)| (k, fields_can_be_named(&v)))
-            .collect();
+        // One rule for the whole plate, so every well has the same layout.
+        let named = names.values().all(|v| fields_can_be_named(v));
         let mut per_well: HashMap<Well<'_>, usize> = HashMap::new();
         positions
             .iter()
             .map(|p| {
                 let key = (p.plate_row.as_deref(), p.plate_column.as_deref());
                 let index = per_well.entry(key).or_insert(0);
-                let field = if named.get(&key).copied().unwrap_or(false) {
+                let field = if named {
                     p.name.clone()
                 } else {
                     index.to_string()

@@ -417,10 +417,11 @@ fn plate_fields_are_named_after_alphanumeric_distinct_positions() {
         groups(["fov0", "fov1", "fov0"]),
         ["A/1/fov0", "A/1/fov1", "B/2/fov0"]
     );
-    // A shared name (ignoring case) or a non-alphanumeric one numbers that well only.
+    // A shared name in a well (ignoring case) or a non-alphanumeric one numbers the
+    // fields of every well.
     assert_eq!(
         groups(["fov", "FOV", "site-1"]),
         ["A/1/0", "A/1/1", "B/2/0"]
     );
-    assert_eq!(groups(["a_1", "b", "c"]), ["A/1/0", "A/1/1", "B/2/c"]);
+    assert_eq!(groups(["a_1", "b", "c"]), ["A/1/0", "A/1/1", "B/2/0"]);
 }

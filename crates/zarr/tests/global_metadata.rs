@@ -39,7 +39,7 @@ fn layouts() -> Vec<(&'static str, Value, Vec<&'static str>)> {
             json!({"dimensions": [t, {"name": "p", "type": "position", "coords": plate},
                 yx[0], yx[1]],
                 "plate": {"name": "p", "row_names": ["A"], "column_names": ["1", "2"]}}),
-            vec!["A/1/0", "A/2/0"],
+            vec!["A/1/f", "A/2/f"],
         ),
     ]
 }

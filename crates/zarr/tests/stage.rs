@@ -66,7 +66,7 @@ fn layouts() -> Vec<Layout> {
                 {"name": "f0", "plate_row": "A", "plate_column": "1", "x_coord": 1.5, "y_coord": 2.5},
                 {"name": "f1", "plate_row": "A", "plate_column": "1", "x_coord": 3.5, "z_coord": -4.0},
                 {"name": "f0", "plate_row": "B", "plate_column": "3"}]), None)}),
-            groups: vec!["A/1/0", "A/1/1", "B/3/0"],
+            groups: vec!["A/1/f0", "A/1/f1", "B/3/f0"],
             want: vec![
                 Some([0.0, 0.0, 2.5, 1.5]),
                 Some([0.0, -4.0, 0.0, 3.5]),

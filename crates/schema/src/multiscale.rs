@@ -246,3 +246,36 @@ mod tests {
         assert_eq!(Pyramid::side(5, 3), 1);
     }
 }
+
+impl crate::Schema {
+    /// The schema of pyramid level `level` (0: a copy of this one without the
+    /// `multiscale` key): Y and X (and Z with `downsample_z`) halved `level` times,
+    /// rounded up, with the same chunk and shard lengths clamped to the level's size
+    /// (the rule level 0 follows). The backends write a level as a dataset of its own.
+    ///
+    /// # Errors
+    /// Only if the derived settings break a rule, which validation of this schema rules
+    /// out; the error names the field.
+    pub fn level_schema(&self, level: u32) -> Result<crate::Schema, SchemaError> {
+        let mut settings = self.settings().clone();
+        settings.multiscale = None;
+        let n = self.dims().len();
+        let halved = [
+            Some(n.wrapping_sub(2)),
+            Some(n.wrapping_sub(1)),
+            self.pyramid().z_dim(),
+        ];
+        for i in halved.into_iter().flatten() {
+            let (Some(dim), Some(set)) = (self.dims().get(i), settings.dimensions.get_mut(i))
+            else {
+                continue;
+            };
+            set.count = Some(Pyramid::side(dim.count().unwrap_or(1), level));
+            set.kind = Some(dim.kind());
+            set.coords = None;
+            set.chunk_size = Some(dim.chunk());
+            set.shard_size_chunks = dim.shard_chunks();
+        }
+        settings.validate()
+    }
+}

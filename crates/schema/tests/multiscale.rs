@@ -125,3 +125,22 @@ fn bad_values_are_named() {
     // One level is allowed everywhere.
     assert!(schema(r#"{"levels": 1}"#, TZYX, "a.ome.tiff").is_ok());
 }
+
+#[test]
+fn level_schemas_halve_and_clamp() {
+    let s = schema(r#"{"levels": 4, "downsample_z": true}"#, TZYX, "a.ome.zarr").unwrap();
+    let l2 = s.level_schema(2).unwrap();
+    // z 5 -> 3 -> 2, y 2048 -> 512, x 1000 -> 250 (chunk 256 clamped to 250).
+    assert_eq!(l2.array_shape(None), vec![2, 2, 512, 250]);
+    assert_eq!(l2.chunk_shape(), vec![1, 1, 256, 250]);
+    assert_eq!(l2.pyramid().levels(), 1);
+    assert_eq!(
+        s.level_schema(0).unwrap().array_shape(None),
+        s.array_shape(None)
+    );
+    let flat = schema(r#"{"levels": 2}"#, TZYX, "a.ome.zarr").unwrap();
+    assert_eq!(
+        flat.level_schema(1).unwrap().array_shape(None),
+        vec![2, 5, 1024, 500]
+    );
+}

@@ -60,6 +60,12 @@ pub trait Sample: Pod + PartialOrd {
     fn min_of(values: &[Self]) -> Self;
     /// Largest of `values` (NaN ignored unless all are NaN).
     fn max_of(values: &[Self]) -> Self;
+    /// [`mean`](Self::mean) of four values (the interior of a plane, the hot path).
+    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self;
+    /// The smaller of two values (NaN ignored).
+    fn min2(a: Self, b: Self) -> Self;
+    /// The larger of two values (NaN ignored).
+    fn max2(a: Self, b: Self) -> Self;
 }
 
 /// `sum / n` rounded half to even, `n` > 0.
@@ -74,7 +80,7 @@ fn div_round_even(sum: i64, n: i64) -> i64 {
 }
 
 macro_rules! int_sample {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $acc:ty),*) => {$(
         impl Sample for $t {
             fn mean(values: &[Self]) -> Self {
                 let sum: i64 = values.iter().map(|&v| i64::from(v)).sum();
@@ -88,10 +94,29 @@ macro_rules! int_sample {
             fn max_of(values: &[Self]) -> Self {
                 values.iter().copied().max().unwrap_or_default()
             }
+            #[inline]
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
+            fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
+                let s = <$acc>::from(a) + <$acc>::from(b) + <$acc>::from(c) + <$acc>::from(d);
+                // floor(s / 4) and the remainder, for negative sums too; then half to even.
+                let q = s >> 2;
+                let r = s & 3;
+                let up = <$acc>::from(r > 2 || (r == 2 && (q & 1) == 1));
+                // The mean of four values of a type lies in its range.
+                (q + up) as $t
+            }
+            #[inline]
+            fn min2(a: Self, b: Self) -> Self {
+                a.min(b)
+            }
+            #[inline]
+            fn max2(a: Self, b: Self) -> Self {
+                a.max(b)
+            }
         }
     )*};
 }
-int_sample!(u8, u16, u32, i8, i16, i32);
+int_sample!(u8 => u32, u16 => u32, u32 => i64, i8 => i32, i16 => i32, i32 => i64);
 
 macro_rules! float_sample {
     ($($t:ty),*) => {$(
@@ -107,6 +132,19 @@ macro_rules! float_sample {
             fn max_of(values: &[Self]) -> Self {
                 values.iter().copied().fold(<$t>::NAN, <$t>::max)
             }
+            #[inline]
+            #[allow(clippy::cast_possible_truncation)]
+            fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
+                ((f64::from(a) + f64::from(b) + f64::from(c) + f64::from(d)) / 4.0) as $t
+            }
+            #[inline]
+            fn min2(a: Self, b: Self) -> Self {
+                a.min(b)
+            }
+            #[inline]
+            fn max2(a: Self, b: Self) -> Self {
+                a.max(b)
+            }
         }
     )*};
 }
@@ -121,6 +159,64 @@ fn reduce_one<T: Sample>(method: ReduceMethod, values: &[T]) -> T {
     }
 }
 
+/// The interior of one plane: every output pixel of the row pair `r0`, `r1` whose 2 x 2
+/// block is whole, with `f` (the method, monomorphized so the loop vectorizes).
+#[inline]
+fn interior<T: Sample>(r0: &[T], r1: &[T], out: &mut [T], f: impl Fn(T, T, T, T) -> T) {
+    for ((o, a), b) in out
+        .iter_mut()
+        .zip(r0.chunks_exact(2))
+        .zip(r1.chunks_exact(2))
+    {
+        if let (&[a0, a1], &[b0, b1]) = (a, b) {
+            *o = f(a0, a1, b0, b1);
+        }
+    }
+}
+
+/// One plane whose rows pair up: the interior through [`interior`], the odd right
+/// column and bottom row through the general path.
+fn reduce_single<T: Sample>(method: ReduceMethod, plane: &[T], h: usize, w: usize, out: &mut [T]) {
+    let ow = reduced(w);
+    for (oy, out_row) in out.chunks_exact_mut(ow.max(1)).enumerate().take(h / 2) {
+        let (Some(r0), Some(r1)) = (
+            plane.get(2 * oy * w..(2 * oy + 1) * w),
+            plane.get((2 * oy + 1) * w..(2 * oy + 2) * w),
+        ) else {
+            continue;
+        };
+        match method {
+            ReduceMethod::Mean => interior(r0, r1, out_row, T::mean4),
+            ReduceMethod::Decimate => interior(r0, r1, out_row, |a, _, _, _| a),
+            ReduceMethod::Min => {
+                interior(r0, r1, out_row, |a, b, c, d| {
+                    T::min2(T::min2(a, b), T::min2(c, d))
+                });
+            }
+            ReduceMethod::Max => {
+                interior(r0, r1, out_row, |a, b, c, d| {
+                    T::max2(T::max2(a, b), T::max2(c, d))
+                });
+            }
+        }
+        if w % 2 == 1
+            && let (Some(slot), Some(&a), Some(&b)) = (out_row.last_mut(), r0.last(), r1.last())
+        {
+            *slot = reduce_one(method, &[a, b]);
+        }
+    }
+    if h % 2 == 1 {
+        // The last row alone.
+        let (Some(last), Some(out_row)) = (
+            plane.get((h - 1) * w..h * w),
+            out.get_mut((h / 2) * ow..(h / 2 + 1) * ow),
+        ) else {
+            return;
+        };
+        general(method, &[last], 1, w, out_row);
+    }
+}
+
 /// Reduce one or two `h` x `w` planes (row-major) into `out`, a
 /// `reduced(h)` x `reduced(w)` plane. Lengths are the caller's to get right; a
 /// mismatch reduces what fits and leaves the rest (the byte API checks them).
@@ -131,6 +227,14 @@ pub fn reduce_typed<T: Sample>(
     w: usize,
     out: &mut [T],
 ) {
+    match planes {
+        [plane] => reduce_single(method, plane, h, w, out),
+        _ => general(method, planes, h, w, out),
+    }
+}
+
+/// Every output pixel over the pixels that exist, for any number of planes.
+fn general<T: Sample>(method: ReduceMethod, planes: &[&[T]], h: usize, w: usize, out: &mut [T]) {
     let ow = reduced(w);
     let mut values = [T::zeroed(); 8];
     for (oy, out_row) in out.chunks_exact_mut(ow.max(1)).enumerate().take(reduced(h)) {

@@ -27,8 +27,9 @@ struct Case {
     stop: Option<u64>,
     /// Frame numbers never written.
     skip: fn(u64) -> bool,
-    /// Leave the backend after a durability point instead of finishing.
-    die: bool,
+    /// Leave the backend instead of finishing: after a durability point (`Some(true)`),
+    /// or frames after it (`Some(false)`).
+    die: Option<bool>,
 }
 
 /// A pixel value that varies across the frame and with the frame number, in range.
@@ -67,8 +68,10 @@ fn write(case: &Case, dir: &Path) -> PathBuf {
             backend.flush().unwrap();
         }
     }
-    if case.die {
-        backend.flush().unwrap();
+    if let Some(flush) = case.die {
+        if flush {
+            backend.flush().unwrap();
+        }
         std::mem::forget(backend);
     } else {
         let complete = router.total() == Some(total);
@@ -176,14 +179,20 @@ fn case(name: &str, settings: Value) -> Case {
         settings,
         stop: None,
         skip: no_skip,
-        die: false,
+        die: None,
     }
 }
 
 fn spec_of(cases: &[Case], dir: &Path) -> Value {
+    spec_with(cases, dir, |_| {})
+}
+
+/// The spec of `cases`, each dataset passed to `then` once written.
+fn spec_with(cases: &[Case], dir: &Path, then: impl Fn(&Path)) -> Value {
     let mut spec = serde_json::Map::new();
     for c in cases {
         let root = write(c, dir);
+        then(&root);
         let m = &c.settings["multiscale"];
         let dims = c.settings["dimensions"].as_array().unwrap();
         let mut halved: Vec<String> = dims[dims.len() - 2..]
@@ -332,13 +341,51 @@ fn unbounded_partial_skipped_and_dead_writer() {
     // Left after a durability point, Z off: every level matches level 0.
     cases.push(Case {
         stop: Some(7),
-        die: true,
+        die: Some(true),
         ..case(
             "dead",
             json!({"dtype": "uint16", "multiscale": {"levels": 3}, "dimensions": tzyx(Some(4), 2, 35, 18)}),
         )
     });
     check(&spec_of(&cases, dir.path()));
+}
+
+/// A writer killed after frames past its last durability point: `recover` rebuilds
+/// every level from level 0 as it is on disk, so they match it exactly.
+#[test]
+fn repair_rebuilds_every_level_from_level_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let zms = json!({"levels": 3, "method": "mean", "downsample_z": true});
+    let cases = vec![
+        Case {
+            stop: Some(17),
+            die: Some(false),
+            ..case(
+                "killed_unbounded",
+                json!({"dtype": "uint16", "multiscale": zms, "compression": "zstd",
+                    "dimensions": tzyx(None, 5, 35, 18)}),
+            )
+        },
+        Case {
+            stop: Some(11),
+            die: Some(false),
+            skip: skip_some,
+            ..case(
+                "killed_positions",
+                json!({"dtype": "uint8", "multiscale": {"levels": 3, "method": "max"}, "dimensions": [
+                    {"name": "t", "count": 3}, {"name": "p", "type": "position", "coords": ["A", "B"]},
+                    {"name": "c", "count": 2}, {"name": "y", "count": 19}, {"name": "x", "count": 26}]}),
+            )
+        },
+    ];
+    let spec = spec_with(&cases, dir.path(), |root| {
+        let by_router = |s: &Schema| -> Box<dyn ome_writers_schema::FrameOrder> {
+            Box::new(FrameRouter::new(s))
+        };
+        let report = ome_writers_zarr::recover(root, &by_router).unwrap();
+        assert!(report.nothing_to_repair.is_none(), "{report}");
+    });
+    check(&spec);
 }
 
 /// `levels: 1` writes the same files, byte for byte, as no `multiscale` key.

@@ -24,8 +24,10 @@
 //! until the partner arrives or the acquisition finishes).
 
 pub(crate) mod ngff;
+mod rebuild;
 
 pub(crate) use ngff::datasets;
+pub(crate) use rebuild::rebuild_levels;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;

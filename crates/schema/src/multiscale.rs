@@ -209,11 +209,18 @@ pub(crate) fn resolve(
     } else {
         None
     };
-    if levels > 1 && backend != BackendKind::Zarr {
+    if levels > 1 && !matches!(backend, BackendKind::Zarr | BackendKind::Tiff) {
         return Err(bad(
             "levels",
             levels,
-            "only the ome-zarr format writes pyramids so far (ome-tiff SubIFDs are planned)",
+            "only the ome-zarr and ome-tiff formats write pyramids",
+        ));
+    }
+    if levels > 1 && m.downsample_z && backend == BackendKind::Tiff {
+        return Err(bad(
+            "downsample_z",
+            true,
+            "OME-TIFF pyramids (SubIFDs of each plane) halve Y and X only",
         ));
     }
     Ok(Pyramid {

@@ -117,9 +117,16 @@ fn bad_values_are_named() {
         e.starts_with("multiscale.downsample_z: true:") && e.contains("no Z"),
         "{e}"
     );
-    let e = err(r#"{"levels": 2}"#, TZYX, "a.ome.tiff");
+    let e = err(r#"{"levels": 2, "downsample_z": true}"#, TZYX, "a.ome.tiff");
     assert!(
-        e.starts_with("multiscale.levels: 2:") && e.contains("ome-zarr"),
+        e.starts_with("multiscale.downsample_z: true:") && e.contains("Y and X only"),
+        "{e}"
+    );
+    assert!(schema(r#"{"levels": 2}"#, TZYX, "a.ome.tiff").is_ok());
+    // The scratch format (an empty root path) writes no pyramid.
+    let e = err(r#"{"levels": 2}"#, TZYX, "");
+    assert!(
+        e.starts_with("multiscale.levels: 2:") && e.contains("ome-zarr and ome-tiff"),
         "{e}"
     );
     // One level is allowed everywhere.

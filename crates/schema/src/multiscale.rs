@@ -230,30 +230,6 @@ pub(crate) fn resolve(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_and_auto_levels() {
-        assert_eq!(max_levels(1, 1), 1);
-        assert_eq!(max_levels(2, 1), 2);
-        assert_eq!(max_levels(5, 3), 4); // 5x3, 3x2, 2x1, 1x1
-        assert_eq!(auto_levels(512, 512, 512, 512), 1);
-        assert_eq!(auto_levels(2048, 2048, 512, 512), 3);
-        assert_eq!(auto_levels(2048, 1000, 2048, 2048), 1);
-        assert_eq!(auto_levels(2049, 100, 64, 64), 4); // 2049, 1025, 513, 257
-    }
-
-    #[test]
-    fn side_rounds_up() {
-        assert_eq!(Pyramid::side(5, 0), 5);
-        assert_eq!(Pyramid::side(5, 1), 3);
-        assert_eq!(Pyramid::side(5, 2), 2);
-        assert_eq!(Pyramid::side(5, 3), 1);
-    }
-}
-
 impl crate::Schema {
     /// The schema of pyramid level `level` (0: a copy of this one without the
     /// `multiscale` key): Y and X (and Z with `downsample_z`) halved `level` times,
@@ -284,5 +260,29 @@ impl crate::Schema {
             set.shard_size_chunks = dim.shard_chunks();
         }
         settings.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_and_auto_levels() {
+        assert_eq!(max_levels(1, 1), 1);
+        assert_eq!(max_levels(2, 1), 2);
+        assert_eq!(max_levels(5, 3), 4); // 5x3, 3x2, 2x1, 1x1
+        assert_eq!(auto_levels(512, 512, 512, 512), 1);
+        assert_eq!(auto_levels(2048, 2048, 512, 512), 3);
+        assert_eq!(auto_levels(2048, 1000, 2048, 2048), 1);
+        assert_eq!(auto_levels(2049, 100, 64, 64), 4); // 2049, 1025, 513, 257
+    }
+
+    #[test]
+    fn side_rounds_up() {
+        assert_eq!(Pyramid::side(5, 0), 5);
+        assert_eq!(Pyramid::side(5, 1), 3);
+        assert_eq!(Pyramid::side(5, 2), 2);
+        assert_eq!(Pyramid::side(5, 3), 1);
     }
 }

@@ -42,6 +42,7 @@ mod global;
 mod output;
 mod readdir;
 mod reader;
+mod reduce;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub use output::{
 };
 pub use readdir::ReadDir;
 pub use reader::PlaneReader;
+pub use reduce::{ReduceError, Sample, reduce_plane, reduce_typed, reduced};
 
 /// How a backend that compresses (zarr today) spreads the encoding over threads.
 ///

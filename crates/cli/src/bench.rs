@@ -28,6 +28,8 @@ pub(crate) enum Workload {
     W3Lz4,
     /// W1 as OME-TIFF, uncompressed.
     Tiff,
+    /// W1 with a 4-level pyramid (`multiscale`, mean), written during acquisition.
+    W1Pyramid,
 }
 
 /// How the synthetic camera delivers a frame into the stream's pooled buffer.
@@ -51,6 +53,7 @@ impl Workload {
             Self::W3Zstd => "W3 zarr zstd-1",
             Self::W3Lz4 => "W3 zarr blosc-lz4-1",
             Self::Tiff => "W1 ome-tiff",
+            Self::W1Pyramid => "W1 zarr pyramid-4 mean",
         }
     }
 
@@ -65,7 +68,9 @@ impl Workload {
         ];
         let t = json!({"name": "t", "count": frames});
         let (dims, compression, level) = match self {
-            Self::W1 | Self::Tiff => (vec![t, yx[0].clone(), yx[1].clone()], "none", None),
+            Self::W1 | Self::Tiff | Self::W1Pyramid => {
+                (vec![t, yx[0].clone(), yx[1].clone()], "none", None)
+            }
             Self::W2 => {
                 let z = 8;
                 let c = 2;
@@ -94,6 +99,9 @@ impl Workload {
         });
         if let Some(l) = level {
             v["compression_level"] = json!(l);
+        }
+        if self == Self::W1Pyramid {
+            v["multiscale"] = json!({"levels": 4, "method": "mean"});
         }
         v
     }

@@ -159,6 +159,7 @@ fn run(cli: Cli) -> Result<()> {
                 bench::Workload::W3Zstd,
                 bench::Workload::W3Lz4,
                 bench::Workload::Tiff,
+                bench::Workload::W1Pyramid,
             ];
             let chosen = if workloads.is_empty() {
                 all.to_vec()

@@ -120,6 +120,20 @@ fn cases() -> Vec<Case> {
             bioformats: false,
         },
         Case {
+            name: "zarr_pyramid",
+            settings: json!({"dtype": "uint16", "compression": "zstd",
+                "multiscale": {"levels": 3, "method": "mean"}, "dimensions": [
+                {"name": "t", "count": 60}, {"name": "c", "count": 2},
+                {"name": "y", "count": 37, "chunk_size": 16}, {"name": "x", "count": 32}]}),
+            output: "pyramid.ome.zarr",
+            dataset: "pyramid.ome.zarr",
+            feed: Feed::Pipe,
+            frames: 120,
+            flush_every: 5,
+            kills: 6,
+            bioformats: false,
+        },
+        Case {
             name: "tiff_single",
             settings: json!({"dtype": "uint16", "dimensions": [
                 {"name": "t", "count": 100}, {"name": "c", "count": 3},

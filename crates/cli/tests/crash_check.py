@@ -112,8 +112,53 @@ def zarr_job(job: dict) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yaozarrs.validate_zarr_store(str(root))
+    levels = check_levels(root, ow, job, frames[:durable], data, dtype)
     return (f"status={status} frames_written={durable} shape={list(data.shape)} "
-            f"later_frames_present={present} later_frames_in_part={partial}")
+            f"later_frames_present={present} later_frames_in_part={partial} levels={levels}")
+
+
+def reduce_xy(a: np.ndarray, method: str, dtype: np.dtype) -> np.ndarray:
+    """One pyramid level up in Y and X, by the definition in docs/layouts.md."""
+    f = a.astype(np.float64)
+    pad = [(0, 0)] * (f.ndim - 2) + [(0, f.shape[-2] % 2), (0, f.shape[-1] % 2)]
+    f = np.pad(f, pad, constant_values=np.nan)
+    h, w = f.shape[-2:]
+    b = f.reshape(f.shape[:-2] + (h // 2, 2, w // 2, 2))
+    if method == "decimate":
+        r = b[..., :, 0, :, 0]
+    else:
+        r = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[method](b, axis=(-3, -1))
+    if np.issubdtype(dtype, np.integer):
+        r = np.round(r)
+    return r.astype(dtype)
+
+
+def check_levels(root, ow, job, durable_frames, data, dtype) -> int:
+    """Pyramid levels (Y and X halved): killed, every durable frame's planes of every
+    level are its reduction; repaired, every level is the reduction of the one below."""
+    import zarr
+
+    ms = (ow.get("settings") or {}).get("multiscale") or {}
+    paths = [d["path"] for d in json.loads((root / "zarr.json").read_text())
+             ["attributes"]["ome"]["multiscales"][0]["datasets"]]
+    if len(paths) <= 1:
+        return 1
+    method = ms.get("method", "mean")
+    below = data
+    for path in paths[1:]:
+        level = zarr.open_array(store=str(root / path), mode="r")[...]
+        want = reduce_xy(below, method, dtype)
+        if job["stage"] == "repaired" or job.get("finished"):
+            if level.shape != want.shape or not np.array_equal(level, want):
+                raise CheckError(f"level {path} is not the reduction of the level below")
+        else:
+            for idx, _ in durable_frames:
+                idx = tuple(idx)
+                if not np.array_equal(level[idx], want[idx]):
+                    raise CheckError(f"level {path}: durable frame at {list(idx)} is not "
+                                     f"the reduction of level 0")
+        below = want
+    return len(paths)
 
 
 def tiff_job(job: dict) -> str:

@@ -99,6 +99,12 @@ impl SettingsBuilder {
         self
     }
 
+    /// A resolution pyramid (`multiscale`, ours).
+    pub fn multiscale(mut self, multiscale: crate::Multiscale) -> Self {
+        self.settings.multiscale = Some(multiscale);
+        self
+    }
+
     /// Replace an existing dataset at the output path.
     pub fn overwrite(mut self, overwrite: bool) -> Self {
         self.settings.overwrite = overwrite;

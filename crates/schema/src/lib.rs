@@ -37,6 +37,7 @@ mod css_colors;
 mod dtype;
 mod error;
 mod index;
+mod multiscale;
 mod omero;
 mod options;
 mod order;
@@ -51,8 +52,11 @@ pub use builder::SettingsBuilder;
 pub use dtype::{DType, Pixel};
 pub use error::SchemaError;
 pub use index::{FrameNumber, MAX_INDEX_AXES, PositionIndex, StorageIndex};
+pub use multiscale::{AUTO_MAX_SIDE, Levels, Multiscale, Pyramid};
 pub use omero::{OMERO_SCHEME, OmeroAddress, OmeroObject};
-pub use options::{Container, MultiFileMetadata, PreferSingleFile, Registration, UnknownValue};
+pub use options::{
+    Container, MultiFileMetadata, PreferSingleFile, ReduceMethod, Registration, UnknownValue,
+};
 pub use order::FrameOrder;
 pub use schema::{BackendKind, Dim, Schema, Target, TiffLayout, limits, ome_stem_suffix};
 pub use settings::{

@@ -261,3 +261,20 @@ mod tests {
         }
     }
 }
+
+string_enum! {
+    /// How a pyramid level's pixel is computed from the (up to 2x2, or 2x2x2 with
+    /// `downsample_z`) pixels of the level below (`multiscale.method`, ours).
+    #[derive(Default)]
+    pub enum ReduceMethod expecting "mean, decimate, min or max" {
+        /// The mean of the pixels that exist, rounded half to even for integer types.
+        #[default]
+        Mean = "mean",
+        /// The first pixel (top left, lowest z): plain subsampling.
+        Decimate = "decimate",
+        /// The smallest pixel (NaN ignored for floats unless all are NaN).
+        Min = "min",
+        /// The largest pixel (NaN ignored for floats unless all are NaN).
+        Max = "max",
+    }
+}

@@ -159,6 +159,7 @@ pub struct Schema {
     scratch: Option<ScratchFormat>,
     compression: Compression,
     plate: Option<Plate>,
+    pyramid: crate::multiscale::Pyramid,
 }
 
 impl TryFrom<AcquisitionSettings> for Schema {
@@ -280,6 +281,11 @@ impl Schema {
     pub fn plate(&self) -> Option<&Plate> {
         self.plate.as_ref()
     }
+    /// The resolution pyramid (`multiscale`, ours): one level unless asked for.
+    pub fn pyramid(&self) -> &crate::multiscale::Pyramid {
+        &self.pyramid
+    }
+
     /// Replace an existing output.
     pub fn overwrite(&self) -> bool {
         self.settings.overwrite
@@ -1196,6 +1202,7 @@ impl AcquisitionSettings {
             }
         };
 
+        let pyramid = crate::multiscale::resolve(self.multiscale.as_ref(), &dims, backend)?;
         let schema = Schema {
             settings: normalized,
             dims,
@@ -1212,6 +1219,7 @@ impl AcquisitionSettings {
             scratch,
             compression,
             plate,
+            pyramid,
         };
         check_limits(&schema)?;
         check_paths(&schema)?;

@@ -45,6 +45,9 @@ pub struct AcquisitionSettings {
     /// Replace an existing dataset at the output path.
     #[serde(default)]
     pub overwrite: bool,
+    /// Resolution pyramid (ours; absent from the Python model, so only written when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiscale: Option<crate::multiscale::Multiscale>,
 }
 
 /// One axis of the acquisition.
@@ -709,6 +712,7 @@ impl AcquisitionSettings {
             storage_order: StorageOrder::default(),
             plate: None,
             overwrite: false,
+            multiscale: None,
         }
     }
 

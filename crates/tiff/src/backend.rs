@@ -153,6 +153,7 @@ pub(crate) fn page_format(plan: &Plan) -> PageFormat {
         sample_format,
         codec: plan.codec,
         resolution,
+        reduced: false,
     }
 }
 

@@ -9,6 +9,11 @@
 //!                                                            [final OME-XML, appended last]
 //! ```
 //!
+//! With a pyramid (`multiscale`) each page is `strip k | level strips and IFDs | IFD k`:
+//! the reduced resolutions (`NewSubfileType` 1, outside the chain) come after the page's
+//! strip and before its IFD, whose `SubIFDs` lists them; so the first strip still
+//! follows the slots, and a page linked into the chain is whole with its levels.
+//!
 //! Each IFD is written after its strip and linked into the chain only once complete
 //! (the previous `next` field, or the header, is patched last), so at every moment the
 //! file on disk is a valid TIFF whose pages are all whole. The provisional description
@@ -40,6 +45,24 @@ pub(crate) struct PageFormat {
     pub(crate) codec: Codec,
     /// X and Y resolution in pixels per centimetre, as rationals.
     pub(crate) resolution: Option<[(u32, u32); 2]>,
+    /// A reduced resolution (a SubIFD of a pyramid), not a plane of its own.
+    pub(crate) reduced: bool,
+}
+
+impl PageFormat {
+    /// The format of pyramid level `level` of these pages: width and height halved
+    /// `level` times (rounded up).
+    pub(crate) fn level(&self, level: u32) -> Self {
+        let side = |n: u32| {
+            u32::try_from(ome_writers_schema::Pyramid::side(u64::from(n), level)).unwrap_or(n)
+        };
+        Self {
+            width: side(self.width),
+            height: side(self.height),
+            reduced: level > 0,
+            ..self.clone()
+        }
+    }
 }
 
 impl PageFormat {
@@ -109,6 +132,83 @@ impl<'a> IfdBuilder<'a> {
         self.buf.extend_from_slice(&0u64.to_ne_bytes());
         self.entries
     }
+}
+
+/// The entries of one page's IFD, in tag order: `strip` (offset, bytes), the
+/// description (count, offset) on the first page, the `SubIFDs` (count, and the IFD's
+/// offset or that of the list of offsets) of a page with reduced resolutions, which
+/// themselves are `NewSubfileType` 1 without resolution tags. Returns the
+/// description entry's index.
+fn page_entries(
+    b: &mut IfdBuilder<'_>,
+    format: &PageFormat,
+    strip: (u64, u64),
+    desc: Option<(u64, u64)>,
+    sub: Option<(u64, u64)>,
+) -> Option<u64> {
+    let short = |v: u16| v.to_ne_bytes();
+    let long = |v: u32| v.to_ne_bytes();
+    let reduced = format.reduced;
+    b.entry(
+        Tag::NewSubfileType,
+        Type::LONG,
+        1,
+        &long(u32::from(reduced)),
+    );
+    b.entry(Tag::ImageWidth, Type::LONG, 1, &long(format.width));
+    b.entry(Tag::ImageLength, Type::LONG, 1, &long(format.height));
+    b.entry(Tag::BitsPerSample, Type::SHORT, 1, &short(format.bits));
+    b.entry(
+        Tag::Compression,
+        Type::SHORT,
+        1,
+        &short(format.compression().to_u16()),
+    );
+    b.entry(
+        Tag::PhotometricInterpretation,
+        Type::SHORT,
+        1,
+        &short(PhotometricInterpretation::BlackIsZero.to_u16()),
+    );
+    let desc_index = desc
+        .map(|(count, at)| b.entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes()));
+    b.entry(Tag::StripOffsets, Type::LONG8, 1, &strip.0.to_ne_bytes());
+    b.entry(Tag::SamplesPerPixel, Type::SHORT, 1, &short(1));
+    b.entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
+    b.entry(Tag::StripByteCounts, Type::LONG8, 1, &strip.1.to_ne_bytes());
+    let resolution = format.resolution.filter(|_| !reduced);
+    if let Some(res) = resolution {
+        for (tag, (num, den)) in [(Tag::XResolution, res[0]), (Tag::YResolution, res[1])] {
+            let mut r = [0u8; 8];
+            r[..4].copy_from_slice(&num.to_ne_bytes());
+            r[4..].copy_from_slice(&den.to_ne_bytes());
+            b.entry(tag, Type::RATIONAL, 1, &r);
+        }
+    }
+    b.entry(
+        Tag::PlanarConfiguration,
+        Type::SHORT,
+        1,
+        &short(PlanarConfiguration::Chunky.to_u16()),
+    );
+    if resolution.is_some() {
+        b.entry(
+            Tag::ResolutionUnit,
+            Type::SHORT,
+            1,
+            &short(ResolutionUnit::Centimeter.to_u16()),
+        );
+    }
+    if let Some((count, at)) = sub {
+        b.entry(Tag::SubIfd, Type::IFD8, count, &at.to_ne_bytes());
+    }
+    b.entry(
+        Tag::SampleFormat,
+        Type::SHORT,
+        1,
+        &short(format.sample_format.to_u16()),
+    );
+    desc_index
 }
 
 /// One BigTIFF being written to a medium `W`: a file by path ([`PathFile`], which
@@ -539,6 +639,7 @@ impl<W: TiffSink> TiffWriter<W> {
     /// Append one page: its strip (`strip`, already encoded as `format` says) then its
     /// IFD, then link it into the chain. The first page carries `description` (only
     /// used when `pages() == 0`). `ifd` is a scratch buffer. Returns the strip's offset.
+    #[cfg(test)]
     pub(crate) fn write_page(
         &mut self,
         format: &PageFormat,
@@ -546,70 +647,59 @@ impl<W: TiffSink> TiffWriter<W> {
         description: Option<&[u8]>,
         ifd: &mut Vec<u8>,
     ) -> io::Result<u64> {
+        self.write_page_with_levels(format, strip, description, ifd, &[])
+    }
+
+    /// [`write_page`](Self::write_page) with the plane's reduced resolutions: each
+    /// `(format, strip)` of `levels` is written after the page's strip, strip then IFD
+    /// (`NewSubfileType` 1, not in the chain), and the page's IFD lists them in its
+    /// `SubIFDs` (the pyramid layout of OME-TIFF that Bio-Formats and tifffile read).
+    /// Everything is before the page's IFD, so a page is whole with its levels.
+    pub(crate) fn write_page_with_levels(
+        &mut self,
+        format: &PageFormat,
+        strip: &[u8],
+        description: Option<&[u8]>,
+        ifd: &mut Vec<u8>,
+        levels: &[(PageFormat, &[u8])],
+    ) -> io::Result<u64> {
+        // The page's strip first: the first page's strip must follow the description
+        // slots (reopening finds the slots between the header and it).
         let strip_at = self.append(strip)?;
+        let mut sub_ifds = Vec::with_capacity(levels.len());
+        for (level_format, level_strip) in levels {
+            let at = self.append(level_strip)?;
+            let mut b = IfdBuilder::new(ifd);
+            page_entries(
+                &mut b,
+                level_format,
+                (at, level_strip.len() as u64),
+                None,
+                None,
+            );
+            b.finish();
+            sub_ifds.push(self.append(ifd)?);
+        }
+        let sub = match sub_ifds.as_slice() {
+            [] => None,
+            [one] => Some((1, *one)),
+            many => {
+                let bytes: Vec<u8> = many.iter().flat_map(|o| o.to_ne_bytes()).collect();
+                Some((many.len() as u64, self.append(&bytes)?))
+            }
+        };
         let desc = match description {
             Some(text) if self.pages == 0 => Some(self.store_description(text, 0)?),
             _ => None,
         };
         let desc_slot = desc.and_then(|(_, _, slot)| slot);
         let mut b = IfdBuilder::new(ifd);
-        let short = |v: u16| v.to_ne_bytes();
-        let long = |v: u32| v.to_ne_bytes();
-        b.entry(Tag::NewSubfileType, Type::LONG, 1, &long(0));
-        b.entry(Tag::ImageWidth, Type::LONG, 1, &long(format.width));
-        b.entry(Tag::ImageLength, Type::LONG, 1, &long(format.height));
-        b.entry(Tag::BitsPerSample, Type::SHORT, 1, &short(format.bits));
-        b.entry(
-            Tag::Compression,
-            Type::SHORT,
-            1,
-            &short(format.compression().to_u16()),
-        );
-        b.entry(
-            Tag::PhotometricInterpretation,
-            Type::SHORT,
-            1,
-            &short(PhotometricInterpretation::BlackIsZero.to_u16()),
-        );
-        let desc_index = desc.map(|(count, at, _)| {
-            b.entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes())
-        });
-        b.entry(Tag::StripOffsets, Type::LONG8, 1, &strip_at.to_ne_bytes());
-        b.entry(Tag::SamplesPerPixel, Type::SHORT, 1, &short(1));
-        b.entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
-        b.entry(
-            Tag::StripByteCounts,
-            Type::LONG8,
-            1,
-            &(strip.len() as u64).to_ne_bytes(),
-        );
-        if let Some(res) = format.resolution {
-            for (tag, (num, den)) in [(Tag::XResolution, res[0]), (Tag::YResolution, res[1])] {
-                let mut r = [0u8; 8];
-                r[..4].copy_from_slice(&num.to_ne_bytes());
-                r[4..].copy_from_slice(&den.to_ne_bytes());
-                b.entry(tag, Type::RATIONAL, 1, &r);
-            }
-        }
-        b.entry(
-            Tag::PlanarConfiguration,
-            Type::SHORT,
-            1,
-            &short(PlanarConfiguration::Chunky.to_u16()),
-        );
-        if format.resolution.is_some() {
-            b.entry(
-                Tag::ResolutionUnit,
-                Type::SHORT,
-                1,
-                &short(ResolutionUnit::Centimeter.to_u16()),
-            );
-        }
-        b.entry(
-            Tag::SampleFormat,
-            Type::SHORT,
-            1,
-            &short(format.sample_format.to_u16()),
+        let desc_index = page_entries(
+            &mut b,
+            format,
+            (strip_at, strip.len() as u64),
+            desc.map(|(count, at, _)| (count, at)),
+            sub,
         );
         let entries = b.finish();
         let ifd_at = self.append(ifd)?;
@@ -725,6 +815,7 @@ mod tests {
             sample_format: SampleFormat::Uint,
             codec,
             resolution: Some([(20000, 1), (10000, 1)]),
+            reduced: false,
         }
     }
 

@@ -61,6 +61,9 @@ pub enum TiffError {
     /// The codec failed.
     #[error("compression failed")]
     Compression(#[source] std::io::Error),
+    /// A pyramid level could not be reduced.
+    #[error("pyramid reduction failed")]
+    Pyramid(#[source] ome_writers_backend::ReduceError),
     /// OME-XML serialization failed.
     #[error("OME-XML serialization failed")]
     Xml(#[from] quick_xml::SeError),

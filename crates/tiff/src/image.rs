@@ -23,6 +23,8 @@ pub(crate) struct Scratch {
     packed: Vec<u8>,
     /// A zero plane and its encoded form, made on first use.
     zeros: Option<(Vec<u8>, Vec<u8>)>,
+    /// The reduced resolutions of the plane being written (`multiscale`).
+    levels: crate::pyramid::LevelBufs,
 }
 
 /// The BigTIFF of one image (position `p` of the plan).
@@ -157,11 +159,18 @@ impl<W: TiffSink> ImageWriter<W> {
                 }
             }
         };
-        let result = self.writer.write_page(
+        let raw = match (data, &scratch.zeros) {
+            (Some(frame), _) => frame,
+            (None, Some((zeros, _))) => zeros.as_slice(),
+            (None, None) => &[],
+        };
+        let levels = crate::pyramid::reduce_levels(plan, format, raw, &mut scratch.levels)?;
+        let result = self.writer.write_page_with_levels(
             format,
             strip,
             description.as_deref().map(str::as_bytes),
             &mut scratch.ifd,
+            &levels,
         );
         let at = result.map_err(|e| self.io_err(e))?;
         if let Some(strips) = &self.strips {

@@ -96,6 +96,7 @@ mod journal;
 mod ome;
 mod owned;
 mod plan;
+mod pyramid;
 mod read;
 mod recover;
 mod sink;

@@ -129,6 +129,10 @@ pub struct ZarrBackend {
     pub(crate) pending: Arc<Pending>,
     /// The store is the directory at the schema's path (a reader can open it).
     pub(crate) readable_dir: bool,
+    /// Pyramid level this backend writes (0: the frames, and every group document).
+    pub(crate) level: u32,
+    /// The levels above 0 (`multiscale`), written from the frames as they arrive.
+    pub(crate) pyramid: Option<Box<crate::pyramid::Levels>>,
 }
 
 impl ZarrBackend {
@@ -206,6 +210,20 @@ impl ZarrBackend {
         encoders: &EncoderOptions,
     ) -> Result<Self, BackendError> {
         Self::check(schema)?;
+        let mut backend = Self::build(schema, store, encoders, 0)?;
+        // The level arrays first: the image groups' documents name them.
+        backend.pyramid = crate::pyramid::Levels::create(schema, &backend.store, encoders)?;
+        backend.write_initial()?;
+        Ok(backend)
+    }
+
+    /// The backend of one level (0: the frames) of `schema`, nothing written yet.
+    pub(crate) fn build(
+        schema: &Schema,
+        store: Arc<dyn ZarrStore>,
+        encoders: &EncoderOptions,
+        level: u32,
+    ) -> Result<Self, BackendError> {
         let unit = schema.shard_shape().unwrap_or_else(|| schema.chunk_shape());
         let growth = schema.growth_axis();
         let declared: Vec<Option<u64>> = schema
@@ -219,7 +237,7 @@ impl ZarrBackend {
         let images = image_groups(schema)
             .into_iter()
             .enumerate()
-            .map(|(p, group)| Image::new(schema, &store, p, group))
+            .map(|(p, group)| Image::new(schema, &store, p, group, level))
             .collect::<Result<Vec<_>, _>>()?;
         let n_images = images.len();
         let uncompressed_le =
@@ -251,7 +269,7 @@ impl ZarrBackend {
             )?),
             _ => None,
         };
-        let mut backend = Self {
+        Ok(Self {
             schema: schema.clone(),
             store,
             images,
@@ -280,13 +298,17 @@ impl ZarrBackend {
             root_ome: None,
             pending,
             readable_dir: false,
-        };
-        backend.write_initial()?;
-        Ok(backend)
+            level,
+            pyramid: None,
+        })
     }
 
     /// Every group and array document, then the space reserve.
-    fn write_initial(&mut self) -> Result<(), BackendError> {
+    pub(crate) fn write_initial(&mut self) -> Result<(), BackendError> {
+        if self.level > 0 {
+            // A level's arrays only (level 0 writes the groups and the reserve).
+            return self.write_metadata(DatasetStatus::Acquiring.as_str());
+        }
         // The hierarchy's documents as one batch (a plate of many wells has many).
         self.store.begin_metadata();
         match self.write_hierarchy() {
@@ -361,8 +383,10 @@ impl ZarrBackend {
         }
         let seq = self.stored.arrive(p);
         let frame_len = frame.bytes().len();
+        // The pyramid from the frame in memory, before the frame buffer moves on.
         let placed = self
-            .place_frame(p, index.as_slice(), frame, seq)
+            .write_levels(p, index.as_slice(), frame.bytes())
+            .and_then(|()| self.place_frame(p, index.as_slice(), frame, seq))
             .and_then(|()| self.record_frame(p, index.as_slice(), metadata));
         if placed.is_err() {
             // Whatever failed, this frame is not known stored.
@@ -457,6 +481,8 @@ impl Backend for ZarrBackend {
             return Ok(());
         }
         self.store.check_root()?;
+        // Level planes are in their files before level 0's documents are replaced.
+        self.flush_levels()?;
         self.checkpoint_open_units()?;
         self.write_metadata(DatasetStatus::Acquiring.as_str())?;
         // Every frame so far is stored and described (unless an earlier error, already
@@ -479,6 +505,7 @@ impl Backend for ZarrBackend {
         self.finalized = true;
         let mut first: Option<BackendError> = None;
         self.trim_channels(progress.growth_extent);
+        keep(&mut first, self.finalize_levels(progress));
         // Final shape: the growth axis trimmed (or grown) to the extent reached.
         let shape = self
             .schema
@@ -508,7 +535,9 @@ impl Backend for ZarrBackend {
         }
         if !matches!(first, Some(BackendError::Replaced { .. })) {
             // A full disk still takes the final metadata, in the space set aside.
-            self.store.release_reserve();
+            if self.level == 0 {
+                self.store.release_reserve();
+            }
             let written = self.put_metadata(status.as_str());
             if written.is_ok() {
                 for key in folded {

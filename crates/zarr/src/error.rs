@@ -121,6 +121,15 @@ pub enum ZarrError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A pyramid level could not be derived or computed.
+    #[error("pyramid level {level}")]
+    Pyramid {
+        /// The level (1 or more).
+        level: u32,
+        /// What failed: the level's settings, or the reduction.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A live view could not read a plane back (a unit file or its decoding).
     #[error("reading back {key}")]
     Read {

@@ -55,12 +55,13 @@ impl Image {
         store: &Arc<dyn ZarrStore>,
         p: usize,
         group: String,
+        level: u32,
     ) -> Result<Self, BackendError> {
         let position = schema.positions().get(p);
         let name = position.map(|pos| pos.name.clone());
         Ok(Self {
             meta: ngff::image_meta(schema, position, name),
-            array: build_array(schema, store.clone(), &group)?,
+            array: build_array(schema, store.clone(), &group, level)?,
             group,
             open: HashMap::new(),
             growth_reached: 0,
@@ -79,6 +80,7 @@ pub(crate) fn build_array(
     schema: &Schema,
     store: Arc<dyn ZarrStore>,
     group: &str,
+    level: u32,
 ) -> Result<Array<dyn ZarrStore>, BackendError> {
     let shape = schema.array_shape(None);
     let (outer, inner) = match schema.shard_shape() {
@@ -104,10 +106,11 @@ pub(crate) fn build_array(
     if !codecs.is_empty() {
         builder.bytes_to_bytes_codecs(codecs);
     }
+    // Pyramid level k is the array `k` of the image group.
     let path = if group.is_empty() {
-        "/0".to_owned()
+        format!("/{level}")
     } else {
-        format!("/{group}/0")
+        format!("/{group}/{level}")
     };
     Ok(builder
         .build(store, &path)
@@ -283,7 +286,7 @@ impl ZarrBackend {
     /// The `zarr.json` documents of every dirty image (the array's only when its shape
     /// changed since it was last stored).
     pub(crate) fn put_image_docs(&self, status: &str) -> Result<(), BackendError> {
-        if self.global_dirty && self.root_ome.is_some() {
+        if self.global_dirty && self.root_ome.is_some() && self.level == 0 {
             self.put_root_doc()?;
         }
         for img in self.touched.iter().filter_map(|&p| self.images.get(p)) {
@@ -292,6 +295,10 @@ impl ZarrBackend {
                     let key = zarrs::node::meta_key_v3(img.array.path());
                     self.store_err(&key, e)
                 })?;
+            }
+            if self.level > 0 {
+                // A pyramid level writes its arrays only; level 0 the groups.
+                continue;
             }
             let key = if img.group.is_empty() {
                 "zarr.json".to_owned()

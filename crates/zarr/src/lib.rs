@@ -47,6 +47,7 @@ mod layout;
 mod names;
 mod ngff;
 mod owned;
+mod pyramid;
 mod read;
 mod readable;
 mod recover;

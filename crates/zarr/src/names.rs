@@ -37,11 +37,12 @@ pub fn is_own_file(relative_path: &std::path::Path) -> bool {
         return false;
     };
     let chunk_index = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-    // Under an array's chunk directory: `0/c/<index>/.../<file>`.
+    // Under an array's chunk directory: `<level>/c/<index>/.../<file>` (level 0, or
+    // a pyramid level 1, 2, ...).
     let in_chunks = dirs.iter().enumerate().any(|(k, &d)| {
         d == "c"
             && k >= 1
-            && dirs.get(k - 1) == Some(&"0")
+            && dirs.get(k - 1).is_some_and(|l| chunk_index(l))
             && dirs
                 .get(k + 1..)
                 .is_some_and(|rest| rest.iter().all(|n| chunk_index(n)))

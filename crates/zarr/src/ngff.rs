@@ -253,11 +253,7 @@ pub(crate) fn image_meta(
         .array_dims()
         .map(|d| d.scale().unwrap_or(1.0))
         .collect();
-    // NGFF 0.5: the scale first, then the translation.
-    let mut transforms = vec![Transform::Scale { scale }];
-    if let Some(translation) = crate::stage::translation(schema, position) {
-        transforms.push(Transform::Translation { translation });
-    }
+    let translation = crate::stage::translation(schema, position);
     let omero = schema.channels().map(|channels| Omero {
         channels: channels
             .iter()
@@ -281,10 +277,7 @@ pub(crate) fn image_meta(
         multiscales: vec![Multiscale {
             name,
             axes,
-            datasets: vec![Dataset {
-                path: "0".to_owned(),
-                transforms,
-            }],
+            datasets: crate::pyramid::datasets(schema, &scale, translation.as_deref()),
         }],
         omero,
     }

@@ -30,13 +30,13 @@ use crate::error::ZarrError;
 /// its inner chunks), so a unit replaced meanwhile (a durability point's copy by the
 /// whole unit) is read from one version only, never an index of one and data of another.
 #[derive(Debug)]
-struct ReadStore {
+pub(crate) struct ReadStore {
     dir: Arc<ReadDir>,
     opened: Mutex<Vec<(String, Option<Arc<File>>)>>,
 }
 
 impl ReadStore {
-    fn new(dir: Arc<ReadDir>) -> Self {
+    pub(crate) fn new(dir: Arc<ReadDir>) -> Self {
         Self {
             dir,
             opened: Mutex::new(Vec::new()),

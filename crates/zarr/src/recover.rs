@@ -187,6 +187,16 @@ fn finish(root: &Path, mut images: Vec<ImageGroup>, order: OrderOf<'_>) -> Resul
         images: Vec::with_capacity(images.len()),
         reserve_removed: false,
     };
+    // The levels first: were this interrupted, the status is still unfinished and a
+    // second repair rebuilds them again.
+    if schema.pyramid().is_pyramid() {
+        crate::pyramid::rebuild_levels(root, &schema, &*order, verdict.extent, frames).map_err(
+            |e| RecoverError::Levels {
+                path: root.to_owned(),
+                source: Box::new(e),
+            },
+        )?;
+    }
     for ((img, f), counted) in images.iter_mut().zip(found).zip(per_image) {
         report
             .images

@@ -128,6 +128,35 @@ fn a_whole_stream_never_reads_and_writes_each_unit_once() {
     }
 }
 
+/// A pyramid (Z pairs, odd sizes, shards, clamped level chunks): still no read, and
+/// each unit of every level written exactly once.
+#[test]
+fn a_pyramid_never_reads_and_writes_each_unit_of_every_level_once() {
+    let json = r#"{"root_path": "m.ome.zarr", "dtype": "uint16",
+        "multiscale": {"levels": 3, "method": "mean", "downsample_z": true}, "dimensions": [
+        {"name": "p", "count": 2}, {"name": "z", "count": 5, "chunk_size": 2},
+        {"name": "t", "count": 3, "shard_size_chunks": 2},
+        {"name": "y", "count": 21, "chunk_size": 8}, {"name": "x", "count": 18, "chunk_size": 4,
+         "shard_size_chunks": 2}]}"#;
+    let schema = Schema::from_json(json).unwrap();
+    let (reads, writes, _) = run(json);
+    let units: u64 = (0..schema.pyramid().levels())
+        .map(|k| {
+            let level = schema.level_schema(k).unwrap();
+            let unit = level.shard_shape().unwrap_or_else(|| level.chunk_shape());
+            level
+                .array_shape(None)
+                .iter()
+                .zip(&unit)
+                .map(|(s, u)| s.div_ceil(*u))
+                .product::<u64>()
+                * level.positions().len() as u64
+        })
+        .sum();
+    assert_eq!(reads, 0);
+    assert_eq!(writes as u64, units);
+}
+
 /// Counts writes; panics on the `panic_at`-th chunk write when set.
 struct Panicky(
     Arc<PerformanceMetricsStorageAdapter<MemoryStore>>,

@@ -41,6 +41,15 @@ pub enum RecoverError {
         /// Its size in bytes.
         len: u64,
     },
+    /// The pyramid levels could not be rebuilt from level 0.
+    #[error("{}: rebuilding the pyramid levels", path.display())]
+    Levels {
+        /// The dataset.
+        path: PathBuf,
+        /// What failed (reading level 0, reducing, writing a level).
+        #[source]
+        source: Box<BackendError>,
+    },
     /// A `zarr.json` that is not JSON.
     #[error("{} is not valid JSON", path.display())]
     Json {

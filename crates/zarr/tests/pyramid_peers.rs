@@ -3,9 +3,8 @@
 //! equivalent settings (MEAN and DECIMATE in XY), writes the same level shapes and,
 //! where its rounding agrees, the same pixels (the differences: docs/layouts.md).
 //!
-//! Needs a Python with the PyPI packages `ome-zarr` and `acquire-zarr` (not in the
-//! shared test venv): `OMEW_PEERS_PYTHON`. Ignored by default for that reason; run
-//! with `cargo test -p ome-writers-zarr --test pyramid_peers -- --ignored`.
+//! Runs with the shared test venv (tests/python/requirements.txt has `ome-zarr` and
+//! `acquire-zarr`), or `OMEW_PEERS_PYTHON` when set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -50,12 +49,10 @@ fn write(dir: &Path, name: &str, method: &str, h: u64, w: u64) -> PathBuf {
 }
 
 fn peers(root: &Path, method: &str, out: &Path) -> Value {
-    let py = ome_writers_test_support::require(
-        std::env::var_os("OMEW_PEERS_PYTHON").map(PathBuf::from),
-        "a Python with ome-zarr and acquire-zarr (PyPI)",
-        "set OMEW_PEERS_PYTHON",
-    )
-    .expect("OMEW_PEERS_PYTHON");
+    let py = match std::env::var_os("OMEW_PEERS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => ome_writers_test_support::python().expect("the test venv's Python"),
+    };
     let script = ome_writers_test_support::repo_root().join("tests/python/check_pyramid_peers.py");
     let o = Command::new(py)
         .arg(script)
@@ -70,7 +67,6 @@ fn peers(root: &Path, method: &str, out: &Path) -> Value {
 }
 
 #[test]
-#[ignore = "needs ome-zarr and acquire-zarr from PyPI (OMEW_PEERS_PYTHON)"]
 fn ome_zarr_lists_the_levels_and_acquire_zarr_agrees() {
     let dir = tempfile::tempdir().unwrap();
     for (size, h, w) in [("even", 64, 48), ("odd", 37, 29)] {

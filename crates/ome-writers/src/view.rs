@@ -213,7 +213,14 @@ impl StreamView {
         }
         let plan = self.plan(selection)?;
         let elements: usize = plan.shape.iter().product();
-        let mut out = vec![T::zeroed(); elements];
+        // A selection larger than memory is an error, never an abort.
+        let mut out: Vec<T> = Vec::new();
+        out.try_reserve_exact(elements)
+            .map_err(|_| ViewError::TooLarge {
+                elements: elements as u128,
+                plane_bytes: plan.region.out_bytes(),
+            })?;
+        out.resize(elements, T::zeroed());
         self.fill(&plan, bytemuck::cast_slice_mut(&mut out))?;
         ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&plan.shape), out).map_err(|_| {
             ViewError::TooLarge {

@@ -519,3 +519,20 @@ fn a_view_never_starves_the_queue_when_write_units_outgrow_it() {
         assert_plane(&view, &[m], Some(m));
     }
 }
+
+#[test]
+fn a_selection_larger_than_memory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = r#"[{"name": "t", "count": 5000}, {"name": "c", "count": 1000},
+        {"name": "y", "count": 2048}, {"name": "x", "count": 2048}]"#;
+    let s = schema(dir.path(), "huge.ome.zarr", d, "");
+    let stream = create_stream(&s).unwrap();
+    let view = stream.view(false, false);
+    assert!(matches!(
+        view.read::<u16>(&[]),
+        Err(ViewError::TooLarge { .. })
+    ));
+    let mut out = vec![0u8; 8];
+    assert!(view.read_into(&[], &mut out).is_err());
+    drop(stream);
+}

@@ -60,8 +60,28 @@ pub struct Ran {
 /// Run `case` writing to `root`. With `may_refuse`, a backend may refuse the case at
 /// creation (or validation), and then must have written nothing: `Ok(None)`.
 pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, String> {
+    let left_behind = || root.exists().then(|| root.display().to_string());
+    run_at(
+        case,
+        &root.to_string_lossy(),
+        StreamOptions::default(),
+        may_refuse,
+        &left_behind,
+    )
+}
+
+/// [`run`] at any `root_path` (a path or an `s3://` address), with `base` options (the
+/// queue and durability settings are the suite's); `left_behind` names what a refused
+/// case left at the output, if anything.
+pub fn run_at(
+    case: &Case,
+    root: &str,
+    base: StreamOptions,
+    may_refuse: bool,
+    left_behind: &dyn Fn() -> Option<String>,
+) -> Result<Option<Ran>, String> {
     let mut settings = case.settings.clone();
-    settings["root_path"] = json!(root.to_string_lossy());
+    settings["root_path"] = json!(root);
     let schema = match Schema::from_json(&settings.to_string()) {
         Ok(s) => s,
         Err(e) if may_refuse => {
@@ -70,7 +90,7 @@ pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, St
         }
         Err(e) => return Err(format!("schema: {e}")),
     };
-    let options = StreamOptions::default()
+    let options = base
         .with_queue_bytes(3 * schema.frame_bytes())
         .with_flush_every_frames(5);
     let stream = create_stream_with(&schema, &options);
@@ -79,13 +99,15 @@ pub fn run(case: &Case, root: &Path, may_refuse: bool) -> Result<Option<Ran>, St
             return Ok(None);
         }
         (Err(e), _) if may_refuse => {
-            if root.exists() {
-                return Err(format!("refused ({e}) but left {} behind", root.display()));
+            if let Some(left) = left_behind() {
+                return Err(format!("refused ({e}) but left {left} behind"));
             }
             eprintln!("{}: refused up front: {e}", case.name);
             return Ok(None);
         }
-        (Err(e), _) => return Err(format!("create: {e}")),
+        (Err(e), _) => {
+            return Err(format!("create: {}", ome_writers::error_chain(&e)));
+        }
         (Ok(_), Outcome::CreateRefused) => return Err("creation should have been refused".into()),
         (Ok(s), _) => s,
     };
@@ -216,6 +238,11 @@ pub fn scratch_expect(ran: &Ran, root: &Path, shape: &[u64]) -> Value {
 
 /// The EXPECT document for tests/python/check_zarr.py.
 pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
+    zarr_expect_at(ran, &root.to_string_lossy())
+}
+
+/// [`zarr_expect`] of a root given as text (a path or an `s3://` address).
+pub fn zarr_expect_at(ran: &Ran, root: &str) -> Value {
     let schema = &ran.schema;
     let npos = schema.positions().len();
     let layout = if schema.plate().is_some() {
@@ -306,7 +333,7 @@ pub fn zarr_expect(ran: &Ran, root: &Path) -> Value {
         json!({"rows": plate.row_names, "columns": plate.column_names, "wells": wells})
     });
     json!({
-        "root": root.to_string_lossy(),
+        "root": root,
         "dtype": schema.dtype().name(),
         "layout": layout,
         "images": images,
@@ -329,9 +356,20 @@ pub fn repo_root() -> PathBuf {
 /// Run a checker script over EXPECT files; returns its output lines, failing on a
 /// non-zero exit.
 pub fn check(python: &Path, script: &str, expects: &[PathBuf]) -> Result<String, String> {
+    check_env(python, script, expects, &[])
+}
+
+/// [`check`] with environment variables set (an S3 server's address and credentials).
+pub fn check_env(
+    python: &Path,
+    script: &str,
+    expects: &[PathBuf],
+    env: &[(&str, String)],
+) -> Result<String, String> {
     let out = Command::new(python)
         .arg(repo_root().join("tests/python").join(script))
         .args(expects)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .map_err(|e| format!("running {script}: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -12,6 +12,7 @@ mod cases;
 mod harness;
 mod misuse;
 mod oracle;
+mod s3;
 
 use std::path::PathBuf;
 

@@ -22,6 +22,11 @@ EXPECT.json (written by the Rust tests):
      "plate": null | {"rows": [...], "columns": [...], "wells": ["A/1", ...]},
      "frame_metadata_count": null | int}
 
+A `root` of `s3://BUCKET/KEY` (object storage, crates/ome-writers/tests/s3.rs) is
+read over the S3 protocol with s3fs (endpoint and credentials from the standard AWS_*
+environment): every array by zarr-python straight from the bucket, and the whole store
+downloaded through s3fs for the metadata checks and yaozarrs.
+
 For every image, `<root>/<group>/0` is read with zarr-python and compared with
 the pattern described in _common.py.  `frame_metadata_count` (if not null) is
 the expected length of `attributes.ome_writers.frame_metadata` in *each* image
@@ -64,11 +69,31 @@ def expect_equal(what: str, got: object, want: object) -> None:
         raise CheckError(f"{what}: got {got!r}, expected {want!r}")
 
 
-def check_image(root: Path, dtype: np.dtype, img: dict, fm_count: int | None) -> None:
+def s3_options() -> dict:
+    """s3fs options from the AWS_* environment (the test server's)."""
+    import os
+    return {
+        "key": os.environ["AWS_ACCESS_KEY_ID"],
+        "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+        "client_kwargs": {"endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+                          "region_name": os.environ.get("AWS_REGION", "us-east-1")},
+    }
+
+
+def open_level0(root: Path, group: str, remote: str | None):
+    """`<root>/<group>/0`, from the bucket when `remote` is an s3:// root."""
+    if remote is None:
+        return zarr.open_array(store=str(root / group / "0"), mode="r")
+    url = "/".join(p for p in (remote.rstrip("/"), group, "0") if p)
+    return zarr.open_array(store=url, mode="r", storage_options=s3_options())
+
+
+def check_image(root: Path, dtype: np.dtype, img: dict, fm_count: int | None,
+                remote: str | None = None) -> None:
     group = img["group"]
     where = f"image {group or '<root>'!r}"
 
-    arr = zarr.open_array(store=str(root / group / "0"), mode="r")
+    arr = open_level0(root, group, remote)
     expect_equal(f"{where} shape", list(arr.shape), list(img["shape"]))
     expect_equal(f"{where} dtype", str(arr.dtype), dtype.name)
     expect_equal(f"{where} dimension_names",
@@ -154,13 +179,34 @@ def check_layout(root: Path, expect: dict) -> None:
         raise CheckError(f"unknown layout {layout!r} in EXPECT")
 
 
+def download(remote: str) -> Path:
+    """The whole store under `remote`, copied through s3fs into a temporary folder."""
+    import tempfile
+    import s3fs
+    fs = s3fs.S3FileSystem(**s3_options())
+    local = Path(tempfile.mkdtemp(prefix="omew-s3-check-")) / remote.rstrip("/").rsplit("/", 1)[-1]
+    prefix = remote.removeprefix("s3://").rstrip("/")
+    keys, folders = [], [prefix]
+    while folders:  # listed folder by folder (delimiter listings, which every server has)
+        for entry in fs.ls(folders.pop(), detail=True, refresh=True):
+            (keys if entry["type"] == "file" else folders).append(entry["name"])
+    if not keys:
+        raise CheckError(f"no objects under {remote}")
+    for key in keys:
+        target = local / key[len(prefix) + 1:]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(key, str(target))
+    return local
+
+
 def check(expect: dict) -> None:
-    root = Path(expect["root"])
+    remote = expect["root"] if str(expect["root"]).startswith("s3://") else None
+    root = download(remote) if remote else Path(expect["root"])
     if not (root / "zarr.json").is_file():
         raise CheckError(f"no zarr.json at {root}")
     dtype = np.dtype(expect["dtype"])
     for img in expect["images"]:
-        check_image(root, dtype, img, expect.get("frame_metadata_count"))
+        check_image(root, dtype, img, expect.get("frame_metadata_count"), remote)
     validate_store(root)
     check_layout(root, expect)
 

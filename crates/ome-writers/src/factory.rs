@@ -53,6 +53,10 @@ fn disk_backend(
     #[cfg(not(feature = "zarr"))]
     let _ = options;
     match schema.backend() {
+        #[cfg(feature = "s3")]
+        BackendKind::Zarr if schema.output_url().is_some() => Ok(Box::new(
+            ome_writers_zarr::ZarrBackend::create_s3(schema, &options.encoders, &options.s3)?,
+        )),
         #[cfg(feature = "zarr")]
         BackendKind::Zarr => Ok(Box::new(ome_writers_zarr::ZarrBackend::create_with(
             schema,

@@ -73,6 +73,8 @@ pub use ome_writers_schema::{
 /// tiff backend.
 #[cfg(feature = "tiff")]
 pub use ome_writers_tiff::{OmeTiffEncoder, TiffSink};
+#[cfg(feature = "s3")]
+pub use ome_writers_zarr::{S3Error, S3Options};
 pub use options::{MAX_QUEUED_FRAMES, StreamOptions, StreamSummary};
 pub use select::Sel;
 pub use stream::{Stream, create_stream, create_stream_with, create_stream_with_backend};

@@ -32,6 +32,10 @@ pub struct StreamOptions {
     /// rest on an allocator thread, one ahead of need), for less memory when the
     /// writer keeps up.
     pub preallocate: bool,
+    /// How to reach an `s3://` output (credentials, endpoint, upload concurrency,
+    /// multipart, retries); fields left unset come from the standard AWS environment.
+    #[cfg(feature = "s3")]
+    pub s3: ome_writers_zarr::S3Options,
 }
 
 impl StreamOptions {
@@ -59,6 +63,13 @@ impl StreamOptions {
         self.encoders = encoders;
         self
     }
+    /// [`s3`](Self::s3).
+    #[cfg(feature = "s3")]
+    #[must_use]
+    pub fn with_s3(mut self, s3: ome_writers_zarr::S3Options) -> Self {
+        self.s3 = s3;
+        self
+    }
     /// [`preallocate`](Self::preallocate).
     #[must_use]
     pub fn with_preallocate(mut self, preallocate: bool) -> Self {
@@ -75,6 +86,8 @@ impl Default for StreamOptions {
             flush_every: Some(Duration::from_secs(10)),
             encoders: EncoderOptions::default(),
             preallocate: true,
+            #[cfg(feature = "s3")]
+            s3: ome_writers_zarr::S3Options::default(),
         }
     }
 }

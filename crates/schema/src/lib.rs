@@ -41,6 +41,7 @@ mod multiscale;
 mod omero;
 mod options;
 mod order;
+mod s3;
 mod schema;
 mod settings;
 mod stage;
@@ -58,6 +59,7 @@ pub use options::{
     Container, MultiFileMetadata, PreferSingleFile, ReduceMethod, Registration, UnknownValue,
 };
 pub use order::FrameOrder;
+pub use s3::{S3_SCHEME, S3Url};
 pub use schema::{BackendKind, Dim, Schema, Target, TiffLayout, limits, ome_stem_suffix};
 pub use settings::{
     AcquisitionSettings, Channel, Color, Compression, Coord, Dimension, DimensionType, FormatSpec,

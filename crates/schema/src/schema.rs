@@ -9,6 +9,7 @@ use crate::dtype::DType;
 use crate::error::SchemaError;
 use crate::omero::OmeroAddress;
 use crate::options::{Container, MultiFileMetadata, PreferSingleFile};
+use crate::s3::{S3Url, s3_target};
 use crate::settings::{
     AcquisitionSettings, Channel, Compression, Coord, Dimension, DimensionType, FormatSpec,
     NamedStorageOrder, OmeTiffFormat, OmeZarrFormat, OmeroLocalFormat, Plate, Position,
@@ -63,6 +64,11 @@ pub enum Target {
     },
     /// Nowhere: the scratch format without `root_path` keeps its arrays in memory.
     Memory,
+    /// An OME-Zarr dataset in an S3-compatible bucket; never a path on disk.
+    S3 {
+        /// The dataset's address (`s3://BUCKET/PREFIX/NAME.ome.zarr`).
+        url: S3Url,
+    },
 }
 
 /// OME-TIFF layout options (checked).
@@ -254,7 +260,15 @@ impl Schema {
     pub fn output_path(&self) -> Option<&Path> {
         match &self.target {
             Target::Disk { path } => Some(path),
-            Target::Omero { .. } | Target::Memory => None,
+            Target::Omero { .. } | Target::Memory | Target::S3 { .. } => None,
+        }
+    }
+    /// The output's object-storage address, `None` unless the target is
+    /// [`Target::S3`].
+    pub fn output_url(&self) -> Option<&S3Url> {
+        match &self.target {
+            Target::S3 { url } => Some(url),
+            _ => None,
         }
     }
     /// TIFF layout (tiff backend only).
@@ -363,7 +377,7 @@ pub fn ome_stem_suffix(path: &str) -> (&str, &str) {
     (path, "")
 }
 
-enum Resolved {
+pub(crate) enum Resolved {
     Zarr(OmeZarrFormat),
     Tiff(OmeTiffFormat),
     Omero(OmeroLocalFormat),
@@ -960,6 +974,7 @@ impl AcquisitionSettings {
         let root = self.root_path.trim();
         if !root.is_empty()
             && !OmeroAddress::looks_like(root)
+            && !S3Url::looks_like(root)
             && !matches!(format_result, Ok(Resolved::Omero(_)))
         {
             check_root_path(root)?;
@@ -1146,6 +1161,7 @@ impl AcquisitionSettings {
                     "an output path is required",
                 ));
             }
+            _ if S3Url::looks_like(root) => s3_target(root, &format, &mut normalized)?,
             _ if OmeroAddress::looks_like(root) => {
                 return Err(SchemaError::invalid(
                     "root_path",

@@ -24,6 +24,13 @@ const RESERVED_GROUPS: [&str; 2] = ["OME", "zarr.json"];
 
 /// Every path and naming rule, for a validated schema.
 pub(crate) fn check_paths(schema: &Schema) -> Result<(), SchemaError> {
+    if let Some(url) = schema.output_url() {
+        if let FormatSpec::OmeZarr(f) = &schema.settings().format {
+            check_suffix(&f.suffix, Container::OmeZarr)?;
+        }
+        check_output(url.key(), url.key())?;
+        return check_zarr_groups(schema);
+    }
     let Some(output) = schema.output_path() else {
         // omero_local: the staged fileset's names follow its container.
         let zarr = schema
@@ -83,8 +90,9 @@ pub(crate) fn check_root_path(root: &str) -> Result<(), SchemaError> {
     }
     if let Some(scheme) = url_scheme(root) {
         return Err(bad(format!(
-            "is a URL ({scheme}://): object storage is not supported yet; give a local \
-             path (an OMERO address is omero://<kind>/<id> with format omero_local)"
+            "is a URL ({scheme}://): the only object storage is s3:// (OME-Zarr); give \
+             an s3:// address or a local path (an OMERO address is omero://<kind>/<id> \
+             with format omero_local)"
         )));
     }
     if matches!(last_component(root), "" | "." | "..") {

@@ -95,10 +95,10 @@ impl ScratchBackend {
                 }
                 other => other?,
             },
-            Target::Omero { .. } => {
+            Target::Omero { .. } | Target::S3 { .. } => {
                 return Err(BackendError::Unsupported {
                     backend: "scratch",
-                    reason: "an OMERO address is not a directory".to_owned(),
+                    reason: "an OMERO or s3:// address is not a directory".to_owned(),
                 });
             }
         };

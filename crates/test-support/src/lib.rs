@@ -1,6 +1,6 @@
 //! What the workspace's tests share: finding the independent readers (the Python venv
 //! with zarr-python, yaozarrs, tifffile and ome-types; Bio-Formats and java; a tmpfs
-//! mount), and refusing to pass quietly when one is missing.
+//! mount; a local S3 server, [`s3::S3Server`]), and refusing to pass quietly when one is missing.
 //!
 //! **Invariant:** a test whose reader is missing fails, naming what is missing and how
 //! to get it, unless `OMEW_ALLOW_SKIP=1` is set; then it prints one `SKIPPED: ...` line
@@ -15,6 +15,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod s3;
 
 /// The workspace root.
 #[must_use]

@@ -144,11 +144,18 @@ impl ZarrBackend {
 
     /// [`create`](Self::create), with the encoder threads set by `encoders`.
     pub fn create_with(schema: &Schema, encoders: &EncoderOptions) -> Result<Self, BackendError> {
-        let Target::Disk { path } = schema.target() else {
-            return Err(BackendError::Unsupported {
-                backend: BACKEND,
-                reason: "the target is an OMERO address, not a path on disk".to_owned(),
-            });
+        let path = match schema.target() {
+            Target::Disk { path } => path,
+            #[cfg(feature = "s3")]
+            Target::S3 { .. } => {
+                return Self::create_s3(schema, encoders, &crate::S3Options::default());
+            }
+            other => {
+                return Err(BackendError::Unsupported {
+                    backend: BACKEND,
+                    reason: format!("the target {other:?} is not a path on disk"),
+                });
+            }
         };
         Self::check(schema)?;
         let prepared = prepare_output(path, &owned::ZarrOwnership, schema.overwrite())?;
@@ -157,6 +164,26 @@ impl ZarrBackend {
         backend.lock = prepared.commit();
         backend.readable_dir = true;
         Ok(backend)
+    }
+
+    /// Create the dataset at the schema's `s3://` address (see [`crate::S3Store::open`]:
+    /// the bucket and credentials checked, an existing dataset refused unless
+    /// `overwrite`), with every group and array and their metadata uploaded.
+    #[cfg(feature = "s3")]
+    pub fn create_s3(
+        schema: &Schema,
+        encoders: &EncoderOptions,
+        s3: &crate::S3Options,
+    ) -> Result<Self, BackendError> {
+        let Some(url) = schema.output_url() else {
+            return Err(BackendError::Unsupported {
+                backend: BACKEND,
+                reason: "the target is not an s3:// address".to_owned(),
+            });
+        };
+        Self::check(schema)?;
+        let store = crate::S3Store::open(url, s3, schema.overwrite())?;
+        Self::create_in_with(schema, Arc::new(store), encoders)
     }
 
     /// Refuse, before anything is written, what this backend cannot write.
@@ -374,6 +401,7 @@ impl ZarrBackend {
         if self.finalized {
             return Err(BackendError::Finalized);
         }
+        self.store.failed()?;
         let p = position.0;
         if p >= self.images.len() || index.len() + 2 != self.unit.len() {
             return Err(BackendError::Unsupported {
@@ -553,6 +581,7 @@ impl Backend for ZarrBackend {
         drop(std::mem::replace(&mut self.lock, OutputLock::none()));
         let root = match self.schema.target() {
             Target::Disk { path } => vec![path.clone()],
+            Target::S3 { url } => vec![std::path::PathBuf::from(url.to_string())],
             Target::Omero { .. } | Target::Memory => vec![],
         };
         Ok(Summary {

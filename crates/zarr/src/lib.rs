@@ -51,6 +51,8 @@ mod pyramid;
 mod read;
 mod readable;
 mod recover;
+#[cfg(feature = "s3")]
+mod s3;
 mod stage;
 mod storage;
 mod store;
@@ -71,6 +73,8 @@ pub use recover::{
     DamagedChunk, ImageRecovery, MissingChunks, NothingToRepair, OrderOf, RecoverError,
     RecoveryReport, recover, recover_applies,
 };
+#[cfg(feature = "s3")]
+pub use s3::{MIN_PART_SIZE, S3Error, S3Options, S3Store};
 pub use storage::ZarrStore;
 pub use store::DirStore;
 

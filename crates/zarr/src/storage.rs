@@ -15,6 +15,11 @@ pub trait ZarrStore: WritableStorageTraits + Send + Sync {
     fn take_error(&self) -> Option<BackendError> {
         None
     }
+    /// A failure of the store's own asynchronous work (an upload that failed after its
+    /// retries), checked at every write so that the next append reports it.
+    fn failed(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// Store a borrowed value (stores that write files override this to avoid a copy).
     fn set_slice(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
         self.set(key, Bytes::copy_from_slice(value))

@@ -13,6 +13,7 @@ mod harness;
 mod misuse;
 mod oracle;
 mod s3;
+mod s3_faults;
 
 use std::path::PathBuf;
 

@@ -26,6 +26,7 @@ pub struct S3Server {
     addr: SocketAddr,
     runtime: Option<tokio::runtime::Runtime>,
     faults: Arc<AtomicUsize>,
+    parts: Arc<AtomicUsize>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -41,6 +42,7 @@ impl S3Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             runtime: None,
             faults: Arc::new(AtomicUsize::new(0)),
+            parts: Arc::new(AtomicUsize::new(0)),
             _dir: Some(dir),
         };
         server.serve()?;
@@ -65,6 +67,11 @@ impl S3Server {
     /// 503 answers not yet given.
     pub fn faults_left(&self) -> usize {
         self.faults.load(Ordering::SeqCst)
+    }
+
+    /// Parts of multipart uploads received so far.
+    pub fn parts_received(&self) -> usize {
+        self.parts.load(Ordering::SeqCst)
     }
 
     /// Stop the server at once: the listener and every open connection dropped.
@@ -113,16 +120,21 @@ impl S3Server {
         let service = builder.build();
         let listener = runtime.block_on(tokio::net::TcpListener::bind(self.addr))?;
         self.addr = listener.local_addr()?;
-        let faults = self.faults.clone();
+        let (faults, parts) = (self.faults.clone(), self.parts.clone());
         runtime.spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             while let Ok((socket, _)) = listener.accept().await {
-                let (service, faults) = (service.clone(), faults.clone());
+                let (service, faults, parts) = (service.clone(), faults.clone(), parts.clone());
                 let handler = hyper::service::service_fn(move |req| {
-                    let (service, faults) = (service.clone(), faults.clone());
+                    let (service, faults, parts) = (service.clone(), faults.clone(), parts.clone());
                     async move {
                         if req.method() == hyper::Method::PUT && take_fault(&faults) {
                             return Ok(slow_down());
+                        }
+                        if req.method() == hyper::Method::PUT
+                            && req.uri().query().is_some_and(|q| q.contains("partNumber="))
+                        {
+                            parts.fetch_add(1, Ordering::SeqCst);
                         }
                         hyper::service::Service::call(&service, req).await
                     }

@@ -4,7 +4,6 @@
 //! writes and a `zarr.json` carries its marker.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -85,7 +84,7 @@ impl S3Store {
         .map_err(|e| Failure {
             key: String::new(),
             op: "delete",
-            source: Arc::new(e),
+            cause: super::error::describe(&e),
         })
     }
 

@@ -119,7 +119,7 @@ impl S3Store {
             url: self.url.to_string(),
             op: f.op,
             key: format!("{}/{}", self.url.key(), f.key),
-            cause: super::error::describe(&f.source),
+            cause: f.cause.clone(),
         }
     }
 
@@ -150,7 +150,7 @@ impl S3Store {
                 guard.failure = Some(Failure {
                     key,
                     op: "upload",
-                    source: Arc::new(e),
+                    cause: super::error::describe(&e),
                 });
             }
             // The budget is released here (or when the runtime drops the task).
@@ -188,10 +188,7 @@ impl S3Store {
                 let failure = Failure {
                     key: key.as_str().to_owned(),
                     op: "upload",
-                    source: Arc::new(object_store::Error::Generic {
-                        store: "S3",
-                        source: Box::new(e),
-                    }),
+                    cause: e.to_string(),
                 };
                 self.budget.fail(failure.clone());
                 return Err(self.storage_error(&failure));
@@ -213,7 +210,7 @@ impl S3Store {
         .map_err(|e| Failure {
             key: String::new(),
             op: "delete",
-            source: Arc::new(e),
+            cause: super::error::describe(&e),
         })
     }
 }

@@ -13,7 +13,8 @@ use zarrs::storage::Bytes;
 pub(crate) struct Failure {
     pub(crate) key: String,
     pub(crate) op: &'static str,
-    pub(crate) source: Arc<object_store::Error>,
+    /// What the store said, in one line.
+    pub(crate) cause: String,
 }
 
 #[derive(Default)]

@@ -115,7 +115,7 @@ impl Workload {
     }
 }
 
-fn peak_rss_bytes() -> u64 {
+pub(crate) fn peak_rss_bytes() -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -8,11 +8,13 @@
 //! ```
 
 mod bench;
+mod bench_s3;
 mod bench_view;
 mod frame_meta;
 mod global_meta;
 mod omero;
 mod repair;
+mod s3_args;
 mod signals;
 mod write;
 
@@ -65,6 +67,14 @@ enum Command {
         /// Also write the Markdown table to this file.
         #[arg(long)]
         markdown: Option<PathBuf>,
+        /// Run the object-storage row instead: W1 written under this s3:// prefix beside
+        /// a plain parallel upload of the same object sizes to the same server
+        /// (docs/object-storage.md).
+        #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+        s3_url: Option<String>,
+        /// How to reach the --s3-url server.
+        #[command(flatten)]
+        s3: s3_args::S3Args,
     },
     /// OMERO's local storage: list, load and write images, export ROMIO pixel files.
     Omero(omero::OmeroArgs),
@@ -152,7 +162,22 @@ fn run(cli: Cli) -> Result<()> {
             workloads,
             json,
             markdown,
+            s3_url,
+            s3,
         } => {
+            if let Some(url) = s3_url {
+                let row = bench_s3::bench_s3(&url, frames, size, &s3.options())?;
+                let table = bench_s3::table(&row);
+                if json {
+                    println!("{row}");
+                } else {
+                    print!("{table}");
+                }
+                if let Some(md) = markdown {
+                    fs::write(md, table)?;
+                }
+                return Ok(());
+            }
             let all = [
                 bench::Workload::W1,
                 bench::Workload::W2,

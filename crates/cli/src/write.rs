@@ -60,6 +60,9 @@ pub(crate) struct WriteArgs {
     /// CPU the rest leaves) or `normal`.
     #[arg(long, value_enum, default_value = "background")]
     pub(crate) encoder_priority: Priority,
+    /// How to reach an s3:// output.
+    #[command(flatten)]
+    pub(crate) s3: crate::s3_args::S3Args,
 }
 
 /// `--encoder-priority`.
@@ -230,6 +233,7 @@ fn stream_options(args: &WriteArgs) -> StreamOptions {
                 .with_threads(args.encoder_threads)
                 .with_priority(args.encoder_priority.into()),
         )
+        .with_s3(args.s3.options())
 }
 
 /// What the write loop has handed to the stream, and the first error that stopped it.

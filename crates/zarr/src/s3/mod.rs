@@ -7,6 +7,7 @@
 mod error;
 mod open;
 mod options;
+mod reference;
 mod store;
 mod uploads;
 

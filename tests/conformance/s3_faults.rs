@@ -250,12 +250,29 @@ fn a_server_stopped_mid_acquisition_is_a_typed_error_and_the_durable_frames_stay
 
     server.restart().unwrap();
     let root_doc = server.root().join(BUCKET).join(key).join("zarr.json");
-    let status: Value = serde_json::from_slice(&std::fs::read(root_doc).unwrap()).unwrap();
+    let status: Value = serde_json::from_slice(&std::fs::read(&root_doc).unwrap()).unwrap();
     assert_ne!(
         status["attributes"]["ome_writers"]["status"], "complete",
         "{status}"
     );
     read_back(&server, &[expect(dir.path(), &root, 20, [8, 6])]);
+
+    // `omew repair` of the S3 dataset: counted from the chunks there, status partial.
+    let url: ome_writers::S3Url = root.parse().unwrap();
+    let report = ome_writers::recover_zarr_s3(&url, &opts.s3).unwrap();
+    let counted = report.frames_counted;
+    assert!((20..n).contains(&counted), "{report}");
+    let status: Value = serde_json::from_slice(&std::fs::read(&root_doc).unwrap()).unwrap();
+    assert_eq!(
+        status["attributes"]["ome_writers"]["status"], "partial",
+        "{status}"
+    );
+    read_back(&server, &[expect(dir.path(), &root, counted, [8, 6])]);
+    let again = ome_writers::recover_zarr_s3(&url, &opts.s3).unwrap();
+    assert!(
+        again.nothing_to_repair.is_some(),
+        "repair is idempotent: {again}"
+    );
 }
 
 #[test]

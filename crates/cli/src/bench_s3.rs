@@ -75,7 +75,8 @@ pub(crate) fn table(row: &Value) -> String {
         f("objects", 1.0, 0),
         f("concurrency", 1.0, 0),
         f("peak_rss_bytes", 1.0 / 1_048_576.0, 0),
-        (row["queue_bytes"].as_f64().unwrap_or(0.0) + row["inflight_bytes"].as_f64().unwrap_or(0.0))
+        (row["queue_bytes"].as_f64().unwrap_or(0.0)
+            + row["inflight_bytes"].as_f64().unwrap_or(0.0))
             / 1_048_576.0,
     )
 }

@@ -81,9 +81,12 @@ enum Command {
     /// Finish a dataset left by a killed writer: final metadata from what is on disk,
     /// missing planes marked; complete data untouched. Idempotent.
     Repair {
-        /// The dataset: an `.ome.zarr` directory, an `.ome.tiff` file, or the folder of
-        /// a multi-file OME-TIFF.
+        /// The dataset: an `.ome.zarr` directory, an `.ome.tiff` file, the folder of
+        /// a multi-file OME-TIFF, or an OME-Zarr at `s3://BUCKET/KEY`.
         path: PathBuf,
+        /// How to reach an s3:// dataset.
+        #[command(flatten)]
+        s3: s3_args::S3Args,
     },
     /// One writer run of `bench` (used by `bench` in a child process).
     #[command(hide = true)]
@@ -154,7 +157,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Write(args) => write::run(&args),
         Command::Omero(args) => omero::run(args),
-        Command::Repair { path } => repair::run(&path),
+        Command::Repair { path, s3 } => match path.to_str() {
+            Some(url) if ome_writers_schema::S3Url::looks_like(url) => {
+                repair::run_s3(url, &s3.options())
+            }
+            _ => repair::run(&path),
+        },
         Command::Bench {
             dir,
             frames,

@@ -609,6 +609,7 @@ esac
                 flush_every: 1000,
                 encoder_threads: None,
                 encoder_priority: crate::write::Priority::Background,
+                s3: crate::s3_args::S3Args::default(),
             },
             target: Some("7".to_owned()),
             data_dir: Some(data.to_string_lossy().into_owned()),

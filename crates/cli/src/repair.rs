@@ -28,6 +28,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+/// Repair the OME-Zarr dataset at an `s3://` address and print what was done
+/// ([`ome_writers::recover_zarr_s3`]: recovered in a local copy, the changes uploaded).
+pub(crate) fn run_s3(url: &str, s3: &ome_writers::S3Options) -> Result<()> {
+    let url: ome_writers_schema::S3Url = url.parse()?;
+    let report = ome_writers::recover_zarr_s3(&url, s3)?;
+    println!("{report}");
+    Ok(())
+}
+
 /// Repair the dataset at `path` and print what was done.
 pub(crate) fn run(path: &Path) -> Result<()> {
     let meta = fs::metadata(path).with_context(|| format!("{}", path.display()))?;

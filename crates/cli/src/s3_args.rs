@@ -4,8 +4,9 @@
 
 use ome_writers::S3Options;
 
-/// The S3 flags.
+/// The S3 flags (named `--s3-*` on the command line, hence the fields' prefix).
 #[derive(clap::Args, Clone, Debug, Default)]
+#[allow(clippy::struct_field_names)]
 pub(crate) struct S3Args {
     /// S3 endpoint of a server other than AWS, e.g. http://127.0.0.1:9000
     /// (default: AWS_ENDPOINT_URL); a plain http:// one is allowed.

@@ -67,7 +67,7 @@ pub use ome_writers_backend::{
 };
 pub use ome_writers_schema::{
     AcquisitionSettings, BackendKind, Channel, Compression, DType, Dimension, Pixel, Plate,
-    Position, PositionIndex, Schema, SchemaError, SettingsBuilder, StorageIndex,
+    Position, PositionIndex, S3Url, Schema, SchemaError, SettingsBuilder, StorageIndex, Target,
 };
 /// Encode one OME-TIFF image into any medium (a file, memory): the writer behind the
 /// tiff backend.
@@ -89,6 +89,22 @@ pub fn recover_zarr(
     path: &std::path::Path,
 ) -> Result<ome_writers_zarr::RecoveryReport, ome_writers_zarr::RecoverError> {
     ome_writers_zarr::recover(path, &|schema| {
+        Box::new(ome_writers_router::FrameRouter::new(schema))
+    })
+}
+
+/// [`recover_zarr`] of an OME-Zarr dataset at an `s3://` address
+/// ([`ome_writers_zarr::recover_s3`]: recovered in a local copy, the changes uploaded,
+/// documents last).
+///
+/// # Errors
+/// The store's errors (naming the key), or the recovery's.
+#[cfg(feature = "s3")]
+pub fn recover_zarr_s3(
+    url: &ome_writers_schema::S3Url,
+    options: &ome_writers_zarr::S3Options,
+) -> Result<ome_writers_zarr::RecoveryReport, BackendError> {
+    ome_writers_zarr::recover_s3(url, options, &|schema| {
         Box::new(ome_writers_router::FrameRouter::new(schema))
     })
 }

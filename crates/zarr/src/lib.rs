@@ -74,7 +74,7 @@ pub use recover::{
     RecoveryReport, recover, recover_applies,
 };
 #[cfg(feature = "s3")]
-pub use s3::{MIN_PART_SIZE, S3Error, S3Options, S3Store};
+pub use s3::{MIN_PART_SIZE, S3Error, S3Options, S3Store, recover_s3};
 pub use storage::ZarrStore;
 pub use store::DirStore;
 

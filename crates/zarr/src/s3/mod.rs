@@ -8,9 +8,11 @@ mod error;
 mod open;
 mod options;
 mod reference;
+mod repair;
 mod store;
 mod uploads;
 
 pub use error::S3Error;
 pub use options::{MIN_PART_SIZE, S3Options};
+pub use repair::recover_s3;
 pub use store::S3Store;

@@ -12,18 +12,16 @@ use ome_writers_backend::BackendError;
 use ome_writers_schema::S3Url;
 use zarrs::storage::Bytes;
 
-use super::store::S3Store;
-use super::uploads::Failure;
 use super::S3Options;
+use super::store::S3Store;
 
 impl S3Store {
     /// The sizes of the objects under `url`, in bytes.
     pub fn object_sizes(url: &S3Url, options: &S3Options) -> Result<Vec<u64>, BackendError> {
         let store = Self::new(url, options)?;
         let client = store.client.clone();
-        let listed =
-            store.block(async move { client.list(None).try_collect::<Vec<_>>().await });
-        let metas = listed.map_err(|e| store.failed_request("list", &e))?;
+        let listed = store.block(async move { client.list(None).try_collect::<Vec<_>>().await });
+        let metas = listed.map_err(|e| store.failed("list", String::new(), &e))?;
         Ok(metas.into_iter().map(|m| m.size).collect())
     }
 
@@ -58,7 +56,7 @@ impl S3Store {
                 .try_collect::<Vec<_>>()
                 .await
         });
-        done.map_err(|e| store.failed_request("upload", &e))?;
+        done.map_err(|e| store.failed("upload", String::new(), &e))?;
         Ok(started.elapsed())
     }
 
@@ -73,22 +71,16 @@ impl S3Store {
                 .try_collect::<Vec<Path>>()
                 .await
         });
-        let paths = listed.map_err(|e| store.failed_request("list", &e))?;
+        let paths = listed.map_err(|e| store.failed("list", String::new(), &e))?;
         let client = store.client.clone();
         let deleted = store.block(async move {
             let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
-            client.delete_stream(stream).try_collect::<Vec<Path>>().await
+            client
+                .delete_stream(stream)
+                .try_collect::<Vec<Path>>()
+                .await
         });
-        deleted.map_err(|e| store.failed_request("delete", &e))?;
+        deleted.map_err(|e| store.failed("delete", String::new(), &e))?;
         Ok(())
-    }
-
-    fn failed_request(&self, op: &'static str, e: &object_store::Error) -> BackendError {
-        let failure = Failure {
-            key: String::new(),
-            op,
-            cause: super::error::describe(e),
-        };
-        BackendError::from(self.request_error(&failure))
     }
 }

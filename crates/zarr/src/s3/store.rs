@@ -197,6 +197,27 @@ impl S3Store {
         Ok(())
     }
 
+    /// The typed error of a request that failed outright (`key` relative to the root).
+    pub(crate) fn failed(
+        &self,
+        op: &'static str,
+        key: String,
+        e: &object_store::Error,
+    ) -> BackendError {
+        let failure = Failure {
+            key,
+            op,
+            cause: super::error::describe(e),
+        };
+        self.request_error(&failure).into()
+    }
+
+    /// Delete these objects (relative to the root).
+    pub(crate) fn remove(&self, paths: Vec<Path>) -> Result<(), BackendError> {
+        self.delete(paths)
+            .map_err(|f| self.request_error(&f).into())
+    }
+
     fn delete(&self, paths: Vec<Path>) -> Result<(), Failure> {
         let client = self.client.clone();
         self.block(async move {

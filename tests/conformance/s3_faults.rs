@@ -300,3 +300,44 @@ fn overwrite_deletes_only_a_dataset_this_library_wrote() {
     );
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
 }
+
+#[test]
+fn a_live_view_reads_frames_back_from_the_bucket() {
+    let mut server = S3Server::start().unwrap();
+    let root = format!("s3://{BUCKET}/viewed/run.ome.zarr");
+    let schema = schema(&root, Some(12), [8, 6]);
+    let mut opts = options(&server).with_flush_every_frames(4);
+    opts.s3 = opts.s3.with_retries(0, Duration::from_secs(1));
+    let mut stream = create_stream_with(&schema, &opts).unwrap();
+    let view = stream.view(true, false);
+    let pattern =
+        |n: u64| -> Vec<u16> { bytemuck::cast_slice::<u8, u16>(&frame_bytes(&schema, n)).to_vec() };
+    for n in 0..12 {
+        stream.append_bytes(&frame_bytes(&schema, n), None).unwrap();
+        // Visible when append returns: from the cache, or from the bucket once the
+        // durability point acknowledged its upload.
+        let got = view
+            .read::<u16>(&[ome_writers::Sel::Index(n as i64)])
+            .unwrap();
+        assert_eq!(
+            got.iter().copied().collect::<Vec<_>>(),
+            pattern(n),
+            "frame {n}"
+        );
+    }
+    stream.finish().unwrap();
+    // After finish every frame is read from the bucket (the cache holds none).
+    for n in 0..12 {
+        let got = view
+            .read::<u16>(&[ome_writers::Sel::Index(n as i64)])
+            .unwrap();
+        assert_eq!(
+            got.iter().copied().collect::<Vec<_>>(),
+            pattern(n),
+            "frame {n}"
+        );
+    }
+    // Proof that those reads went to the bucket: with the server down they fail.
+    server.stop();
+    assert!(view.read::<u16>(&[ome_writers::Sel::Index(0)]).is_err());
+}

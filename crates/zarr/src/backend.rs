@@ -129,6 +129,11 @@ pub struct ZarrBackend {
     pub(crate) pending: Arc<Pending>,
     /// The store is the directory at the schema's path (a reader can open it).
     pub(crate) readable_dir: bool,
+    /// A read-only store of the same objects, for a remote store (S3) that has one.
+    pub(crate) remote_reads: Option<Arc<dyn zarrs::storage::ReadableStorageTraits>>,
+    /// For a remote store: the frames every upload of which was acknowledged, as of
+    /// the last durability point (the live view reads no further back).
+    pub(crate) acknowledged: Option<u64>,
     /// Pyramid level this backend writes (0: the frames, and every group document).
     pub(crate) level: u32,
     /// The levels above 0 (`multiscale`), written from the frames as they arrive.
@@ -182,8 +187,12 @@ impl ZarrBackend {
             });
         };
         Self::check(schema)?;
-        let store = crate::S3Store::open(url, s3, schema.overwrite())?;
-        Self::create_in_with(schema, Arc::new(store), encoders)
+        let store = Arc::new(crate::S3Store::open(url, s3, schema.overwrite())?);
+        let reads = store.read_store();
+        let mut backend = Self::create_in_with(schema, store, encoders)?;
+        backend.remote_reads = Some(reads);
+        backend.acknowledged = Some(0);
+        Ok(backend)
     }
 
     /// Refuse, before anything is written, what this backend cannot write.
@@ -325,6 +334,8 @@ impl ZarrBackend {
             root_ome: None,
             pending,
             readable_dir: false,
+            remote_reads: None,
+            acknowledged: None,
             level,
             pyramid: None,
         })
@@ -386,6 +397,12 @@ impl ZarrBackend {
         let synced = self.store.sync();
         if synced.is_err() {
             self.stored.sync_failed();
+        } else if self.acknowledged.is_some() {
+            // Every upload handed over so far is acknowledged.
+            let stored = self
+                .pending
+                .prefix(self.stored.arrived(), self.stored.first_failed());
+            self.acknowledged = Some(stored);
         }
         synced
     }

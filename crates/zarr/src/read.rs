@@ -98,10 +98,11 @@ impl ReadableStorageTraits for ReadStore {
 
 /// Reads the planes a [ZarrBackend] stored (see the module docs).
 pub(crate) struct ZarrReader {
-    dir: Arc<ReadDir>,
+    /// The store of one read: a [`ReadStore`] of its own on disk, the shared S3 store.
+    fresh: Box<dyn Fn() -> Arc<dyn ReadableStorageTraits> + Send + Sync>,
     /// One array per image (a template: each read gives it a store of its own), its
     /// shape grown on demand (unbounded growth axis).
-    arrays: Vec<RwLock<Array<ReadStore>>>,
+    arrays: Vec<RwLock<Array<dyn ReadableStorageTraits>>>,
     /// Write-unit shape (shard or chunk), storage order, Y/X included.
     unit: Vec<u64>,
     /// Declared extents (None: the unbounded growth axis).
@@ -114,14 +115,23 @@ impl ZarrBackend {
     /// A reader of this dataset's planes: None for a store that is not a directory
     /// of the schema's output path (tests' in-memory stores) or whose directory is gone.
     pub(crate) fn plane_reader(&self) -> Option<Arc<dyn PlaneReader>> {
-        if !self.readable_dir {
-            return None;
-        }
-        let Target::Disk { path } = self.schema.target() else {
-            return None;
+        type Fresh = Box<dyn Fn() -> Arc<dyn ReadableStorageTraits> + Send + Sync>;
+        let (store, fresh): (Arc<dyn ReadableStorageTraits>, Fresh) = if let Some(remote) =
+            &self.remote_reads
+        {
+            let shared = remote.clone();
+            (remote.clone(), Box::new(move || shared.clone()))
+        } else {
+            let (true, Target::Disk { path }) = (self.readable_dir, self.schema.target()) else {
+                return None;
+            };
+            let dir = Arc::new(ReadDir::open(path).ok()?);
+            let first: Arc<dyn ReadableStorageTraits> = Arc::new(ReadStore::new(dir.clone()));
+            (
+                first,
+                Box::new(move || Arc::new(ReadStore::new(dir.clone()))),
+            )
         };
-        let dir = Arc::new(ReadDir::open(path).ok()?);
-        let store = Arc::new(ReadStore::new(dir.clone()));
         let arrays = self
             .images
             .iter()
@@ -136,7 +146,7 @@ impl ZarrBackend {
             .collect::<Result<Vec<_>, _>>()
             .ok()?;
         Some(Arc::new(ZarrReader {
-            dir,
+            fresh,
             arrays,
             unit: self.unit.clone(),
             declared: self.declared.clone(),
@@ -145,10 +155,13 @@ impl ZarrBackend {
         }))
     }
 
-    /// The frames (arrival order, from the first) whose units are all in their files.
+    /// The frames (arrival order, from the first) whose units are all in their files
+    /// (on object storage: acknowledged, as of the last durability point).
     pub(crate) fn readable_prefix(&self) -> u64 {
-        self.pending
-            .prefix(self.stored.arrived(), self.stored.first_failed())
+        let stored = self
+            .pending
+            .prefix(self.stored.arrived(), self.stored.first_failed());
+        self.acknowledged.map_or(stored, |acked| acked.min(stored))
     }
 }
 
@@ -159,7 +172,7 @@ impl ZarrReader {
         position: PositionIndex,
         index: &[u64],
         out: &[u8],
-    ) -> Result<&RwLock<Array<ReadStore>>, BackendError> {
+    ) -> Result<&RwLock<Array<dyn ReadableStorageTraits>>, BackendError> {
         let array = self.arrays.get(position.0).ok_or(UsageError::Position {
             position: position.0,
             count: self.arrays.len(),
@@ -187,7 +200,11 @@ impl ZarrReader {
     }
 
     /// Whether every unit holding the plane at index is in its file.
-    fn units_stored(&self, array: &Array<ReadStore>, index: &[u64]) -> Result<bool, BackendError> {
+    fn units_stored(
+        &self,
+        array: &Array<dyn ReadableStorageTraits>,
+        index: &[u64],
+    ) -> Result<bool, BackendError> {
         let n = index.len();
         let mut key: Vec<u64> = index.iter().zip(&self.unit).map(|(i, u)| i / u).collect();
         key.extend([0, 0]);
@@ -224,7 +241,8 @@ impl PlaneReader for ZarrReader {
         let lock = self.check(position, index, out)?;
         let n = index.len();
         // An unbounded growth axis: the shape this reader knows may be behind.
-        let behind = |a: &Array<ReadStore>| (0..n).find(|&k| a.shape()[k] <= index[k]);
+        let behind =
+            |a: &Array<dyn ReadableStorageTraits>| (0..n).find(|&k| a.shape()[k] <= index[k]);
         if behind(&lock.read().unwrap_or_else(PoisonError::into_inner)).is_some() {
             let mut array = lock.write().unwrap_or_else(PoisonError::into_inner);
             if let Some(k) = behind(&array) {
@@ -243,7 +261,7 @@ impl PlaneReader for ZarrReader {
         let array = lock
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .with_storage(Arc::new(ReadStore::new(self.dir.clone())));
+            .with_storage((self.fresh)());
         if !self.units_stored(&array, index)? {
             return Ok(false);
         }

@@ -36,7 +36,8 @@ pub struct S3Store {
     pub(crate) client: Client,
     /// The same client as zarrs storage, for `zarr.json` documents.
     docs: Arc<AsyncObjectStore<Client>>,
-    runtime: Option<Runtime>,
+    /// Shared with the live-view reader, which may outlive the store.
+    runtime: Arc<OwnedRuntime>,
     pub(crate) handle: Handle,
     budget: Arc<Budget>,
     batch: Mutex<Option<Vec<(StoreKey, Bytes)>>>,
@@ -77,7 +78,7 @@ impl S3Store {
             docs: Arc::new(AsyncObjectStore::new(client.clone())),
             client,
             handle: runtime.handle().clone(),
-            runtime: Some(runtime),
+            runtime: Arc::new(OwnedRuntime(Some(runtime))),
             budget: Arc::new(Budget::new(options.concurrency, options.inflight_bytes)),
             batch: Mutex::new(None),
             threshold: options.multipart_threshold,
@@ -236,13 +237,47 @@ impl S3Store {
     }
 }
 
-impl Drop for S3Store {
+/// The store's runtime, shut down (without blocking) when its last holder goes.
+pub(crate) struct OwnedRuntime(Option<Runtime>);
+
+impl Drop for OwnedRuntime {
     fn drop(&mut self) {
         // Whatever is still in flight was not asked for durably (no sync); never block
         // a caller that may itself be inside a runtime.
-        if let Some(rt) = self.runtime.take() {
+        if let Some(rt) = self.0.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// Runs the reader's requests on the store's runtime (from a thread outside any
+/// runtime: zarrs' adapter refuses to be called from async code).
+pub(crate) struct BlockOn {
+    _runtime: Arc<OwnedRuntime>,
+    handle: Handle,
+}
+
+impl zarrs::storage::storage_adapter::async_to_sync::AsyncToSyncBlockOn for BlockOn {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+}
+
+impl S3Store {
+    /// A read-only zarrs store of the same objects for the live view
+    /// (`zarrs_object_store` through zarrs' async-to-sync adapter), keeping the runtime
+    /// alive while it exists.
+    pub(crate) fn read_store(&self) -> Arc<dyn zarrs::storage::ReadableStorageTraits> {
+        let block_on = BlockOn {
+            _runtime: self.runtime.clone(),
+            handle: self.handle.clone(),
+        };
+        Arc::new(
+            zarrs::storage::storage_adapter::async_to_sync::AsyncToSyncStorageAdapter::new(
+                self.docs.clone(),
+                block_on,
+            ),
+        )
     }
 }
 

@@ -164,9 +164,10 @@ fn outputs_nobody_named_are_refused_before_anything_is_written() {
     refused("multi_tiff_folder_dot", &settings(&json!({"root_path": "..ome.tiff", "dimensions": positions(json!(["a", "b"]))})), None, &["root_path", "resolves to \".\""]);
     refused("long_component", &good, Some(&format!("{}.ome.zarr", "n".repeat(300))), &["root_path", "component of 309 bytes"]);
     refused("nul_root", &settings(&json!({"root_path": "a\u{0}b.ome.zarr"})), None, &["root_path", "NUL"]);
-    for url in ["s3://bucket/run.ome.zarr", "gs://bucket/run.ome.zarr", "https://host/run.ome.tiff", "file:///tmp/run.ome.zarr"] {
-        refused(url, &good, Some(url), &["root_path", "object storage is not supported yet"]);
+    for url in ["gs://bucket/run.ome.zarr", "https://host/run.ome.tiff", "file:///tmp/run.ome.zarr"] {
+        refused(url, &good, Some(url), &["root_path", "the only object storage is s3://"]);
     }
+    refused("s3_tiff", &good, Some("s3://bucket/run.ome.tiff"), &["format", "OME-TIFF cannot be written to object storage"]);
     refused("zarr_format_tiff_root", &settings(&json!({"root_path": "x.ome.tiff", "format": "ome-zarr"})), None, &["format", "root_path \"x.ome.tiff\"", "OME-Zarr"]);
     refused("tiff_format_zarr_root", &settings(&json!({"root_path": "x.ome.zarr", "format": {"name": "ome-tiff"}})), None, &["format", "root_path \"x.ome.zarr\"", "OME-TIFF"]);
     refused("tiff_format_zarr_output", &settings(&json!({"root_path": "x", "format": "tifffile"})), Some("x.zarr"), &["format", "\"x.zarr\""]);

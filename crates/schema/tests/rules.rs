@@ -239,11 +239,20 @@ fn a_root_path_that_names_no_dataset_is_refused() {
 #[test]
 #[rustfmt::skip]
 fn an_object_storage_url_is_refused() {
-    for root in ["s3://bucket/run.ome.zarr", "S3://bucket/run.ome.zarr", "gs://b/run.ome.zarr", "https://host/run.ome.zarr", "http://host/run.ome.tiff", "file:///tmp/run.ome.zarr", "az://c/run.ome.zarr", "abfs+https://x/run.ome.zarr"] {
-        check(json!({"root_path": root}), "root_path", "object storage is not supported yet");
-        check(json!({"root_path": root, "format": "ome-tiff"}), "root_path", "object storage is not supported yet");
+    for root in ["gs://b/run.ome.zarr", "https://host/run.ome.zarr", "http://host/run.ome.tiff", "file:///tmp/run.ome.zarr", "az://c/run.ome.zarr", "abfs+https://x/run.ome.zarr"] {
+        check(json!({"root_path": root}), "root_path", "the only object storage is s3://");
+        check(json!({"root_path": root, "format": "ome-tiff"}), "root_path", "the only object storage is s3://");
     }
-    check(json!({"root_path": "s3://bucket/run"}), "root_path", "is a URL (s3://)");
+    // s3:// is a typed target: OME-Zarr only, the address checked.
+    for root in ["s3://bucket/run.ome.zarr", "S3://bucket/lab/run.ome.zarr"] {
+        let schema = Schema::from_json(&merged(&json!({"root_path": root}))).unwrap();
+        assert!(schema.output_path().is_none(), "{root} is never a path");
+        assert!(schema.output_url().is_some_and(|u| u.bucket() == "bucket"), "{root}");
+        check(json!({"root_path": root, "format": "ome-tiff"}), "format", "OME-TIFF cannot be written to object storage");
+    }
+    check(json!({"root_path": "s3://Bucket/run.ome.zarr"}), "root_path", "lowercase");
+    check(json!({"root_path": "s3://bucket/"}), "format", "cannot infer the format");
+    check(json!({"root_path": "s3://bucket/", "format": "ome-zarr"}), "root_path", "names a bucket");
     // OMERO addresses keep their own rule.
     check(json!({"root_path": "omero://dataset/7", "format": "ome-zarr"}), "root_path", "omero_local");
     assert!(Schema::from_json(&merged(&json!({"root_path": "omero://dataset/7", "format": "omero_local"}))).is_ok());
@@ -339,7 +348,8 @@ fn scratch_rules() {
         "root_path",
         "OME-TIFF",
     );
-    check(scratch("s3://b/run", json!("scratch")), "root_path", "URL");
+    check(scratch("s3://b/run", json!("scratch")), "format", "writes local files, not s3://");
+    check(scratch("gs://b/run", json!("scratch")), "root_path", "URL");
     check(
         scratch("out/..", json!("scratch")),
         "root_path",

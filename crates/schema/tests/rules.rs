@@ -348,7 +348,11 @@ fn scratch_rules() {
         "root_path",
         "OME-TIFF",
     );
-    check(scratch("s3://b/run", json!("scratch")), "format", "writes local files, not s3://");
+    check(
+        scratch("s3://b/run", json!("scratch")),
+        "format",
+        "writes local files, not s3://",
+    );
     check(scratch("gs://b/run", json!("scratch")), "root_path", "URL");
     check(
         scratch("out/..", json!("scratch")),

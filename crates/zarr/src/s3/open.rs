@@ -6,13 +6,11 @@
 use std::path::PathBuf;
 
 use futures::TryStreamExt;
-use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use ome_writers_backend::BackendError;
 use ome_writers_schema::S3Url;
 
 use super::store::S3Store;
-use super::uploads::Failure;
 use super::{S3Error, S3Options};
 
 /// Largest `zarr.json` read to look for the marker.
@@ -59,33 +57,13 @@ impl S3Store {
             ));
         }
         let paths = existing.into_iter().map(|m| m.location).collect();
-        store
-            .delete_all(paths)
-            .map_err(|f| BackendError::from(store.request_error(&f)))?;
+        store.remove(paths)?;
         Ok(store)
     }
 
     fn list_all(&self) -> Result<Vec<ObjectMeta>, object_store::Error> {
         let client = self.client.clone();
         self.block(async move { client.list(None).try_collect::<Vec<_>>().await })
-    }
-
-    fn delete_all(&self, paths: Vec<Path>) -> Result<(), Failure> {
-        let client = self.client.clone();
-        self.block(async move {
-            use futures::StreamExt;
-            let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
-            client
-                .delete_stream(stream)
-                .try_collect::<Vec<Path>>()
-                .await
-                .map(|_| ())
-        })
-        .map_err(|e| Failure {
-            key: String::new(),
-            op: "delete",
-            cause: super::error::describe(&e),
-        })
     }
 
     /// Whether a `zarr.json` at the root or an image group's carries

@@ -296,3 +296,76 @@ fn encoder_flags_are_accepted_and_checked() {
         assert!(!fresh.exists());
     }
 }
+
+/// `omew` with extra environment variables.
+fn omew_env(args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_omew"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn write_repair_and_bench_take_s3_addresses() {
+    use ome_writers_test_support::s3::{BUCKET, S3Server};
+    let server = S3Server::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), tyx());
+    let url = format!("s3://{BUCKET}/cli/run.ome.zarr");
+    // Credentials and endpoint from the standard AWS environment.
+    let env = server.python_env();
+    let o = omew_env(
+        &["write", "--settings", &s, "--output", &url, "--synthetic"],
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("-> {url}")));
+    let local = server.root().join(BUCKET).join("cli/run.ome.zarr");
+    assert_eq!(group_attrs(&local)["status"], "complete");
+    assert!(!Path::new("s3:").exists(), "nothing written locally");
+
+    // The endpoint as a flag instead (the keys still from the environment).
+    let keys: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| k.contains("KEY"))
+        .cloned()
+        .collect();
+    let endpoint = server.endpoint();
+    let o = omew_env(&["repair", &url, "--s3-endpoint", &endpoint], &keys);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("nothing to repair"), "{stdout}");
+
+    let prefix = format!("s3://{BUCKET}/bench");
+    let o = omew_env(
+        &[
+            "bench",
+            "--s3-url",
+            &prefix,
+            "--frames",
+            "4",
+            "--size",
+            "64",
+            "--s3-endpoint",
+            &endpoint,
+        ],
+        &keys,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("| W1 zarr to S3 |") && stdout.contains("x plain upload"),
+        "{stdout}"
+    );
+    assert!(
+        !server
+            .root()
+            .join(BUCKET)
+            .join("bench")
+            .join("bench.ome.zarr/zarr.json")
+            .exists()
+    );
+}

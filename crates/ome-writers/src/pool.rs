@@ -2,7 +2,7 @@
 //! allocator thread, each buffer returning to the pool when dropped.
 
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use ome_writers_backend::{BufferHome, FrameBuffer};
@@ -13,6 +13,20 @@ const PREMADE_BUFFERS: usize = 2;
 
 /// The writer thread ended while the caller waited for a buffer.
 pub(crate) struct WriterGone;
+
+/// How long [`Pool::take`] may wait for a buffer to come back when none is ready.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// Not at all.
+    No,
+    /// Until this instant.
+    Until(Instant),
+    /// As long as it takes.
+    Forever,
+}
+
+/// How often a waiting [`Pool::take`] checks that the writer thread is still there.
+const ALIVE_CHECK: Duration = Duration::from_millis(100);
 
 /// At most `max` buffers exist at once, wherever they are (here, queued, at the
 /// writer, on an encoder thread, in the caller's hands).
@@ -111,12 +125,12 @@ impl Pool {
     }
 
     /// A buffer for the next frame: a ready one, one being made, a new one within the
-    /// bound, or (with `block`) the next to come back. `Ok(None)`: none without
-    /// blocking. `writer_alive` is asked while blocked, so a writer that has ended
-    /// without returning buffers is reported instead of waited for forever.
+    /// bound, or the next to come back within `wait`. `Ok(None)`: none came back in
+    /// time. `writer_alive` is asked while waiting, so a writer that has ended without
+    /// returning buffers is reported instead of waited for forever.
     pub(crate) fn take(
         &mut self,
-        block: bool,
+        wait: Wait,
         writer_alive: impl Fn() -> bool,
     ) -> Result<Option<FrameBuffer>, WriterGone> {
         if let Some(b) = self
@@ -127,11 +141,19 @@ impl Pool {
             self.allocate_ahead();
             return Ok(Some(b));
         }
-        if !block {
-            return Ok(None);
-        }
         loop {
-            match self.free.recv_timeout(Duration::from_millis(100)) {
+            let slice = match wait {
+                Wait::No => return Ok(None),
+                Wait::Forever => ALIVE_CHECK,
+                Wait::Until(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    left.min(ALIVE_CHECK)
+                }
+            };
+            match self.free.recv_timeout(slice) {
                 Ok(b) => return Ok(Some(b)),
                 Err(_) if !writer_alive() => return Err(WriterGone),
                 Err(_) => {}

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ome_writers_backend::{Backend, Checked, FrameBuffer, FrameMetadata, Progress, Summary};
@@ -14,7 +14,7 @@ use crate::error::EarlierError;
 use crate::events::{CoordEvent, CoordUpdate, Events};
 use crate::grid::Grid;
 use crate::live::Live;
-use crate::pool::Pool;
+use crate::pool::{Pool, Wait};
 use crate::view::StreamView;
 use crate::writer::{ErrorSlot, Msg, panic_message, set_error, spawn_writer};
 use crate::{MAX_QUEUED_FRAMES, StreamError, StreamOptions, StreamSummary};
@@ -147,10 +147,10 @@ impl Stream {
         self.router.route(FrameNumber(n)).map_err(StreamError::from)
     }
 
-    fn take_buffer(&mut self, block: bool) -> Result<Option<FrameBuffer>, StreamError> {
+    fn take_buffer(&mut self, wait: Wait) -> Result<Option<FrameBuffer>, StreamError> {
         let worker = self.worker.as_ref();
         let alive = || worker.is_some_and(|w| !w.is_finished());
-        match self.pool.take(block, alive) {
+        match self.pool.take(wait, alive) {
             Ok(b) => Ok(b),
             // Buffers come back when dropped, also when the writer fails; a writer
             // thread that has ended while none came back is reported.
@@ -177,11 +177,11 @@ impl Stream {
         &mut self,
         bytes: &[u8],
         metadata: Option<FrameMetadata>,
-        block: bool,
+        wait: Wait,
     ) -> Result<(), StreamError> {
         check_metadata(metadata.as_ref())?;
         let route = self.ready()?;
-        let Some(mut buf) = self.take_buffer(block)? else {
+        let Some(mut buf) = self.take_buffer(wait)? else {
             return Err(StreamError::QueueFull);
         };
         buf.as_bytes_mut().copy_from_slice(bytes);
@@ -240,7 +240,9 @@ impl Stream {
     /// pass it to [`append_buffer`](Self::append_buffer): no copy is made.
     pub fn next_buffer(&mut self) -> Result<FrameBuffer, StreamError> {
         self.check_error()?;
-        let mut buf = self.take_buffer(true)?.ok_or(StreamError::QueueFull)?;
+        let mut buf = self
+            .take_buffer(Wait::Forever)?
+            .ok_or(StreamError::QueueFull)?;
         // Dropped without being appended, it returns to the pool.
         buf.set_home(self.pool.home());
         Ok(buf)
@@ -302,7 +304,7 @@ impl Stream {
     /// Blocks only while the queue is full.
     pub fn append<T: Pixel>(&mut self, frame: &[T]) -> Result<(), StreamError> {
         self.check_pixels::<T>(frame.len())?;
-        self.send(bytemuck::cast_slice(frame), None, true)
+        self.send(bytemuck::cast_slice(frame), None, Wait::Forever)
     }
 
     /// Append the next frame with its metadata (`delta_t`, `exposure_time`,
@@ -314,7 +316,7 @@ impl Stream {
         metadata: FrameMetadata,
     ) -> Result<(), StreamError> {
         self.check_pixels::<T>(frame.len())?;
-        self.send(bytemuck::cast_slice(frame), Some(metadata), true)
+        self.send(bytemuck::cast_slice(frame), Some(metadata), Wait::Forever)
     }
 
     /// Append a 2D array view (any memory layout) of shape `(height, width)`.
@@ -351,12 +353,12 @@ impl Stream {
         }
         self.check_pixels::<T>(h * w)?;
         if let Some(slice) = frame.as_slice() {
-            return self.send(bytemuck::cast_slice(slice), metadata, true);
+            return self.send(bytemuck::cast_slice(slice), metadata, Wait::Forever);
         }
         // Any other layout: copied element by element straight into a pooled buffer.
         check_metadata(metadata.as_ref())?;
         let route = self.ready()?;
-        let Some(mut buf) = self.take_buffer(true)? else {
+        let Some(mut buf) = self.take_buffer(Wait::Forever)? else {
             return Err(StreamError::QueueFull);
         };
         for (dst, src) in buf.pixels_mut::<T>()?.iter_mut().zip(frame.iter()) {
@@ -369,7 +371,7 @@ impl Stream {
     /// [`StreamError::QueueFull`] and the frame is not taken (the caller still owns it).
     pub fn try_append<T: Pixel>(&mut self, frame: &[T]) -> Result<(), StreamError> {
         self.check_pixels::<T>(frame.len())?;
-        self.send(bytemuck::cast_slice(frame), None, false)
+        self.send(bytemuck::cast_slice(frame), None, Wait::No)
     }
 
     /// [`try_append`](Self::try_append) with the frame's metadata.
@@ -379,7 +381,7 @@ impl Stream {
         metadata: FrameMetadata,
     ) -> Result<(), StreamError> {
         self.check_pixels::<T>(frame.len())?;
-        self.send(bytemuck::cast_slice(frame), Some(metadata), false)
+        self.send(bytemuck::cast_slice(frame), Some(metadata), Wait::No)
     }
 
     /// Append one frame given as raw bytes: row-major, native (little-endian) byte
@@ -397,7 +399,32 @@ impl Stream {
                 unit: "bytes",
             });
         }
-        self.send(frame, metadata, true)
+        self.send(frame, metadata, Wait::Forever)
+    }
+
+    /// [`append_bytes`](Self::append_bytes) that waits at most `timeout` for room in
+    /// the queue: then [`StreamError::QueueFull`], and the frame is not taken. For a
+    /// caller that must look up now and then while it waits (a binding checking for
+    /// Ctrl-C), without polling.
+    pub fn append_bytes_timeout(
+        &mut self,
+        frame: &[u8],
+        metadata: Option<FrameMetadata>,
+        timeout: Duration,
+    ) -> Result<(), StreamError> {
+        if frame.len() != self.frame_bytes {
+            return Err(StreamError::FrameShape {
+                expected_shape: self.schema.frame_shape(),
+                expected: self.frame_bytes,
+                got: frame.len(),
+                unit: "bytes",
+            });
+        }
+        // A timeout too long for the clock waits as long as it takes.
+        let wait = Instant::now()
+            .checked_add(timeout)
+            .map_or(Wait::Forever, Wait::Until);
+        self.send(frame, metadata, wait)
     }
 
     /// Advance by `frames` frames without data; they read back as the fill value (0).

@@ -153,11 +153,24 @@ fn queue_bound(preallocate: bool) {
     // Three buffers in flight (one held by the blocked writer): the fourth is refused.
     let e = stream.try_append(&[1u16; 20]).unwrap_err();
     assert!(matches!(e, StreamError::QueueFull), "{e}");
+    // Waiting a while does not help either: the frame is handed back after it.
+    let bytes: Vec<u8> = [1u16; 20].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let e = stream
+        .append_bytes_timeout(&bytes, None, Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(e, StreamError::QueueFull), "{e}");
+    let e = stream
+        .append_bytes_timeout(&bytes[..38], None, Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(e, StreamError::FrameShape { .. }), "{e}");
     for _ in 0..6 {
         permit_tx.send(()).unwrap();
     }
     // Once the writer drains, appends go through again; nothing was lost or reordered.
-    for _ in 0..3 {
+    stream
+        .append_bytes_timeout(&bytes, None, Duration::from_secs(60))
+        .unwrap();
+    for _ in 0..2 {
         stream.append(&[1u16; 20]).unwrap();
     }
     let summary = stream.finish().unwrap();

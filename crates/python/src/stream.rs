@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ome_writers::{CoordEvent, DType, FrameMetadata, Schema, Stream, StreamError, StreamView};
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyValueError};
@@ -17,14 +17,9 @@ use crate::events::PyCoordUpdate;
 use crate::view::PyStreamView;
 
 /// How long an append waits on a full queue with the GIL released before it checks
-/// for Ctrl-C (and other signals).
+/// for Ctrl-C (and other signals). It waits on the pool (woken when a buffer comes
+/// back), not by polling.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
-/// The poll interval while the queue is full: from `POLL_MIN`, doubling up to
-/// `POLL_MAX`. With a full queue the writer has a queue of frames to work on, so waking
-/// up to a millisecond late costs no throughput, and few wake-ups leave the cores to
-/// the encoder threads (which run at background priority).
-const POLL_MIN: Duration = Duration::from_micros(50);
-const POLL_MAX: Duration = Duration::from_millis(1);
 
 /// The events thread's name in the facade (a callback must not close the stream).
 const EVENTS_THREAD: &str = "ome-writers-events";
@@ -81,20 +76,9 @@ impl PyStream {
     /// Hand `bytes` over, waiting on a full queue in slices of [`SIGNAL_CHECK`] with
     /// the GIL released, checking for signals between them.
     fn send(&self, py: Python<'_>, bytes: &[u8], metadata: Option<FrameMetadata>) -> PyResult<()> {
-        let dtype = self.dtype;
         loop {
             let result = self.with(py, |s| {
-                let start = Instant::now();
-                let mut poll = POLL_MIN;
-                loop {
-                    match try_send(s, dtype, bytes, metadata.clone()) {
-                        Err(StreamError::QueueFull) if start.elapsed() < SIGNAL_CHECK => {
-                            std::thread::sleep(poll);
-                            poll = (poll * 2).min(POLL_MAX);
-                        }
-                        r => return Ok(r),
-                    }
-                }
+                Ok(s.append_bytes_timeout(bytes, metadata.clone(), SIGNAL_CHECK))
             })?;
             match result {
                 Err(StreamError::QueueFull) => py.check_signals()?,
@@ -126,37 +110,6 @@ fn past_end(e: &StreamError, operation: &str, frames: u64) -> PyErr {
 
 fn closed_error() -> PyErr {
     PyRuntimeError::new_err("the stream is closed")
-}
-
-/// One non-blocking append of a frame's bytes (typed, so `QueueFull` leaves the frame
-/// with the caller); a frame not aligned for its dtype is appended blocking.
-fn try_send(
-    s: &mut Stream,
-    dtype: DType,
-    bytes: &[u8],
-    metadata: Option<FrameMetadata>,
-) -> Result<(), StreamError> {
-    macro_rules! typed {
-        ($t:ty) => {
-            match bytemuck::try_cast_slice::<u8, $t>(bytes) {
-                Ok(px) => match metadata {
-                    Some(m) => s.try_append_with_metadata(px, m),
-                    None => s.try_append(px),
-                },
-                Err(_) => s.append_bytes(bytes, metadata),
-            }
-        };
-    }
-    match dtype {
-        DType::U8 => typed!(u8),
-        DType::U16 => typed!(u16),
-        DType::U32 => typed!(u32),
-        DType::I8 => typed!(i8),
-        DType::I16 => typed!(i16),
-        DType::I32 => typed!(i32),
-        DType::F32 => typed!(f32),
-        DType::F64 => typed!(f64),
-    }
 }
 
 fn event_of(name: &str) -> PyResult<CoordEvent> {

@@ -168,7 +168,7 @@ fn queue_bound(preallocate: bool) {
     }
     // Once the writer drains, appends go through again; nothing was lost or reordered.
     stream
-        .append_bytes_timeout(&bytes, None, Duration::from_secs(60))
+        .append_bytes_timeout(&bytes, None, Duration::from_mins(1))
         .unwrap();
     for _ in 0..2 {
         stream.append(&[1u16; 20]).unwrap();

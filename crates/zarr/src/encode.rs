@@ -42,7 +42,7 @@ pub(crate) struct EncodeSpec {
 /// still in the stream's pooled frame buffer (returned to that pool when dropped).
 enum Payload {
     Unit(Unit),
-    Frame(FrameBuffer),
+    Frame(Arc<FrameBuffer>),
 }
 
 impl Payload {
@@ -148,7 +148,7 @@ impl EncoderPool {
     pub(crate) fn submit_frame(
         &mut self,
         key: StoreKey,
-        frame: FrameBuffer,
+        frame: Arc<FrameBuffer>,
         seq: u64,
     ) -> Result<(), BackendError> {
         self.send(Job {
@@ -286,7 +286,7 @@ fn run_job(
 /// a core after each hand-over while zstd kept both cores busy; under `SCHED_IDLE`
 /// its p99 stays under 0.1 ms (docs/benchmarks.md). If refused: nice +10. Linux only.
 /// Advisory: failures are ignored.
-fn yield_to_the_application() {
+pub(crate) fn yield_to_the_application() {
     #[cfg(target_os = "linux")]
     {
         let param = libc::sched_param { sched_priority: 0 };

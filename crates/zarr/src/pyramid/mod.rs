@@ -25,6 +25,7 @@
 
 pub(crate) mod ngff;
 mod rebuild;
+mod worker;
 
 pub(crate) use ngff::datasets;
 pub(crate) use rebuild::rebuild_levels;
@@ -39,7 +40,9 @@ use ome_writers_schema::{DType, PositionIndex, Pyramid, ReduceMethod, Schema, St
 use crate::ZarrStore;
 use crate::backend::ZarrBackend;
 use crate::error::ZarrError;
-use crate::units::{MAX_AXES, UnitKey};
+use crate::units::{Frame, MAX_AXES, UnitKey};
+pub(crate) use worker::LevelThread;
+use worker::Source;
 
 /// A plane waiting for its Z partner: the image and the index of the plane they make.
 type PendingKey = (usize, UnitKey);
@@ -250,6 +253,14 @@ impl Levels {
         self.emit(k + 1, p, up, out?)
     }
 
+    /// A durability point of every level.
+    fn flush(&mut self) -> Result<(), BackendError> {
+        for backend in &mut self.backends {
+            backend.flush()?;
+        }
+        Ok(())
+    }
+
     /// Every waiting plane reduced (lowest level first: its results may wait one
     /// level up), then every level finalized with the growth extent it has.
     fn finish(&mut self, progress: &Progress) -> Result<(), BackendError> {
@@ -290,38 +301,70 @@ impl Levels {
 }
 
 impl ZarrBackend {
-    /// The levels above 0 of a frame of image `p` at `idx` (storage order).
+    /// Hand frame `seq` of image `p` at `idx` (storage order) to the level thread:
+    /// the pooled buffer itself, shared with level 0's write, or a copy of a lent
+    /// frame. First, the level thread's failure since the last call, if any.
     pub(crate) fn write_levels(
         &mut self,
         p: usize,
         idx: &[u64],
-        frame: &[u8],
+        frame: &Frame<'_>,
+        seq: u64,
     ) -> Result<(), BackendError> {
-        let Some(levels) = self.pyramid.as_mut() else {
+        let Some(levels) = self.pyramid.as_ref() else {
             return Ok(());
         };
+        if let Some((failed, e)) = levels.take_failure() {
+            self.stored.failed(failed);
+            return Err(e);
+        }
         let mut key: UnitKey = [0; MAX_AXES];
         for (k, &i) in key.iter_mut().zip(idx) {
             *k = i;
         }
-        levels.feed(0, p, key, frame)
+        let src = match frame {
+            Frame::Owned(buf) => Source::Shared(buf.clone()),
+            Frame::Borrowed(bytes) => levels.copy_of(bytes),
+        };
+        levels.submit(p, key, seq, src)
     }
 
-    /// A durability point of every level above 0.
-    pub(crate) fn flush_levels(&mut self) -> Result<(), BackendError> {
-        if let Some(levels) = self.pyramid.as_mut() {
-            for backend in &mut levels.backends {
-                backend.flush()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Finish every level above 0 (see [`Levels::finish`]).
-    pub(crate) fn finalize_levels(&mut self, progress: &Progress) -> Result<(), BackendError> {
-        match self.pyramid.as_mut() {
-            Some(levels) => levels.finish(progress),
+    /// Start a durability point of every level: the level thread stores what is
+    /// queued and flushes each level; [`end_flush_levels`](Self::end_flush_levels)
+    /// waits for it.
+    pub(crate) fn begin_flush_levels(&mut self) -> Result<(), BackendError> {
+        match self.pyramid.as_ref() {
+            Some(levels) => levels.begin_flush(),
             None => Ok(()),
         }
+    }
+
+    /// Wait for the durability point [`begin_flush_levels`](Self::begin_flush_levels)
+    /// started (`begun`: whether it did); the level thread's first failure, if any,
+    /// comes first.
+    pub(crate) fn end_flush_levels(&mut self, begun: bool) -> Result<(), BackendError> {
+        let Some(levels) = self.pyramid.as_ref() else {
+            return Ok(());
+        };
+        let flushed = if begun { levels.end_flush() } else { Ok(()) };
+        if let Some((failed, e)) = levels.take_failure() {
+            self.stored.failed(failed);
+            return Err(e);
+        }
+        flushed
+    }
+
+    /// Finish every level above 0 (see [`Levels::finish`]) on the level thread, after
+    /// every frame queued.
+    pub(crate) fn finalize_levels(&mut self, progress: &Progress) -> Result<(), BackendError> {
+        let Some(levels) = self.pyramid.as_mut() else {
+            return Ok(());
+        };
+        let finished = levels.finish(progress);
+        if let Some((failed, e)) = levels.take_failure() {
+            self.stored.failed(failed);
+            return Err(e);
+        }
+        finished
     }
 }

@@ -253,6 +253,12 @@ impl Levels {
         self.emit(k + 1, p, up, out?)
     }
 
+    /// Whether a level stores on encoder threads of its own (its failures surface
+    /// after the write that caused them).
+    fn encoded_elsewhere(&self) -> bool {
+        self.backends.iter().any(|b| b.encoder.is_some())
+    }
+
     /// A durability point of every level.
     fn flush(&mut self) -> Result<(), BackendError> {
         for backend in &mut self.backends {

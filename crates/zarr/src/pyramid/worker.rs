@@ -61,7 +61,8 @@ type Failure = Arc<Mutex<Option<(Option<u64>, BackendError)>>>;
 /// The writer's handle on the level thread.
 pub(crate) struct LevelThread {
     jobs: Option<Sender<Msg>>,
-    replies: Receiver<Result<(), BackendError>>,
+    /// One answer per flush and finish (their failures go to `failure`).
+    replies: Receiver<()>,
     /// Copy buffers the thread is done with.
     copies: Receiver<Vec<u8>>,
     failure: Failure,
@@ -82,7 +83,7 @@ impl LevelThread {
         priority: EncoderPriority,
     ) -> Result<Self, BackendError> {
         let (jobs_tx, jobs) = crossbeam_channel::bounded::<Msg>(QUEUE);
-        let (reply_tx, replies) = crossbeam_channel::unbounded();
+        let (reply_tx, replies) = crossbeam_channel::unbounded::<()>();
         let (copy_tx, copies) = crossbeam_channel::unbounded::<Vec<u8>>();
         let failure: Failure = Arc::new(Mutex::new(None));
         let slot = failure.clone();
@@ -92,29 +93,7 @@ impl LevelThread {
                 if priority == EncoderPriority::Background {
                     crate::encode::yield_to_the_application();
                 }
-                for msg in jobs {
-                    let reply = match msg {
-                        Msg::Frame { p, key, seq, src } => {
-                            let fed = guarded(|| levels.feed(0, p, key, src.bytes()));
-                            if let Err(e) = fed {
-                                record(&slot, Some(seq), e);
-                            }
-                            if let Source::Copy(v) = src {
-                                let _ = copy_tx.send(v);
-                            }
-                            continue;
-                        }
-                        Msg::Flush => guarded(|| levels.flush()),
-                        Msg::Finish(progress) => {
-                            let done = guarded(|| levels.finish(&progress));
-                            let _ = reply_tx.send(done);
-                            break;
-                        }
-                    };
-                    if reply_tx.send(reply).is_err() {
-                        break;
-                    }
-                }
+                run(&mut levels, &jobs, &reply_tx, &copy_tx, &slot);
             })
             .map_err(|e| ZarrError::Pyramid {
                 level: 1,
@@ -163,7 +142,7 @@ impl LevelThread {
 
     /// The thread's answer to a [`begin_flush`](Self::begin_flush) or a finish.
     fn answer(&self) -> Result<(), BackendError> {
-        self.replies.recv().map_err(|_| stopped())?
+        self.replies.recv().map_err(|_| stopped())
     }
 
     /// Start a durability point of every level, after every frame queued; each
@@ -198,6 +177,50 @@ impl Drop for LevelThread {
         self.jobs = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
+        }
+    }
+}
+
+/// The level thread's loop. A failure is kept with the first frame it may have lost:
+/// the frame being reduced when the levels store synchronously; when a level encodes
+/// on encoder threads of its own (its error surfaces later), or for a failed flush or
+/// finish, the first frame since the last successful durability point of the levels.
+fn run(
+    levels: &mut Levels,
+    jobs: &Receiver<Msg>,
+    replies: &Sender<()>,
+    copies: &Sender<Vec<u8>>,
+    failure: &Failure,
+) {
+    let deferred = levels.encoded_elsewhere();
+    let mut since_flush: Option<u64> = None;
+    for msg in jobs {
+        let answer = match msg {
+            Msg::Frame { p, key, seq, src } => {
+                since_flush.get_or_insert(seq);
+                if let Err(e) = guarded(|| levels.feed(0, p, key, src.bytes())) {
+                    record(failure, if deferred { since_flush } else { Some(seq) }, e);
+                }
+                if let Source::Copy(v) = src {
+                    let _ = copies.send(v);
+                }
+                continue;
+            }
+            Msg::Flush => guarded(|| levels.flush()),
+            Msg::Finish(progress) => {
+                if let Err(e) = guarded(|| levels.finish(&progress)) {
+                    record(failure, since_flush, e);
+                }
+                let _ = replies.send(());
+                break;
+            }
+        };
+        match answer {
+            Ok(()) => since_flush = None,
+            Err(e) => record(failure, since_flush, e),
+        }
+        if replies.send(()).is_err() {
+            break;
         }
     }
 }

@@ -4,9 +4,13 @@
 //! Level k (k >= 1) is a dataset of its own, written by a [`ZarrBackend`] of the level's
 //! schema ([`Schema::level_schema`]: Y and X, and Z with `downsample_z`, halved k times,
 //! the same chunk, shard and codec rules) over the same store; it writes its arrays
-//! only, level 0 writing every group document. A level-(k+1) plane is reduced on the
-//! writer thread from the level-k plane in memory as soon as that plane exists (the
-//! frame itself for level 1): nothing is read back from disk.
+//! only, level 0 writing every group document. The levels are reduced and stored on
+//! the level thread ([`LevelThread`], `worker.rs`), not the writer thread: it takes
+//! each frame in arrival order, as the stream's pooled buffer shared with level 0's
+//! write (a lent frame is copied once), and reduces a level-(k+1) plane from the
+//! level-k plane in memory as soon as that plane exists (the frame itself for level
+//! 1): nothing is read back from disk. Errors surface on the writer's next write,
+//! durability point or finish.
 //!
 //! Without `downsample_z` each frame's planes of every level come from that frame
 //! alone. With it, planes `z = 2i` and `2i + 1` of the same other coordinates make one
@@ -18,8 +22,9 @@
 //! finish, unless the partner lies outside the final array (an odd Z, or a Z growth
 //! axis cut by the partial-acquisition rule), then the plane is reduced alone.
 //!
-//! Durability: a durability point flushes every level before level 0, so a level
-//! plane whose sources are all written is durable with them. A plane still waiting
+//! Durability: a durability point waits for the level thread to store every frame
+//! handed to it and flush every level before level 0's documents are replaced, so a
+//! level plane whose sources are all written is durable with them. A plane still waiting
 //! for its Z partner is not in its level yet (the level reads the fill value there
 //! until the partner arrives or the acquisition finishes).
 

@@ -213,7 +213,7 @@ impl ZarrBackend {
         let mut backend = Self::build(schema, store, encoders, 0)?;
         // The level arrays first: the image groups' documents name them.
         backend.pyramid = crate::pyramid::Levels::create(schema, &backend.store, encoders)?
-            .map(|levels| crate::pyramid::LevelThread::spawn(levels, encoders.priority))
+            .map(crate::pyramid::LevelThread::spawn)
             .transpose()?;
         backend.write_initial()?;
         Ok(backend)

@@ -286,7 +286,7 @@ fn run_job(
 /// a core after each hand-over while zstd kept both cores busy; under `SCHED_IDLE`
 /// its p99 stays under 0.1 ms (docs/benchmarks.md). If refused: nice +10. Linux only.
 /// Advisory: failures are ignored.
-pub(crate) fn yield_to_the_application() {
+fn yield_to_the_application() {
     #[cfg(target_os = "linux")]
     {
         let param = libc::sched_param { sched_priority: 0 };

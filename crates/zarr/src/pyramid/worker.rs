@@ -7,18 +7,20 @@
 //! frame travels as the stream's pooled buffer, shared with level 0's write (no
 //! copy), or, when the caller lent it, as a copy in a reused buffer. The queue holds
 //! at most [`QUEUE`] frames: with the one being reduced, the thread holds at most
-//! `QUEUE + 1` frame buffers; a slower level thread blocks the writer, never grows.
+//! `QUEUE + 1` frame buffers beyond the writer's (pooled buffers count in the
+//! stream's pool bound; copies are reused, at most `QUEUE + 2` exist); a slower
+//! level thread blocks the writer, never grows.
 //!
-//! A failure is kept with the frame it came from and returned by the writer's next
-//! write, durability point or finish (that frame and those after it are then not
-//! known stored). A durability point waits until the thread has stored every frame
+//! A failure is kept with the first frame it may have lost (see [`run`]) and
+//! returned by the writer's next write, durability point or finish (that frame and
+//! those after it are then not known stored). A durability point waits until the thread has stored every frame
 //! queued before it and flushed every level; finish waits for the levels' finish.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use ome_writers_backend::{BackendError, EncoderPriority, FrameBuffer, Progress};
+use ome_writers_backend::{BackendError, FrameBuffer, Progress};
 
 use super::Levels;
 use crate::error::ZarrError;
@@ -77,11 +79,11 @@ fn record(failure: &Failure, seq: Option<u64>, e: BackendError) {
 }
 
 impl LevelThread {
-    /// Start the thread that writes `levels`.
-    pub(crate) fn spawn(
-        mut levels: Box<Levels>,
-        priority: EncoderPriority,
-    ) -> Result<Self, BackendError> {
+    /// Start the thread that writes `levels`. It runs at normal priority, as the
+    /// writer thread whose work it took over, not under the encoders' `SCHED_IDLE`:
+    /// on a machine busy with other programs an idle-priority level thread starved,
+    /// and the writer waited on its full queue (docs/benchmarks.md).
+    pub(crate) fn spawn(mut levels: Box<Levels>) -> Result<Self, BackendError> {
         let (jobs_tx, jobs) = crossbeam_channel::bounded::<Msg>(QUEUE);
         let (reply_tx, replies) = crossbeam_channel::unbounded::<()>();
         let (copy_tx, copies) = crossbeam_channel::unbounded::<Vec<u8>>();
@@ -90,9 +92,6 @@ impl LevelThread {
         let handle = std::thread::Builder::new()
             .name("ome-writers-levels".to_owned())
             .spawn(move || {
-                if priority == EncoderPriority::Background {
-                    crate::encode::yield_to_the_application();
-                }
                 run(&mut levels, &jobs, &reply_tx, &copy_tx, &slot);
             })
             .map_err(|e| ZarrError::Pyramid {

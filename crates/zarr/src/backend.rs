@@ -137,7 +137,7 @@ pub struct ZarrBackend {
     /// Pyramid level this backend writes (0: the frames, and every group document).
     pub(crate) level: u32,
     /// The levels above 0 (`multiscale`), written from the frames as they arrive.
-    pub(crate) pyramid: Option<Box<crate::pyramid::Levels>>,
+    pub(crate) pyramid: Option<crate::pyramid::LevelThread>,
 }
 
 impl ZarrBackend {
@@ -248,7 +248,9 @@ impl ZarrBackend {
         Self::check(schema)?;
         let mut backend = Self::build(schema, store, encoders, 0)?;
         // The level arrays first: the image groups' documents name them.
-        backend.pyramid = crate::pyramid::Levels::create(schema, &backend.store, encoders)?;
+        backend.pyramid = crate::pyramid::Levels::create(schema, &backend.store, encoders)?
+            .map(crate::pyramid::LevelThread::spawn)
+            .transpose()?;
         backend.write_initial()?;
         Ok(backend)
     }
@@ -428,9 +430,9 @@ impl ZarrBackend {
         }
         let seq = self.stored.arrive(p);
         let frame_len = frame.bytes().len();
-        // The pyramid from the frame in memory, before the frame buffer moves on.
+        // The levels from the frame in memory: the level thread shares its buffer.
         let placed = self
-            .write_levels(p, index.as_slice(), frame.bytes())
+            .write_levels(p, index.as_slice(), &frame, seq)
             .and_then(|()| self.place_frame(p, index.as_slice(), frame, seq))
             .and_then(|()| self.record_frame(p, index.as_slice(), metadata));
         if placed.is_err() {
@@ -502,7 +504,7 @@ impl Backend for ZarrBackend {
         frame: FrameBuffer,
         metadata: Option<&FrameMetadata>,
     ) -> Result<(), BackendError> {
-        self.write_frame(position, index, Frame::Owned(frame), metadata)
+        self.write_frame(position, index, Frame::Owned(Arc::new(frame)), metadata)
     }
 
     fn set_global_metadata(
@@ -526,9 +528,12 @@ impl Backend for ZarrBackend {
             return Ok(());
         }
         self.store.check_root()?;
-        // Level planes are in their files before level 0's documents are replaced.
-        self.flush_levels()?;
-        self.checkpoint_open_units()?;
+        // Level planes are in their files before level 0's documents are replaced;
+        // the level thread flushes while level 0's open units are checkpointed.
+        let begun = self.begin_flush_levels();
+        let checkpoint = self.checkpoint_open_units();
+        let levels = self.end_flush_levels(begun.is_ok());
+        begun.and(levels).and(checkpoint)?;
         self.write_metadata(DatasetStatus::Acquiring.as_str())?;
         // Every frame so far is stored and described (unless an earlier error, already
         // returned, lost one: then this is not a durability point for the count).

@@ -42,7 +42,7 @@ pub(crate) struct EncodeSpec {
 /// still in the stream's pooled frame buffer (returned to that pool when dropped).
 enum Payload {
     Unit(Unit),
-    Frame(FrameBuffer),
+    Frame(Arc<FrameBuffer>),
 }
 
 impl Payload {
@@ -148,7 +148,7 @@ impl EncoderPool {
     pub(crate) fn submit_frame(
         &mut self,
         key: StoreKey,
-        frame: FrameBuffer,
+        frame: Arc<FrameBuffer>,
         seq: u64,
     ) -> Result<(), BackendError> {
         self.send(Job {

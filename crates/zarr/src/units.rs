@@ -2,6 +2,8 @@
 //! when its last plane arrives), pooled unit buffers, the open units of each image,
 //! their checkpoint at durability points and their storing at finish.
 
+use std::sync::Arc;
+
 use ome_writers_backend::{BackendError, FrameBuffer};
 
 use crate::backend::ZarrBackend;
@@ -12,10 +14,11 @@ use crate::error::ZarrError;
 pub(crate) const MAX_AXES: usize = 6;
 pub(crate) type UnitKey = [u64; MAX_AXES];
 
-/// A frame as the backend receives it.
+/// A frame as the backend receives it: lent, or the stream's pooled buffer (shared
+/// with the pyramid's level thread).
 pub(crate) enum Frame<'a> {
     Borrowed(&'a [u8]),
-    Owned(FrameBuffer),
+    Owned(Arc<FrameBuffer>),
 }
 
 impl Frame<'_> {

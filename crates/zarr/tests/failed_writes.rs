@@ -101,7 +101,7 @@ fn run(json: &str, failing: &'static str, groups: &[&str]) -> Vec<Value> {
 #[test]
 fn a_failed_chunk_write_records_failed_and_the_stored_prefix() {
     // (settings, failing chunk, image groups, frames_written per group)
-    let cases: [(&str, &'static str, &[&str], &[u64]); 5] = [
+    let cases: [(&str, &'static str, &[&str], &[u64]); 7] = [
         // One frame per chunk: frame 5's chunk fails; frames 0-4 are stored.
         (
             r#"{"root_path": "a.ome.zarr", "dtype": "uint8", "compression": "none", "dimensions": [
@@ -145,6 +145,26 @@ fn a_failed_chunk_write_records_failed_and_the_stored_prefix() {
             "b/0/c/1/0/0",
             &["a", "b"],
             &[2, 1],
+        ),
+        // A pyramid level's chunk fails on the level thread (stored there as it is
+        // reduced): frame 5's level-1 plane, so frames 0-4 are stored at every level.
+        (
+            r#"{"root_path": "a.ome.zarr", "dtype": "uint8", "compression": "none",
+                "multiscale": {"levels": 2}, "dimensions": [
+                {"name": "t", "count": 10}, {"name": "y", "count": 4}, {"name": "x", "count": 4}]}"#,
+            "1/c/5/0/0",
+            &[""],
+            &[5],
+        ),
+        // The same, compressed: the level's own encoder threads fail later, so every
+        // frame since the levels' last durability point (none here) is not known stored.
+        (
+            r#"{"root_path": "a.ome.zarr", "dtype": "uint8", "compression": "zstd",
+                "multiscale": {"levels": 2}, "dimensions": [
+                {"name": "t", "count": 10}, {"name": "y", "count": 4}, {"name": "x", "count": 4}]}"#,
+            "1/c/5/0/0",
+            &[""],
+            &[0],
         ),
     ];
     for (json, failing, groups, want) in cases {

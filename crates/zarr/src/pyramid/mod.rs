@@ -4,9 +4,13 @@
 //! Level k (k >= 1) is a dataset of its own, written by a [`ZarrBackend`] of the level's
 //! schema ([`Schema::level_schema`]: Y and X, and Z with `downsample_z`, halved k times,
 //! the same chunk, shard and codec rules) over the same store; it writes its arrays
-//! only, level 0 writing every group document. A level-(k+1) plane is reduced on the
-//! writer thread from the level-k plane in memory as soon as that plane exists (the
-//! frame itself for level 1): nothing is read back from disk.
+//! only, level 0 writing every group document. The levels are reduced and stored on
+//! the level thread ([`LevelThread`], `worker.rs`), not the writer thread: it takes
+//! each frame in arrival order, as the stream's pooled buffer shared with level 0's
+//! write (a lent frame is copied once), and reduces a level-(k+1) plane from the
+//! level-k plane in memory as soon as that plane exists (the frame itself for level
+//! 1): nothing is read back from disk. Errors surface on the writer's next write,
+//! durability point or finish.
 //!
 //! Without `downsample_z` each frame's planes of every level come from that frame
 //! alone. With it, planes `z = 2i` and `2i + 1` of the same other coordinates make one
@@ -18,13 +22,15 @@
 //! finish, unless the partner lies outside the final array (an odd Z, or a Z growth
 //! axis cut by the partial-acquisition rule), then the plane is reduced alone.
 //!
-//! Durability: a durability point flushes every level before level 0, so a level
-//! plane whose sources are all written is durable with them. A plane still waiting
+//! Durability: a durability point waits for the level thread to store every frame
+//! handed to it and flush every level before level 0's documents are replaced, so a
+//! level plane whose sources are all written is durable with them. A plane still waiting
 //! for its Z partner is not in its level yet (the level reads the fill value there
 //! until the partner arrives or the acquisition finishes).
 
 pub(crate) mod ngff;
 mod rebuild;
+mod worker;
 
 pub(crate) use ngff::datasets;
 pub(crate) use rebuild::rebuild_levels;
@@ -39,7 +45,9 @@ use ome_writers_schema::{DType, PositionIndex, Pyramid, ReduceMethod, Schema, St
 use crate::ZarrStore;
 use crate::backend::ZarrBackend;
 use crate::error::ZarrError;
-use crate::units::{MAX_AXES, UnitKey};
+use crate::units::{Frame, MAX_AXES, UnitKey};
+pub(crate) use worker::LevelThread;
+use worker::Source;
 
 /// A plane waiting for its Z partner: the image and the index of the plane they make.
 type PendingKey = (usize, UnitKey);
@@ -250,6 +258,20 @@ impl Levels {
         self.emit(k + 1, p, up, out?)
     }
 
+    /// Whether a level stores on encoder threads of its own (its failures surface
+    /// after the write that caused them).
+    fn encoded_elsewhere(&self) -> bool {
+        self.backends.iter().any(|b| b.encoder.is_some())
+    }
+
+    /// A durability point of every level.
+    fn flush(&mut self) -> Result<(), BackendError> {
+        for backend in &mut self.backends {
+            backend.flush()?;
+        }
+        Ok(())
+    }
+
     /// Every waiting plane reduced (lowest level first: its results may wait one
     /// level up), then every level finalized with the growth extent it has.
     fn finish(&mut self, progress: &Progress) -> Result<(), BackendError> {
@@ -290,38 +312,70 @@ impl Levels {
 }
 
 impl ZarrBackend {
-    /// The levels above 0 of a frame of image `p` at `idx` (storage order).
+    /// Hand frame `seq` of image `p` at `idx` (storage order) to the level thread:
+    /// the pooled buffer itself, shared with level 0's write, or a copy of a lent
+    /// frame. First, the level thread's failure since the last call, if any.
     pub(crate) fn write_levels(
         &mut self,
         p: usize,
         idx: &[u64],
-        frame: &[u8],
+        frame: &Frame<'_>,
+        seq: u64,
     ) -> Result<(), BackendError> {
-        let Some(levels) = self.pyramid.as_mut() else {
+        let Some(levels) = self.pyramid.as_ref() else {
             return Ok(());
         };
+        if let Some((failed, e)) = levels.take_failure() {
+            self.stored.failed(failed);
+            return Err(e);
+        }
         let mut key: UnitKey = [0; MAX_AXES];
         for (k, &i) in key.iter_mut().zip(idx) {
             *k = i;
         }
-        levels.feed(0, p, key, frame)
+        let src = match frame {
+            Frame::Owned(buf) => Source::Shared(buf.clone()),
+            Frame::Borrowed(bytes) => levels.copy_of(bytes),
+        };
+        levels.submit(p, key, seq, src)
     }
 
-    /// A durability point of every level above 0.
-    pub(crate) fn flush_levels(&mut self) -> Result<(), BackendError> {
-        if let Some(levels) = self.pyramid.as_mut() {
-            for backend in &mut levels.backends {
-                backend.flush()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Finish every level above 0 (see [`Levels::finish`]).
-    pub(crate) fn finalize_levels(&mut self, progress: &Progress) -> Result<(), BackendError> {
-        match self.pyramid.as_mut() {
-            Some(levels) => levels.finish(progress),
+    /// Start a durability point of every level: the level thread stores what is
+    /// queued and flushes each level; [`end_flush_levels`](Self::end_flush_levels)
+    /// waits for it.
+    pub(crate) fn begin_flush_levels(&mut self) -> Result<(), BackendError> {
+        match self.pyramid.as_ref() {
+            Some(levels) => levels.begin_flush(),
             None => Ok(()),
         }
+    }
+
+    /// Wait for the durability point [`begin_flush_levels`](Self::begin_flush_levels)
+    /// started (`begun`: whether it did); the level thread's first failure, if any,
+    /// comes first.
+    pub(crate) fn end_flush_levels(&mut self, begun: bool) -> Result<(), BackendError> {
+        let Some(levels) = self.pyramid.as_ref() else {
+            return Ok(());
+        };
+        let flushed = if begun { levels.end_flush() } else { Ok(()) };
+        if let Some((failed, e)) = levels.take_failure() {
+            self.stored.failed(failed);
+            return Err(e);
+        }
+        flushed
+    }
+
+    /// Finish every level above 0 (see [`Levels::finish`]) on the level thread, after
+    /// every frame queued.
+    pub(crate) fn finalize_levels(&mut self, progress: &Progress) -> Result<(), BackendError> {
+        let Some(levels) = self.pyramid.as_mut() else {
+            return Ok(());
+        };
+        let finished = levels.finish(progress);
+        if let Some((failed, e)) = levels.take_failure() {
+            self.stored.failed(failed);
+            return Err(e);
+        }
+        finished
     }
 }

@@ -379,6 +379,29 @@ pub fn recover(path: &Path) -> Result<Recovery, BackendError> {
     let meta = std::fs::metadata(path).map_err(|e| BackendError::io(path, e))?;
     let is_dir = meta.is_dir();
     let found = dataset_files(path, is_dir)?;
+    // A writer killed between creating its files and writing their headers leaves
+    // empty files: no page was written.
+    if !found.is_empty()
+        && found
+            .iter()
+            .all(|f| std::fs::symlink_metadata(f).is_ok_and(|m| m.is_file() && m.len() == 0))
+    {
+        return Ok(Recovery {
+            already_final: false,
+            nothing_written: true,
+            files: found
+                .iter()
+                .map(|f| RecoveredFile {
+                    path: f.clone(),
+                    pages_found: 0,
+                    planes_described: Some(0),
+                    zero_planes_appended: 0,
+                    torn_bytes_cut: 0,
+                })
+                .collect(),
+            shape: Vec::new(),
+        });
+    }
     let opened = open_files(&found)?;
     let folder = if is_dir {
         path

@@ -354,3 +354,18 @@ fn golden_ome_xml() {
         }
     }
 }
+
+#[test]
+fn files_left_empty_by_a_writer_killed_before_their_headers_recover_as_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    std::fs::write(set.join("set_p000.ome.tiff"), b"").unwrap();
+    let single = dir.path().join("one.ome.tiff");
+    std::fs::write(&single, b"").unwrap();
+    for path in [&set, &single] {
+        let recovery = ome_writers_tiff::recover(path).unwrap();
+        assert!(recovery.nothing_written, "{}", path.display());
+        assert!(!recovery.already_final);
+    }
+}

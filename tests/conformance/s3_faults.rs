@@ -312,30 +312,26 @@ fn a_live_view_reads_frames_back_from_the_bucket() {
     let view = stream.view(true, false);
     let pattern =
         |n: u64| -> Vec<u16> { bytemuck::cast_slice::<u8, u16>(&frame_bytes(&schema, n)).to_vec() };
+    let check = |n: u64| {
+        let got = view
+            .read::<u16>(&[ome_writers::Sel::Index(n as i64)])
+            .unwrap();
+        assert_eq!(
+            got.iter().copied().collect::<Vec<_>>(),
+            pattern(n),
+            "frame {n}"
+        );
+    };
     for n in 0..12 {
         stream.append_bytes(&frame_bytes(&schema, n), None).unwrap();
         // Visible when append returns: from the cache, or from the bucket once the
         // durability point acknowledged its upload.
-        let got = view
-            .read::<u16>(&[ome_writers::Sel::Index(n as i64)])
-            .unwrap();
-        assert_eq!(
-            got.iter().copied().collect::<Vec<_>>(),
-            pattern(n),
-            "frame {n}"
-        );
+        check(n);
     }
     stream.finish().unwrap();
     // After finish every frame is read from the bucket (the cache holds none).
     for n in 0..12 {
-        let got = view
-            .read::<u16>(&[ome_writers::Sel::Index(n as i64)])
-            .unwrap();
-        assert_eq!(
-            got.iter().copied().collect::<Vec<_>>(),
-            pattern(n),
-            "frame {n}"
-        );
+        check(n);
     }
     // Proof that those reads went to the bucket: with the server down they fail.
     server.stop();

@@ -391,14 +391,7 @@ impl Stream {
         frame: &[u8],
         metadata: Option<FrameMetadata>,
     ) -> Result<(), StreamError> {
-        if frame.len() != self.frame_bytes {
-            return Err(StreamError::FrameShape {
-                expected_shape: self.schema.frame_shape(),
-                expected: self.frame_bytes,
-                got: frame.len(),
-                unit: "bytes",
-            });
-        }
+        self.check_bytes(frame.len())?;
         self.send(frame, metadata, Wait::Forever)
     }
 
@@ -412,19 +405,25 @@ impl Stream {
         metadata: Option<FrameMetadata>,
         timeout: Duration,
     ) -> Result<(), StreamError> {
-        if frame.len() != self.frame_bytes {
-            return Err(StreamError::FrameShape {
-                expected_shape: self.schema.frame_shape(),
-                expected: self.frame_bytes,
-                got: frame.len(),
-                unit: "bytes",
-            });
-        }
+        self.check_bytes(frame.len())?;
         // A timeout too long for the clock waits as long as it takes.
         let wait = Instant::now()
             .checked_add(timeout)
             .map_or(Wait::Forever, Wait::Until);
         self.send(frame, metadata, wait)
+    }
+
+    /// Refuse raw bytes that are not exactly one frame.
+    fn check_bytes(&self, len: usize) -> Result<(), StreamError> {
+        if len == self.frame_bytes {
+            return Ok(());
+        }
+        Err(StreamError::FrameShape {
+            expected_shape: self.schema.frame_shape(),
+            expected: self.frame_bytes,
+            got: len,
+            unit: "bytes",
+        })
     }
 
     /// Advance by `frames` frames without data; they read back as the fill value (0).

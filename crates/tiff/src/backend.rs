@@ -154,6 +154,7 @@ pub(crate) fn page_format(plan: &Plan) -> PageFormat {
         codec: plan.codec,
         resolution,
         reduced: false,
+        tile: None,
     }
 }
 

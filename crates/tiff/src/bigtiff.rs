@@ -47,6 +47,8 @@ pub(crate) struct PageFormat {
     pub(crate) resolution: Option<[(u32, u32); 2]>,
     /// A reduced resolution (a SubIFD of a pyramid), not a plane of its own.
     pub(crate) reduced: bool,
+    /// Tile width and length (multiples of 16) of a tiled page; `None`: one strip.
+    pub(crate) tile: Option<(u32, u32)>,
 }
 
 impl PageFormat {
@@ -56,13 +58,25 @@ impl PageFormat {
         let side = |n: u32| {
             u32::try_from(ome_writers_schema::Pyramid::side(u64::from(n), level)).unwrap_or(n)
         };
+        let (width, height) = (side(self.width), side(self.height));
         Self {
-            width: side(self.width),
-            height: side(self.height),
+            width,
+            height,
             reduced: level > 0,
+            tile: (level > 0).then(|| (level_tile(width), level_tile(height))),
             ..self.clone()
         }
     }
+}
+
+/// The largest tile side of a reduced resolution ([`PageFormat::level`]).
+pub(crate) const LEVEL_TILE: u32 = 256;
+
+/// The tile side for a level side of `n` pixels: [`LEVEL_TILE`], or `n` rounded up to
+/// a multiple of 16 (TIFF's rule for tiles) when that is smaller, so a small level is
+/// one tile with little padding.
+fn level_tile(n: u32) -> u32 {
+    n.div_ceil(16).saturating_mul(16).clamp(16, LEVEL_TILE)
 }
 
 impl PageFormat {
@@ -134,15 +148,44 @@ impl<'a> IfdBuilder<'a> {
     }
 }
 
-/// The entries of one page's IFD, in tag order: `strip` (offset, bytes), the
-/// description (count, offset) on the first page, the `SubIFDs` (count, and the IFD's
-/// offset or that of the list of offsets) of a page with reduced resolutions, which
-/// themselves are `NewSubfileType` 1 without resolution tags. Returns the
-/// description entry's index.
+/// Where a page's pixels are, as its IFD gives them: `count` strips or tiles whose
+/// offsets and byte counts are the values themselves when `count` is 1, and otherwise
+/// the offsets of two arrays of `count` LONG8s.
+#[derive(Clone, Copy, Debug)]
+struct DataEntries {
+    count: u64,
+    offsets: u64,
+    counts: u64,
+}
+
+impl DataEntries {
+    fn strip(at: u64, len: u64) -> Self {
+        Self {
+            count: 1,
+            offsets: at,
+            counts: len,
+        }
+    }
+}
+
+/// One reduced resolution of a page: its format (tiled or not), its pixel data (the
+/// tiles one after the other, row by row, or the one strip) and each piece's bytes.
+#[derive(Debug)]
+pub(crate) struct LevelData<'a> {
+    pub(crate) format: PageFormat,
+    pub(crate) data: &'a [u8],
+    pub(crate) pieces: &'a [u64],
+}
+
+/// The entries of one page's IFD, in tag order: its pixel `data` (a strip, or tiles
+/// when `format.tile` says so), the description (count, offset) on the first page, the
+/// `SubIFDs` (count, and the IFD's offset or that of the list of offsets) of a page
+/// with reduced resolutions, which themselves are `NewSubfileType` 1 without
+/// resolution tags. Returns the description entry's index.
 fn page_entries(
     b: &mut IfdBuilder<'_>,
     format: &PageFormat,
-    strip: (u64, u64),
+    data: DataEntries,
     desc: Option<(u64, u64)>,
     sub: Option<(u64, u64)>,
 ) -> Option<u64> {
@@ -172,10 +215,15 @@ fn page_entries(
     );
     let desc_index = desc
         .map(|(count, at)| b.entry(Tag::ImageDescription, Type::ASCII, count, &at.to_ne_bytes()));
-    b.entry(Tag::StripOffsets, Type::LONG8, 1, &strip.0.to_ne_bytes());
+    let (offsets, counts) = (data.offsets.to_ne_bytes(), data.counts.to_ne_bytes());
+    if format.tile.is_none() {
+        b.entry(Tag::StripOffsets, Type::LONG8, data.count, &offsets);
+    }
     b.entry(Tag::SamplesPerPixel, Type::SHORT, 1, &short(1));
-    b.entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
-    b.entry(Tag::StripByteCounts, Type::LONG8, 1, &strip.1.to_ne_bytes());
+    if format.tile.is_none() {
+        b.entry(Tag::RowsPerStrip, Type::LONG, 1, &long(format.height));
+        b.entry(Tag::StripByteCounts, Type::LONG8, data.count, &counts);
+    }
     let resolution = format.resolution.filter(|_| !reduced);
     if let Some(res) = resolution {
         for (tag, (num, den)) in [(Tag::XResolution, res[0]), (Tag::YResolution, res[1])] {
@@ -198,6 +246,12 @@ fn page_entries(
             1,
             &short(ResolutionUnit::Centimeter.to_u16()),
         );
+    }
+    if let Some((tile_width, tile_length)) = format.tile {
+        b.entry(Tag::TileWidth, Type::LONG, 1, &long(tile_width));
+        b.entry(Tag::TileLength, Type::LONG, 1, &long(tile_length));
+        b.entry(Tag::TileOffsets, Type::LONG8, data.count, &offsets);
+        b.entry(Tag::TileByteCounts, Type::LONG8, data.count, &counts);
     }
     if let Some((count, at)) = sub {
         b.entry(Tag::SubIfd, Type::IFD8, count, &at.to_ne_bytes());
@@ -661,22 +715,17 @@ impl<W: TiffSink> TiffWriter<W> {
         strip: &[u8],
         description: Option<&[u8]>,
         ifd: &mut Vec<u8>,
-        levels: &[(PageFormat, &[u8])],
+        levels: &[LevelData<'_>],
     ) -> io::Result<u64> {
         // The page's strip first: the first page's strip must follow the description
         // slots (reopening finds the slots between the header and it).
         let strip_at = self.append(strip)?;
         let mut sub_ifds = Vec::with_capacity(levels.len());
-        for (level_format, level_strip) in levels {
-            let at = self.append(level_strip)?;
+        for level in levels {
+            let at = self.append(level.data)?;
+            let data = self.append_pieces(at, level.pieces)?;
             let mut b = IfdBuilder::new(ifd);
-            page_entries(
-                &mut b,
-                level_format,
-                (at, level_strip.len() as u64),
-                None,
-                None,
-            );
+            page_entries(&mut b, &level.format, data, None, None);
             b.finish();
             sub_ifds.push(self.append(ifd)?);
         }
@@ -697,7 +746,7 @@ impl<W: TiffSink> TiffWriter<W> {
         let desc_index = page_entries(
             &mut b,
             format,
-            (strip_at, strip.len() as u64),
+            DataEntries::strip(strip_at, strip.len() as u64),
             desc.map(|(count, at, _)| (count, at)),
             sub,
         );
@@ -722,6 +771,26 @@ impl<W: TiffSink> TiffWriter<W> {
             self.written_back = done;
         }
         Ok(strip_at)
+    }
+
+    /// The IFD values of pieces of `pieces` bytes each, written one after the other
+    /// from `at`: the values themselves for one piece, else the two arrays, appended.
+    fn append_pieces(&mut self, at: u64, pieces: &[u64]) -> io::Result<DataEntries> {
+        if let [len] = pieces {
+            return Ok(DataEntries::strip(at, *len));
+        }
+        let mut offsets = Vec::with_capacity(pieces.len() * 8);
+        let mut next = at;
+        for len in pieces {
+            offsets.extend_from_slice(&next.to_ne_bytes());
+            next += len;
+        }
+        let counts: Vec<u8> = pieces.iter().flat_map(|n| n.to_ne_bytes()).collect();
+        Ok(DataEntries {
+            count: pieces.len() as u64,
+            offsets: self.append(&offsets)?,
+            counts: self.append(&counts)?,
+        })
     }
 
     /// Write `text` + NUL into slot `slot` (or, if it does not fit, at the end of the
@@ -816,6 +885,7 @@ mod tests {
             codec,
             resolution: Some([(20000, 1), (10000, 1)]),
             reduced: false,
+            tile: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! uint16, float32; even and odd sizes; LZW too; one file and a file per position);
 //! the OME-XML still validates; Bio-Formats reports the resolution count. After a
 //! writer is left mid-acquisition, `recover` keeps the levels of the pages it keeps.
+//! Levels are tiled (at most 256 a side), level 0 is one strip per plane.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -104,6 +105,12 @@ for path, want in json.loads(sys.argv[1]).items():
                 ref = reduce(ref, want["method"], s.levels[0].dtype)
                 got = s.levels[k].asarray()
                 assert got.shape == ref.shape, (file, k, got.shape, ref.shape)
+                # Levels are tiled: at most 256 a side, multiples of 16.
+                page = s.levels[k].keyframe
+                side = lambda n: min(256, -(-n // 16) * 16)
+                want_tile = (side(got.shape[-2]), side(got.shape[-1]))
+                assert page.is_tiled, (file, k, "not tiled")
+                assert (page.tilelength, page.tilewidth) == want_tile, (file, k, page.tilelength, page.tilewidth)
                 if not np.array_equal(got, ref):
                     raise AssertionError(f"{file} level {k}: {int((got != ref).sum())} pixels differ")
 print("ok")
@@ -161,13 +168,31 @@ fn tifffile_reads_every_level_of_every_method() {
         path.to_str().unwrap().to_owned(),
         json!({"levels": 3, "method": "mean"}),
     );
+    // Levels larger than a tile: several tiles, the edge ones padded (raw and deflate).
+    for compression in ["none", "deflate"] {
+        let big = json!({"dtype": "uint16", "compression": compression,
+            "multiscale": {"levels": 4, "method": "mean"},
+            "dimensions": [{"name": "t", "count": 2}, {"name": "y", "count": 1100}, {"name": "x", "count": 530}]});
+        let (_, path) = write(
+            dir.path(),
+            &format!("tiles_{compression}"),
+            &big,
+            None,
+            false,
+        );
+        spec.insert(
+            path.to_str().unwrap().to_owned(),
+            json!({"levels": 4, "method": "mean"}),
+        );
+    }
     check(&Value::Object(spec));
 }
 
 #[test]
 fn bioformats_reports_the_resolutions_and_recovery_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = json!({"dtype": "uint16", "dimensions": tzyx(64, 48),
+    // Level 1 (280 x 260) is 2 x 2 tiles of 256, the edge ones padded.
+    let settings = json!({"dtype": "uint16", "dimensions": tzyx(560, 520),
         "multiscale": {"levels": 3, "method": "mean"}});
     let (_, path) = write(dir.path(), "bf", &settings, None, false);
     let jar = support::bioformats().unwrap_or_else(|| {
@@ -178,7 +203,7 @@ fn bioformats_reports_the_resolutions_and_recovery_keeps_them() {
     // ImageInfo flattens resolutions: one series per level, halved.
     assert_eq!(series.len(), 3, "{out}");
     let widths: Vec<u64> = series.iter().map(|s| s.num("Width")).collect();
-    assert_eq!(widths, [48, 24, 12], "{out}");
+    assert_eq!(widths, [520, 260, 130], "{out}");
     check(&json!({path.to_str().unwrap(): {"levels": 3, "method": "mean"}}));
 
     // Left after a durability point, then recovered: the pages kept keep their levels.

@@ -331,6 +331,22 @@ fn context_switches() -> Option<(u64, u64)> {
     ))
 }
 
+/// The block order above which a Linux guest reports freed memory to its hypervisor
+/// (virtio-balloon free page reporting), if it does: a balloon device is bound and
+/// `page_reporting_order` is at or below the largest buddy order (10).
+fn free_page_reporting() -> Option<u32> {
+    let order = fs::read_to_string("/sys/module/page_reporting/parameters/page_reporting_order")
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()?;
+    let balloon = fs::read_dir("/sys/bus/virtio/drivers/virtio_balloon")
+        .ok()?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("virtio"));
+    (balloon && order <= 10).then_some(order)
+}
+
 /// The disk's own speed: the same bytes to one file, fsync included.
 fn disk_reference(dir: &Path, frames: u64, size: u64) -> Result<f64> {
     let pool = ome_writers::frame_pool_u16(size, false, 8);
@@ -482,6 +498,13 @@ pub(crate) fn bench(
         (frames * size * size * 2) as f64 / 1e9,
         dir.display()
     );
+    if let Some(order) = free_page_reporting() {
+        eprintln!(
+            "omew bench: this VM returns freed memory to its host (free page reporting, \
+             order {order}): page-cache costs, and so the figures, swing between runs; \
+             docs/benchmarks.md says how to measure anyway"
+        );
+    }
     // The codec references' realistic frames, generated on first need (slow to make).
     let mut realistic = None;
     for &w in workloads {
